@@ -1,0 +1,421 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::event::{Metadata, NewEvent, RecordedEvent};
+use crate::input;
+use crate::position::Position;
+use crate::subscription::{Subscription, SubscriptionFilter};
+use crate::transaction::StoreTransaction;
+
+/// The channel of PostgreSQL notifications that wake subscribers in other processes.
+pub(crate) const NOTIFY_CHANNEL: &str = "mailplane_events";
+
+/// Most attempts of a single-stream append when transactions keep overtaking it.
+const MAX_APPEND_ATTEMPTS: u32 = 20;
+
+/// What the caller believes about a stream before appending, as in EventStoreDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedRevision {
+    /// Append whatever the stream holds.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must exist.
+    StreamExists,
+    /// The stream's last revision must be exactly this.
+    Exact(u64),
+}
+
+impl ExpectedRevision {
+    fn to_sql(self) -> (&'static str, i64) {
+        match self {
+            ExpectedRevision::Any => ("any", -1),
+            ExpectedRevision::NoStream => ("no_stream", -1),
+            ExpectedRevision::StreamExists => ("stream_exists", -1),
+            ExpectedRevision::Exact(r) => ("exact", r as i64),
+        }
+    }
+}
+
+/// Where a stream read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamPosition {
+    Start,
+    End,
+    Revision(u64),
+}
+
+/// Which way a stream is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forwards,
+    Backwards,
+}
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The stream's last revision after the append: the next `Exact` expectation.
+    pub next_expected: u64,
+    /// The global position of the last event appended (or found, for a repeated append).
+    pub position: Position,
+    /// False when every event was already there (an idempotent retry) and nothing was written.
+    pub written: bool,
+}
+
+/// The event store: a PostgreSQL pool plus the wake-up signal for local subscribers.
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Bumped after every local commit that appended events.
+    appended: watch::Sender<u64>,
+    poll_interval: Duration,
+}
+
+impl EventStore {
+    /// An event store over an already migrated database. Starts a background task that
+    /// tells other processes (via NOTIFY) when this one appended, at most every 5 ms.
+    pub fn new(pool: PgPool) -> Self {
+        let (appended, _) = watch::channel(0);
+        let store = EventStore {
+            pool,
+            inner: Arc::new(Inner {
+                appended,
+                poll_interval: Duration::from_secs(1),
+            }),
+        };
+        store.spawn_notifier();
+        store
+    }
+
+    /// Applies the embedded migrations to the database.
+    pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+        crate::MIGRATOR.run(pool).await?;
+        Ok(())
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval
+    }
+
+    pub(crate) fn appended_signal(&self) -> watch::Receiver<u64> {
+        self.inner.appended.subscribe()
+    }
+
+    pub(crate) fn signal_appended(&self) {
+        self.inner.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Coalesces local appends into few NOTIFYs. NOTIFY takes a cluster-wide lock at commit,
+    /// so sending one per append would serialize writers; subscribers in this process are
+    /// woken directly and never wait for it.
+    fn spawn_notifier(&self) {
+        let mut rx = self.appended_signal();
+        let pool = self.pool.clone();
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(async move {
+            while rx.changed().await.is_ok() {
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(NOTIFY_CHANNEL)
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(error = %e, "could not notify subscribers");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+
+    /// Appends events to one stream in their own transaction. Retries by itself when a
+    /// transaction that started later wrote the stream first.
+    pub async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.pool.acquire().await?;
+            match append_on(&mut conn, stream, expected, events).await {
+                Err(Error::Conflict { .. }) if attempt < MAX_APPEND_ATTEMPTS => continue,
+                Ok(result) => {
+                    if result.written {
+                        self.signal_appended();
+                    }
+                    return Ok(result);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts a transaction that can append to several streams and claim keys, all or nothing.
+    pub async fn begin(&self) -> Result<StoreTransaction, Error> {
+        let tx = self.pool.begin().await?;
+        Ok(StoreTransaction::new(self.clone(), tx))
+    }
+
+    /// Reads up to `limit` events of one stream from `from`, forwards or backwards.
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from: StreamPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        input::stream_name(stream)?;
+        let limit = input::limit(limit)?;
+        let from = match from {
+            StreamPosition::Start => 0,
+            StreamPosition::End => i64::MAX,
+            StreamPosition::Revision(r) => i64::try_from(r).unwrap_or(i64::MAX),
+        };
+        let sql = match direction {
+            Direction::Forwards => {
+                "SELECT * FROM events WHERE stream_name = $1 AND stream_revision >= $2
+                 ORDER BY stream_revision LIMIT $3"
+            }
+            Direction::Backwards => {
+                "SELECT * FROM events WHERE stream_name = $1 AND stream_revision <= $2
+                 ORDER BY stream_revision DESC LIMIT $3"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(stream)
+            .bind(from)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    /// The last revision of a stream, `None` when it does not exist.
+    pub async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, Error> {
+        input::stream_name(stream)?;
+        let rev: Option<i64> = sqlx::query_scalar("SELECT revision FROM streams WHERE stream_name = $1")
+            .bind(stream)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(rev.map(|r| r as u64))
+    }
+
+    /// Reads up to `limit` events of `$all` after `after`, in global order, never past an
+    /// event whose transaction may still commit.
+    pub async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        self.read_filtered(&SubscriptionFilter::All, after, limit).await
+    }
+
+    /// Reads up to `limit` events of one category after `after`, in global order.
+    pub async fn read_category(
+        &self,
+        category: &str,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        self.read_filtered(&SubscriptionFilter::categories([category]), after, limit)
+            .await
+    }
+
+    pub(crate) async fn read_filtered(
+        &self,
+        filter: &SubscriptionFilter,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        let limit = input::limit(limit)?;
+        // One statement, one snapshot: the xmin horizon and the rows come from the same one.
+        let rows = match filter {
+            SubscriptionFilter::All => {
+                sqlx::query(
+                    "SELECT * FROM events
+                     WHERE (tx_id, seq) > ($1, $2)
+                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                     ORDER BY tx_id, seq LIMIT $3",
+                )
+                .bind(after.tx_id)
+                .bind(after.seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            SubscriptionFilter::Categories(categories) => {
+                sqlx::query(
+                    "SELECT * FROM events
+                     WHERE category = ANY($4) AND (tx_id, seq) > ($1, $2)
+                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                     ORDER BY tx_id, seq LIMIT $3",
+                )
+                .bind(after.tx_id)
+                .bind(after.seq)
+                .bind(limit)
+                .bind(categories)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(recorded_event).collect()
+    }
+
+    /// A subscription to `$all` (or some categories) from `after`: catches up, then goes live.
+    pub fn subscribe(&self, filter: SubscriptionFilter, after: Position) -> Subscription {
+        Subscription::new(self.clone(), filter, after)
+    }
+
+    /// A subscription that starts at the stored checkpoint of `consumer` (or the start).
+    pub async fn subscribe_from_checkpoint(
+        &self,
+        consumer: &str,
+        filter: SubscriptionFilter,
+    ) -> Result<Subscription, Error> {
+        let after = self.checkpoint(consumer).await?.unwrap_or(Position::START);
+        Ok(self.subscribe(filter, after))
+    }
+
+    /// The stored checkpoint of a consumer.
+    pub async fn checkpoint(&self, consumer: &str) -> Result<Option<Position>, Error> {
+        input::consumer(consumer)?;
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx_id, seq FROM checkpoints WHERE consumer = $1")
+                .bind(consumer)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(tx_id, seq)| Position { tx_id, seq }))
+    }
+
+    /// Stores the checkpoint of a consumer outside any transaction.
+    pub async fn save_checkpoint(&self, consumer: &str, position: Position) -> Result<(), Error> {
+        let mut conn = self.pool.acquire().await?;
+        save_checkpoint_on(&mut conn, consumer, position).await
+    }
+}
+
+/// Appends on a connection (inside the caller's transaction, if any).
+pub(crate) async fn append_on(
+    conn: &mut PgConnection,
+    stream: &str,
+    expected: ExpectedRevision,
+    events: &[NewEvent],
+) -> Result<AppendResult, Error> {
+    input::stream_name(stream)?;
+    input::events(events)?;
+    let (kind, revision) = expected.to_sql();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let data: Vec<Json<&serde_json::Value>> = events.iter().map(|e| Json(&e.data)).collect();
+    let metadata: Vec<Json<&Metadata>> = events.iter().map(|e| Json(&e.metadata)).collect();
+    let row = sqlx::query(
+        "SELECT outcome, revision, other_stream, tx_id, seq
+         FROM append_to_stream($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(stream)
+    .bind(crate::category_of(stream))
+    .bind(kind)
+    .bind(revision)
+    .bind(&ids)
+    .bind(&types)
+    .bind(&data)
+    .bind(&metadata)
+    .fetch_one(&mut *conn)
+    .await;
+    let row = match row {
+        Ok(row) => row,
+        // Two identical appends raced past the duplicate check; the loser retries and
+        // then finds the winner's events.
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_event_id_key") => {
+            return Err(Error::Conflict {
+                stream: stream.to_owned(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let outcome: String = row.try_get("outcome")?;
+    let revision: Option<i64> = row.try_get("revision")?;
+    let position = || -> Result<Position, Error> {
+        Ok(Position {
+            tx_id: row.try_get("tx_id")?,
+            seq: row.try_get("seq")?,
+        })
+    };
+    match outcome.as_str() {
+        "ok" | "duplicate" => Ok(AppendResult {
+            next_expected: revision.unwrap_or(0) as u64,
+            position: position()?,
+            written: outcome == "ok",
+        }),
+        "wrong" => Err(Error::WrongExpectedVersion {
+            stream: stream.to_owned(),
+            expected,
+            actual: revision.filter(|r| *r >= 0).map(|r| r as u64),
+        }),
+        "elsewhere" => Err(Error::EventIdInOtherStream {
+            stream: stream.to_owned(),
+            other_stream: row.try_get("other_stream")?,
+        }),
+        "partial" => Err(Error::PartialDuplicate {
+            stream: stream.to_owned(),
+        }),
+        _ => Err(Error::Conflict {
+            stream: stream.to_owned(),
+        }),
+    }
+}
+
+pub(crate) async fn save_checkpoint_on(
+    conn: &mut PgConnection,
+    consumer: &str,
+    position: Position,
+) -> Result<(), Error> {
+    input::consumer(consumer)?;
+    sqlx::query(
+        "INSERT INTO checkpoints (consumer, tx_id, seq) VALUES ($1, $2, $3)
+         ON CONFLICT (consumer) DO UPDATE SET tx_id = $2, seq = $3, updated_at = now()",
+    )
+    .bind(consumer)
+    .bind(position.tx_id)
+    .bind(position.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
+    let Json(metadata): Json<Metadata> = row.try_get("metadata")?;
+    let Json(data): Json<serde_json::Value> = row.try_get("data")?;
+    let revision: i64 = row.try_get("stream_revision")?;
+    let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
+    Ok(RecordedEvent {
+        event_id: row.try_get("event_id")?,
+        stream_name: row.try_get("stream_name")?,
+        stream_revision: revision as u64,
+        position: Position {
+            tx_id: row.try_get("tx_id")?,
+            seq: row.try_get("seq")?,
+        },
+        event_type: row.try_get("event_type")?,
+        data,
+        metadata,
+        recorded_at,
+    })
+}

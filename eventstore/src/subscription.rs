@@ -1,0 +1,161 @@
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+
+use crate::error::Error;
+use crate::event::RecordedEvent;
+use crate::position::Position;
+use crate::store::{EventStore, NOTIFY_CHANNEL};
+
+/// Which events a subscription or feed delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionFilter {
+    /// Every event (`$all`).
+    All,
+    /// Events of streams in these categories.
+    Categories(Vec<String>),
+}
+
+impl SubscriptionFilter {
+    /// Events of these categories.
+    pub fn categories<I, S>(categories: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        SubscriptionFilter::Categories(categories.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Events from a position on: first those already recorded (catch-up), then new ones as
+/// they commit (live). Woken by appends of this process, by NOTIFY from other processes,
+/// and by polling when neither comes. Delivery is in global order, each event once per
+/// subscription; consumers that checkpoint get at-least-once across restarts.
+pub struct Subscription {
+    store: EventStore,
+    filter: SubscriptionFilter,
+    position: Position,
+    buffer: VecDeque<RecordedEvent>,
+    batch_size: usize,
+    poll_interval: Duration,
+    local: watch::Receiver<u64>,
+    listener: Option<PgListener>,
+    listen_tried: bool,
+}
+
+/// First re-check after a wake-up that found nothing new: the transaction that woke us
+/// may still be hidden behind an older one that has not committed yet.
+const FIRST_RECHECK: Duration = Duration::from_millis(5);
+
+impl Subscription {
+    pub(crate) fn new(store: EventStore, filter: SubscriptionFilter, after: Position) -> Self {
+        let local = store.appended_signal();
+        let poll_interval = store.poll_interval();
+        Subscription {
+            store,
+            filter,
+            position: after,
+            buffer: VecDeque::new(),
+            batch_size: 500,
+            poll_interval,
+            local,
+            listener: None,
+            listen_tried: false,
+        }
+    }
+
+    /// Reads in pages of this many events (default 500).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.clamp(1, 10_000);
+        self
+    }
+
+    /// Polls this often when no wake-up arrives (default 1 s).
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// The position of the last event delivered (or the starting position).
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The next event, waiting for one to commit if the subscription is caught up.
+    pub async fn next(&mut self) -> Result<RecordedEvent, Error> {
+        let mut recheck: Option<Duration> = None;
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                self.position = event.position;
+                return Ok(event);
+            }
+            // Mark wake-ups as seen before reading, so an append during the read wakes us.
+            self.local.borrow_and_update();
+            let batch = self
+                .store
+                .read_filtered(&self.filter, self.position, self.batch_size)
+                .await?;
+            if !batch.is_empty() {
+                self.buffer.extend(batch);
+                continue;
+            }
+            if !self.listen_tried {
+                // Listen before waiting, then read once more: nothing slips in between.
+                self.listen_tried = true;
+                self.listener = self.listen().await;
+                continue;
+            }
+            let timeout = recheck.unwrap_or(self.poll_interval);
+            let woken = self.wait(timeout).await;
+            recheck = if woken {
+                Some(FIRST_RECHECK)
+            } else {
+                recheck.map(|d| (d * 2).min(self.poll_interval))
+            };
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = match PgListener::connect_with(self.store.pool()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN unavailable; subscription falls back to polling");
+                return None;
+            }
+        };
+        match listener.listen(NOTIFY_CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN failed; subscription falls back to polling");
+                None
+            }
+        }
+    }
+
+    /// Waits for a wake-up or the timeout; true when something signalled new events.
+    async fn wait(&mut self, timeout: Duration) -> bool {
+        let Subscription {
+            local, listener, ..
+        } = self;
+        let notified = async {
+            match listener.as_mut() {
+                // Ok(None): the connection was lost and re-established; events may have
+                // been missed meanwhile, so treat it as a wake-up.
+                Some(l) => l.try_recv().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = local.changed() => changed.is_ok(),
+            ok = notified => {
+                if !ok {
+                    *listener = None;
+                }
+                ok
+            }
+            _ = tokio::time::sleep(timeout) => false,
+        }
+    }
+}

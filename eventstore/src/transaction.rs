@@ -1,0 +1,119 @@
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use crate::error::Error;
+use crate::event::NewEvent;
+use crate::input;
+use crate::position::Position;
+use crate::store::{append_on, save_checkpoint_on, AppendResult, EventStore, ExpectedRevision};
+
+/// A transaction over several streams, uniqueness claims and checkpoints: all of it
+/// commits, or none of it. Dropping it without [`commit`](Self::commit) rolls back.
+///
+/// After any error the transaction must be dropped: the caller reloads and decides again.
+pub struct StoreTransaction {
+    store: EventStore,
+    tx: Transaction<'static, Postgres>,
+    appended: bool,
+}
+
+impl StoreTransaction {
+    pub(crate) fn new(store: EventStore, tx: Transaction<'static, Postgres>) -> Self {
+        StoreTransaction {
+            store,
+            tx,
+            appended: false,
+        }
+    }
+
+    /// Appends events to one stream. A transaction that started later and already wrote
+    /// this stream makes this one fail with [`Error::Conflict`]: retry the whole transaction.
+    pub async fn append(
+        &mut self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, Error> {
+        let result = append_on(&mut self.tx, stream, expected, events).await?;
+        self.appended |= result.written;
+        Ok(result)
+    }
+
+    /// Claims `(scope, key)` for `stream`. Claiming again for the same stream is a no-op;
+    /// a claim held by another stream is [`Error::ClaimTaken`], naming the holder.
+    pub async fn claim(&mut self, scope: &str, key: &str, stream: &str) -> Result<(), Error> {
+        input::claim_part("scope", scope)?;
+        input::claim_part("key", key)?;
+        input::stream_name(stream)?;
+        for _ in 0..3 {
+            // ON CONFLICT waits for a concurrent claimer and then sees its outcome; the
+            // lookup is a statement of its own so that its snapshot sees that claimer's row.
+            let inserted = sqlx::query(
+                "INSERT INTO claims (scope, key, stream_name) VALUES ($1, $2, $3)
+                 ON CONFLICT (scope, key) DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(stream)
+            .execute(&mut *self.tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(());
+            }
+            let holder: Option<String> =
+                sqlx::query_scalar("SELECT stream_name FROM claims WHERE scope = $1 AND key = $2")
+                    .bind(scope)
+                    .bind(key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+            match holder {
+                Some(h) if h == stream => return Ok(()),
+                Some(holder) => {
+                    return Err(Error::ClaimTaken {
+                        scope: scope.to_owned(),
+                        key: key.to_owned(),
+                        holder,
+                    })
+                }
+                // Released between the insert and the lookup: try again.
+                None => continue,
+            }
+        }
+        Err(Error::Conflict {
+            stream: stream.to_owned(),
+        })
+    }
+
+    /// Releases `(scope, key)` if `stream` holds it; returns whether it did.
+    pub async fn release(&mut self, scope: &str, key: &str, stream: &str) -> Result<bool, Error> {
+        input::claim_part("scope", scope)?;
+        input::claim_part("key", key)?;
+        input::stream_name(stream)?;
+        let done = sqlx::query("DELETE FROM claims WHERE scope = $1 AND key = $2 AND stream_name = $3")
+            .bind(scope)
+            .bind(key)
+            .bind(stream)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores a consumer's checkpoint in this transaction, so a projection's table writes
+    /// and its checkpoint commit together.
+    pub async fn save_checkpoint(&mut self, consumer: &str, position: Position) -> Result<(), Error> {
+        save_checkpoint_on(&mut self.tx, consumer, position).await
+    }
+
+    /// The connection of this transaction, for the caller's own writes (projection tables).
+    pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Commits everything, then wakes local subscribers if events were appended.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.tx.commit().await?;
+        if self.appended {
+            self.store.signal_appended();
+        }
+        Ok(())
+    }
+}
