@@ -30,6 +30,11 @@ pub enum ClusterError {
          or set DATABASE_URL to a PostgreSQL server you already run."
     )]
     BinariesNotFound,
+    #[error(
+        "MAILPLANE_PG_BINDIR={0} holds no initdb and postgres. Point it at a PostgreSQL bin \
+         folder (e.g. /usr/lib/postgresql/15/bin), unset it to search, or set DATABASE_URL."
+    )]
+    BinariesNotIn(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -68,6 +73,8 @@ pub struct ClusterConfig {
     /// Trade durability for speed (fsync off): for throw-away test clusters only.
     pub ephemeral: bool,
     pub max_connections: u32,
+    /// The folder with initdb and postgres; `None` searches PATH, then /usr/lib/postgresql.
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -77,6 +84,7 @@ impl ClusterConfig {
             data_dir: data_dir.into(),
             ephemeral: false,
             max_connections: 100,
+            bin_dir: None,
         }
     }
 }
@@ -94,7 +102,11 @@ impl LocalCluster {
     /// Creates the cluster if its folder is empty, then starts it (or reuses the server
     /// already running on it) and waits until it accepts connections.
     pub async fn start(config: &ClusterConfig) -> Result<LocalCluster, ClusterError> {
-        let bin = find_binaries()?;
+        let bin = match &config.bin_dir {
+            Some(dir) if has_binaries(dir) => dir.clone(),
+            Some(dir) => return Err(ClusterError::BinariesNotIn(dir.display().to_string())),
+            None => find_binaries()?,
+        };
         let data_dir = absolute(&config.data_dir)?;
         let runner = Runner::for_current_user()?;
         let socket_dir = socket_dir_for(&data_dir)?;
@@ -137,7 +149,10 @@ impl LocalCluster {
             cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off"]);
         }
-        cmd.stdin(Stdio::null())
+        // Its own process group: a Ctrl-C in the terminal reaches mailplane, which then
+        // stops the server after the last request, instead of both at once.
+        cmd.process_group(0)
+            .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
         runner.apply(&mut cmd);
@@ -233,7 +248,7 @@ fn connect_options(socket_dir: &Path, database: &str) -> PgConnectOptions {
 
 /// Finds initdb and postgres: PATH first, then the newest /usr/lib/postgresql/*/bin.
 pub fn find_binaries() -> Result<PathBuf, ClusterError> {
-    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    let has_both = |dir: &Path| has_binaries(dir);
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if has_both(&dir) {
@@ -263,6 +278,10 @@ pub fn find_binaries() -> Result<PathBuf, ClusterError> {
         .pop()
         .map(|(_, dir)| dir)
         .ok_or(ClusterError::BinariesNotFound)
+}
+
+fn has_binaries(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("postgres").is_file()
 }
 
 /// PostgreSQL refuses to run as root: as root we run it as `postgres` (or `nobody`).

@@ -87,6 +87,7 @@ async fn start_server() -> Server {
                 data_dir: private_cluster_dir().join("postgres"),
                 ephemeral: true,
                 max_connections: 300,
+                bin_dir: None,
             };
             let cluster = LocalCluster::start(&config)
                 .await

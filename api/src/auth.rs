@@ -1,0 +1,349 @@
+//! Identity from bearer tokens: HS256 JWTs naming a principal (API.md, "Transport and
+//! identity"). What a principal may touch is decided from the event log, not here.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of principal a token can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    /// A cloud account: a buyer or an organization admin.
+    Account,
+    /// Another system: the marketplace order system or billing, told apart by `scope`.
+    Service,
+    /// A mailplane operator.
+    Operator,
+}
+
+impl FromStr for PrincipalKind {
+    type Err = AuthError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "account" => Ok(PrincipalKind::Account),
+            "service" => Ok(PrincipalKind::Service),
+            "operator" => Ok(PrincipalKind::Operator),
+            other => Err(AuthError::UnknownKind(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for PrincipalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PrincipalKind::Account => "account",
+            PrincipalKind::Service => "service",
+            PrincipalKind::Operator => "operator",
+        })
+    }
+}
+
+/// The claims of a mailplane token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub kind: PrincipalKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub exp: i64,
+    #[serde(default)]
+    pub iat: i64,
+}
+
+/// Who is calling, as established from a valid token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub scope: Option<String>,
+}
+
+impl Principal {
+    /// The actor recorded in event metadata: `account:…`, `service:marketplace`, `operator:…`.
+    pub fn actor(&self) -> String {
+        match (&self.kind, &self.scope) {
+            (PrincipalKind::Service, Some(scope)) => format!("service:{scope}/{}", self.id),
+            (kind, _) => format!("{kind}:{}", self.id),
+        }
+    }
+}
+
+/// Why a token or a token request was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not a valid mailplane token")]
+    Invalid,
+    #[error("unknown principal kind {0:?}; use account, service or operator")]
+    UnknownKind(String),
+    #[error("a service token needs a scope (marketplace or billing)")]
+    MissingScope,
+    #[error("unknown service scope {0:?}; use marketplace or billing")]
+    UnknownScope(String),
+    #[error("only service tokens carry a scope")]
+    UnexpectedScope,
+    #[error("the subject must be 1 to 256 characters")]
+    BadSubject,
+    #[error("the lifetime must be between 1 second and 366 days")]
+    BadTtl,
+    #[error("the signing secret must be at least 32 bytes")]
+    WeakSecret,
+}
+
+/// The service scopes API.md names.
+pub const SERVICE_SCOPES: [&str; 2] = ["marketplace", "billing"];
+
+/// The HS256 signing and verifying keys.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtKeys {
+    /// Keys from a shared secret of at least 32 bytes.
+    pub fn from_secret(secret: &[u8]) -> Result<Self, AuthError> {
+        if secret.len() < 32 {
+            return Err(AuthError::WeakSecret);
+        }
+        // Only HS256: a token claiming `none` or another algorithm is refused.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    /// Signs a token for a principal that lives `ttl` from `now` (unix seconds).
+    pub fn issue(
+        &self,
+        sub: &str,
+        kind: PrincipalKind,
+        scope: Option<&str>,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<String, AuthError> {
+        if sub.is_empty() || sub.chars().count() > 256 {
+            return Err(AuthError::BadSubject);
+        }
+        if ttl.is_zero() || ttl > Duration::from_secs(366 * 24 * 3600) {
+            return Err(AuthError::BadTtl);
+        }
+        check_scope(kind, scope)?;
+        let claims = Claims {
+            sub: sub.to_owned(),
+            kind,
+            scope: scope.map(str::to_owned),
+            exp: now + ttl.as_secs() as i64,
+            iat: now,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| AuthError::Invalid)
+    }
+
+    /// Checks a token's signature, algorithm, expiry and claims.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })?;
+        let c = data.claims;
+        if c.sub.is_empty() {
+            return Err(AuthError::Invalid);
+        }
+        check_scope(c.kind, c.scope.as_deref()).map_err(|_| AuthError::Invalid)?;
+        Ok(Principal {
+            id: c.sub,
+            kind: c.kind,
+            scope: c.scope,
+        })
+    }
+
+    /// Reads `Authorization: Bearer <token>` and verifies it.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        self.verify(token)
+    }
+}
+
+fn check_scope(kind: PrincipalKind, scope: Option<&str>) -> Result<(), AuthError> {
+    match (kind, scope) {
+        (PrincipalKind::Service, None) => Err(AuthError::MissingScope),
+        (PrincipalKind::Service, Some(s)) if !SERVICE_SCOPES.contains(&s) => {
+            Err(AuthError::UnknownScope(s.to_owned()))
+        }
+        (PrincipalKind::Service, Some(_)) => Ok(()),
+        (_, Some(_)) => Err(AuthError::UnexpectedScope),
+        (_, None) => Ok(()),
+    }
+}
+
+/// Parses a lifetime like `90s`, `15m`, `1h`, `7d` (a bare number is seconds).
+pub fn parse_ttl(text: &str) -> Result<Duration, AuthError> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let n: u64 = number.parse().map_err(|_| AuthError::BadTtl)?;
+    let seconds = match unit {
+        's' => n,
+        'm' => n.checked_mul(60).ok_or(AuthError::BadTtl)?,
+        'h' => n.checked_mul(3600).ok_or(AuthError::BadTtl)?,
+        'd' => n.checked_mul(86_400).ok_or(AuthError::BadTtl)?,
+        _ => return Err(AuthError::BadTtl),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const LONG_AGO: i64 = 1_700_000_000;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::from_secret(SECRET).unwrap()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_to_its_principal() {
+        let k = keys();
+        let t = k
+            .issue("buyer-1", PrincipalKind::Account, None, Duration::from_secs(3600), now())
+            .unwrap();
+        let p = k.verify_header(Some(&format!("Bearer {t}"))).unwrap();
+        assert_eq!(p.id, "buyer-1");
+        assert_eq!(p.kind, PrincipalKind::Account);
+        assert_eq!(p.actor(), "account:buyer-1");
+        let s = k
+            .issue("orders", PrincipalKind::Service, Some("marketplace"), Duration::from_secs(60), now())
+            .unwrap();
+        assert_eq!(k.verify(&s).unwrap().actor(), "service:marketplace/orders");
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let k = keys();
+        let t = k
+            .issue("buyer-1", PrincipalKind::Account, None, Duration::from_secs(60), LONG_AGO)
+            .unwrap();
+        assert_eq!(k.verify(&t), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn tokens_signed_with_another_secret_are_refused() {
+        let other = JwtKeys::from_secret(b"another-secret-another-secret-xx").unwrap();
+        let t = other
+            .issue("buyer-1", PrincipalKind::Account, None, Duration::from_secs(60), now())
+            .unwrap();
+        assert_eq!(keys().verify(&t), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn unsigned_alg_none_tokens_are_refused() {
+        use base64_free::encode_url;
+        let header = encode_url(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = encode_url(
+            format!(r#"{{"sub":"op","kind":"operator","exp":{}}}"#, now() + 600).as_bytes(),
+        );
+        for token in [format!("{header}.{body}."), format!("{header}.{body}")] {
+            assert_eq!(keys().verify(&token), Err(AuthError::Invalid));
+        }
+    }
+
+    #[test]
+    fn wrong_kinds_and_scopes_are_refused() {
+        let k = keys();
+        let d = Duration::from_secs(60);
+        assert_eq!("admin".parse::<PrincipalKind>(), Err(AuthError::UnknownKind("admin".into())));
+        assert_eq!(
+            k.issue("x", PrincipalKind::Service, None, d, now()),
+            Err(AuthError::MissingScope)
+        );
+        assert_eq!(
+            k.issue("x", PrincipalKind::Service, Some("root"), d, now()),
+            Err(AuthError::UnknownScope("root".into()))
+        );
+        assert_eq!(
+            k.issue("x", PrincipalKind::Account, Some("billing"), d, now()),
+            Err(AuthError::UnexpectedScope)
+        );
+        assert_eq!(
+            k.issue("", PrincipalKind::Account, None, d, now()),
+            Err(AuthError::BadSubject)
+        );
+        // A token whose kind is not one of ours does not verify.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "x", "kind": "root", "exp": now() + 60}),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(k.verify(&forged), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn missing_or_malformed_headers_are_refused() {
+        let k = keys();
+        assert_eq!(k.verify_header(None), Err(AuthError::Missing));
+        assert_eq!(k.verify_header(Some("Basic abc")), Err(AuthError::Missing));
+        assert_eq!(k.verify_header(Some("Bearer ")), Err(AuthError::Missing));
+        assert_eq!(k.verify_header(Some("Bearer not.a.jwt")), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(matches!(JwtKeys::from_secret(b"short"), Err(AuthError::WeakSecret)));
+    }
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_ttl("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ttl("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_ttl("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_ttl("30"), Ok(Duration::from_secs(30)));
+        for bad in ["", "h", "1x", "-1h", "1.5h", "99999999999999999999d"] {
+            assert_eq!(parse_ttl(bad), Err(AuthError::BadTtl), "{bad}");
+        }
+    }
+
+    /// Unpadded base64url, enough to forge a header in a test.
+    mod base64_free {
+        pub fn encode_url(bytes: &[u8]) -> String {
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                for i in 0..=chunk.len() {
+                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Configuration from `MAILPLANE_*` environment variables (and `DATABASE_URL`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+/// Everything the binary reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgreSQL to use; unset = a private cluster in `data_dir/postgres`.
+    pub database_url: Option<String>,
+    /// Local state: the private cluster, the generated JWT secret.
+    pub data_dir: PathBuf,
+    /// Where `serve` listens.
+    pub listen: SocketAddr,
+    /// HS256 secret for tokens; unset = generated once into `data_dir/jwt-secret`.
+    pub jwt_secret: Option<String>,
+    /// Most database connections the process opens.
+    pub db_pool_size: u32,
+    /// PostgreSQL server binaries for the private cluster; unset = search for them.
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> anyhow::Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let listen = get("MAILPLANE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("MAILPLANE_LISTEN={listen:?} is not an address like 127.0.0.1:8080"))?;
+        let db_pool_size = match get("MAILPLANE_DB_POOL_SIZE") {
+            None => 16,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => bail!("MAILPLANE_DB_POOL_SIZE={v:?} must be a number from 1 to 1000"),
+            },
+        };
+        Ok(Config {
+            database_url: get("DATABASE_URL"),
+            data_dir: PathBuf::from(get("MAILPLANE_DATA_DIR").unwrap_or_else(|| ".mailplane".into())),
+            listen,
+            jwt_secret: get("MAILPLANE_JWT_SECRET"),
+            db_pool_size,
+            pg_bin_dir: get("MAILPLANE_PG_BINDIR").map(PathBuf::from),
+        })
+    }
+
+    /// The JWT secret: configured, or read from (first created in) the data folder.
+    pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                bail!("MAILPLANE_JWT_SECRET must be at least 32 characters");
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("jwt-secret");
+        if let Ok(secret) = std::fs::read_to_string(&path) {
+            return Ok(secret.trim().as_bytes().to_vec());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes).context("no randomness for the JWT secret")?;
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(&path, &secret)?;
+        tracing::info!(path = %path.display(), "generated a JWT secret");
+        Ok(secret.into_bytes())
+    }
+}
+
+/// Writes a file only its owner can read, without ever leaving it readable by others.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from(".mailplane"));
+        assert!(c.database_url.is_none());
+        assert_eq!(c.db_pool_size, 16);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = config(&[("MAILPLANE_LISTEN", "localhost")]).unwrap_err();
+        assert!(e.to_string().contains("MAILPLANE_LISTEN"));
+        let e = config(&[("MAILPLANE_DB_POOL_SIZE", "0")]).unwrap_err();
+        assert!(e.to_string().contains("MAILPLANE_DB_POOL_SIZE"));
+        let c = config(&[("MAILPLANE_JWT_SECRET", "short")]).unwrap();
+        assert!(c.jwt_secret().is_err());
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mailplane-config-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = config(&[("MAILPLANE_DATA_DIR", dir.to_str().unwrap())]).unwrap();
+        let first = c.jwt_secret().unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(c.jwt_secret().unwrap(), first);
+        let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,59 @@
+//! `mailplane serve`: the HTTP API until Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use eventstore::EventStore;
+
+use crate::config::Config;
+use crate::database::Database;
+
+/// Opens the database, migrates it, serves until told to stop, then shuts down cleanly.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let jwt = api::JwtKeys::from_secret(&config.jwt_secret()?)?;
+    let db = Database::open(&config).await?;
+    let served = serve(&config, &db, jwt).await;
+    let closed = db.close().await;
+    served?;
+    closed
+}
+
+async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Result<()> {
+    db.migrate().await?;
+    let state = api::AppState {
+        store: EventStore::new(db.pool.clone()),
+        jwt: Arc::new(jwt),
+        metrics: Arc::new(api::Metrics::new()),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(address = %config.listen, "mailplane is serving");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
