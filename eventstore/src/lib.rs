@@ -6,6 +6,7 @@
 //! order below the oldest running transaction, so a reader never skips an event that
 //! commits late (see DESIGN.md, "Event store semantics").
 
+mod append;
 pub mod cluster;
 pub mod codec;
 mod error;

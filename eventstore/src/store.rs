@@ -6,10 +6,11 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use tokio::sync::watch;
-use uuid::Uuid;
 
+use crate::append;
 use crate::error::Error;
-use crate::event::{Metadata, NewEvent, RecordedEvent};
+use crate::event::{Metadata, RecordedEvent};
+use crate::NewEvent;
 use crate::input;
 use crate::position::Position;
 use crate::subscription::{Subscription, SubscriptionFilter};
@@ -35,7 +36,7 @@ pub enum ExpectedRevision {
 }
 
 impl ExpectedRevision {
-    fn to_sql(self) -> (&'static str, i64) {
+    pub(crate) fn to_sql(self) -> (&'static str, i64) {
         match self {
             ExpectedRevision::Any => ("any", -1),
             ExpectedRevision::NoStream => ("no_stream", -1),
@@ -158,7 +159,7 @@ impl EventStore {
         loop {
             attempt += 1;
             let mut conn = self.pool.acquire().await?;
-            match append_on(&mut conn, stream, expected, events).await {
+            match append::append(&mut conn, stream, expected, events, append::Mode::Autocommit).await {
                 Err(Error::Conflict { .. }) if attempt < MAX_APPEND_ATTEMPTS => continue,
                 Ok(result) => {
                     if result.written {
@@ -214,11 +215,8 @@ impl EventStore {
     /// The last revision of a stream, `None` when it does not exist.
     pub async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, Error> {
         input::stream_name(stream)?;
-        let rev: Option<i64> = sqlx::query_scalar("SELECT revision FROM streams WHERE stream_name = $1")
-            .bind(stream)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(rev.map(|r| r as u64))
+        let mut conn = self.pool.acquire().await?;
+        append::last_revision(&mut conn, stream).await
     }
 
     /// Reads up to `limit` events of `$all` after `after`, in global order, never past an
@@ -308,77 +306,6 @@ impl EventStore {
     pub async fn save_checkpoint(&self, consumer: &str, position: Position) -> Result<(), Error> {
         let mut conn = self.pool.acquire().await?;
         save_checkpoint_on(&mut conn, consumer, position).await
-    }
-}
-
-/// Appends on a connection (inside the caller's transaction, if any).
-pub(crate) async fn append_on(
-    conn: &mut PgConnection,
-    stream: &str,
-    expected: ExpectedRevision,
-    events: &[NewEvent],
-) -> Result<AppendResult, Error> {
-    input::stream_name(stream)?;
-    input::events(events)?;
-    let (kind, revision) = expected.to_sql();
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    let data: Vec<Json<&serde_json::Value>> = events.iter().map(|e| Json(&e.data)).collect();
-    let metadata: Vec<Json<&Metadata>> = events.iter().map(|e| Json(&e.metadata)).collect();
-    let row = sqlx::query(
-        "SELECT outcome, revision, other_stream, tx_id, seq
-         FROM append_to_stream($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(stream)
-    .bind(crate::category_of(stream))
-    .bind(kind)
-    .bind(revision)
-    .bind(&ids)
-    .bind(&types)
-    .bind(&data)
-    .bind(&metadata)
-    .fetch_one(&mut *conn)
-    .await;
-    let row = match row {
-        Ok(row) => row,
-        // Two identical appends raced past the duplicate check; the loser retries and
-        // then finds the winner's events.
-        Err(sqlx::Error::Database(db)) if db.constraint() == Some("events_event_id_key") => {
-            return Err(Error::Conflict {
-                stream: stream.to_owned(),
-            })
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let outcome: String = row.try_get("outcome")?;
-    let revision: Option<i64> = row.try_get("revision")?;
-    let position = || -> Result<Position, Error> {
-        Ok(Position {
-            tx_id: row.try_get("tx_id")?,
-            seq: row.try_get("seq")?,
-        })
-    };
-    match outcome.as_str() {
-        "ok" | "duplicate" => Ok(AppendResult {
-            next_expected: revision.unwrap_or(0) as u64,
-            position: position()?,
-            written: outcome == "ok",
-        }),
-        "wrong" => Err(Error::WrongExpectedVersion {
-            stream: stream.to_owned(),
-            expected,
-            actual: revision.filter(|r| *r >= 0).map(|r| r as u64),
-        }),
-        "elsewhere" => Err(Error::EventIdInOtherStream {
-            stream: stream.to_owned(),
-            other_stream: row.try_get("other_stream")?,
-        }),
-        "partial" => Err(Error::PartialDuplicate {
-            stream: stream.to_owned(),
-        }),
-        _ => Err(Error::Conflict {
-            stream: stream.to_owned(),
-        }),
     }
 }
 

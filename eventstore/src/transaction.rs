@@ -4,7 +4,8 @@ use crate::error::Error;
 use crate::event::NewEvent;
 use crate::input;
 use crate::position::Position;
-use crate::store::{append_on, save_checkpoint_on, AppendResult, EventStore, ExpectedRevision};
+use crate::append;
+use crate::store::{save_checkpoint_on, AppendResult, EventStore, ExpectedRevision};
 
 /// A transaction over several streams, uniqueness claims and checkpoints: all of it
 /// commits, or none of it. Dropping it without [`commit`](Self::commit) rolls back.
@@ -26,14 +27,17 @@ impl StoreTransaction {
     }
 
     /// Appends events to one stream. A transaction that started later and already wrote
-    /// this stream makes this one fail with [`Error::Conflict`]: retry the whole transaction.
+    /// this stream, or a concurrent append of the same revision, makes this one fail with
+    /// [`Error::Conflict`] (or [`Error::WrongExpectedVersion`]): retry the whole transaction.
     pub async fn append(
         &mut self,
         stream: &str,
         expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
-        let result = append_on(&mut self.tx, stream, expected, events).await?;
+        let result =
+            append::append(&mut self.tx, stream, expected, events, append::Mode::InTransaction)
+                .await?;
         self.appended |= result.written;
         Ok(result)
     }
