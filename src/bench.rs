@@ -75,11 +75,10 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     .context("creating the raw baseline table")?;
     let store = EventStore::new(pool.clone());
     let seconds = phase_seconds();
-    let settings: (String, String) = sqlx::query_as(
-        "SELECT current_setting('fsync'), current_setting('synchronous_commit')",
-    )
-    .fetch_one(pool)
-    .await?;
+    let settings: (String, String) =
+        sqlx::query_as("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
+            .fetch_one(pool)
+            .await?;
     println!(
         "bench eventstore: {seconds} s per phase, {STREAMS} streams, fsync={}, synchronous_commit={}",
         settings.0, settings.1
@@ -87,7 +86,10 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
 
     // Warm up both paths so the first measured phase does not pay for cold caches.
     measure(1, Duration::from_secs(1), |w| raw_writer(pool.clone(), w)).await?;
-    measure(1, Duration::from_secs(1), |w| append_writer(store.clone(), w, 1)).await?;
+    measure(1, Duration::from_secs(1), |w| {
+        append_writer(store.clone(), w, 1)
+    })
+    .await?;
 
     let phase = Duration::from_secs(seconds);
     let raw_1w = measure(1, phase, |w| raw_writer(pool.clone(), w)).await?;
@@ -240,7 +242,11 @@ async fn top_up(store: &EventStore, total: u64) -> anyhow::Result<()> {
                     .map(|i| NewEvent::new("MemberAdded", payload(b * 500 + i)))
                     .collect();
                 store
-                    .append(&format!("member-fill{b}"), ExpectedRevision::NoStream, &events)
+                    .append(
+                        &format!("member-fill{b}"),
+                        ExpectedRevision::NoStream,
+                        &events,
+                    )
                     .await?;
             }
             anyhow::Ok(())

@@ -32,9 +32,9 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let listen = get("MAILPLANE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen
-            .parse()
-            .with_context(|| format!("MAILPLANE_LISTEN={listen:?} is not an address like 127.0.0.1:8080"))?;
+        let listen: SocketAddr = listen.parse().with_context(|| {
+            format!("MAILPLANE_LISTEN={listen:?} is not an address like 127.0.0.1:8080")
+        })?;
         let db_pool_size = match get("MAILPLANE_DB_POOL_SIZE") {
             None => 16,
             Some(v) => match v.parse::<u32>() {
@@ -44,7 +44,9 @@ impl Config {
         };
         Ok(Config {
             database_url: get("DATABASE_URL"),
-            data_dir: PathBuf::from(get("MAILPLANE_DATA_DIR").unwrap_or_else(|| ".mailplane".into())),
+            data_dir: PathBuf::from(
+                get("MAILPLANE_DATA_DIR").unwrap_or_else(|| ".mailplane".into()),
+            ),
             listen,
             jwt_secret: get("MAILPLANE_JWT_SECRET"),
             db_pool_size,
@@ -95,8 +97,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -122,13 +126,17 @@ mod tests {
     #[test]
     fn a_generated_secret_is_kept_and_private() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("mailplane-config-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("mailplane-config-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let c = config(&[("MAILPLANE_DATA_DIR", dir.to_str().unwrap())]).unwrap();
         let first = c.jwt_secret().unwrap();
         assert_eq!(first.len(), 64);
         assert_eq!(c.jwt_secret().unwrap(), first);
-        let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }

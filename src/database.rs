@@ -32,8 +32,9 @@ impl Database {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                     anyhow::bail!("DATABASE_URL must start with postgres:// or postgresql://");
                 }
-                let options: PgConnectOptions =
-                    url.parse().context("DATABASE_URL is not a PostgreSQL connection URL")?;
+                let options: PgConnectOptions = url
+                    .parse()
+                    .context("DATABASE_URL is not a PostgreSQL connection URL")?;
                 (options, None)
             }
             None => {
@@ -79,12 +80,14 @@ impl Database {
 
 async fn ensure_database(cluster: &LocalCluster, name: &str) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
-        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await?;
+        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await?;
     }
     conn.close().await?;
     Ok(())

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use config::Config;
 
 #[derive(Parser)]
-#[command(name = "mailplane", version, about = "Control plane for hosted enterprise e-mail")]
+#[command(
+    name = "mailplane",
+    version,
+    about = "Control plane for hosted enterprise e-mail"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,7 +61,10 @@ enum BenchTarget {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mailplane: cannot start the async runtime: {e}");
@@ -93,7 +100,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ttl = api::auth::parse_ttl(&ttl)?;
             let keys = api::JwtKeys::from_secret(&config.jwt_secret()?)?;
             let token = keys
-                .issue(&sub, kind, scope.as_deref(), ttl, chrono::Utc::now().timestamp())
+                .issue(
+                    &sub,
+                    kind,
+                    scope.as_deref(),
+                    ttl,
+                    chrono::Utc::now().timestamp(),
+                )
                 .context("cannot issue the token")?;
             println!("{token}");
             Ok(())

@@ -10,7 +10,13 @@ use eventstore::testkit::fresh_database;
 
 fn mailplane() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
-    for var in ["DATABASE_URL", "MAILPLANE_DATA_DIR", "MAILPLANE_LISTEN", "MAILPLANE_JWT_SECRET", "MAILPLANE_PG_BINDIR"] {
+    for var in [
+        "DATABASE_URL",
+        "MAILPLANE_DATA_DIR",
+        "MAILPLANE_LISTEN",
+        "MAILPLANE_JWT_SECRET",
+        "MAILPLANE_PG_BINDIR",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("MAILPLANE_LOG", "info");
@@ -25,7 +31,11 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -48,7 +58,10 @@ fn wait_ready(child: &mut Child, port: u16) {
         if let Some((200, _)) = get(port, "/readyz") {
             return;
         }
-        assert!(Instant::now() < deadline, "mailplane serve not ready within 90 s");
+        assert!(
+            Instant::now() < deadline,
+            "mailplane serve not ready within 90 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -72,7 +85,10 @@ fn terminate(mut child: Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "mailplane serve exited with {status} on SIGTERM");
+            assert!(
+                status.success(),
+                "mailplane serve exited with {status} on SIGTERM"
+            );
             return;
         }
         assert!(Instant::now() < deadline, "mailplane serve ignored SIGTERM");
@@ -103,7 +119,12 @@ async fn serve_brings_up_its_own_postgres_and_keeps_data_across_restarts() {
     assert_eq!(get(port, "/healthz").unwrap().0, 200);
     let (status, metrics) = get(port, "/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(metrics.contains("mailplane_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "mailplane_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("mailplane_db_pool_connections"));
     assert_eq!(get(port, "/nope").unwrap().0, 404);
 
@@ -111,7 +132,11 @@ async fn serve_brings_up_its_own_postgres_and_keeps_data_across_restarts() {
     let store = local_store(&data).await;
     let marker = eventstore::NewEvent::new("MarkerWritten", serde_json::json!({"run": 1}));
     store
-        .append("marker-1", eventstore::ExpectedRevision::NoStream, &[marker])
+        .append(
+            "marker-1",
+            eventstore::ExpectedRevision::NoStream,
+            &[marker],
+        )
         .await
         .unwrap();
     store.pool().close().await;
@@ -127,7 +152,10 @@ async fn serve_brings_up_its_own_postgres_and_keeps_data_across_restarts() {
     let store = local_store(&data).await;
     assert_eq!(store.stream_revision("marker-1").await.unwrap(), Some(0));
     store.pool().close().await;
-    assert_eq!(std::fs::read_to_string(data.join("jwt-secret")).unwrap(), secret);
+    assert_eq!(
+        std::fs::read_to_string(data.join("jwt-secret")).unwrap(),
+        secret
+    );
     tokio::task::block_in_place(|| terminate(child));
     std::fs::remove_dir_all(&data).unwrap();
 }
@@ -157,9 +185,15 @@ fn run(cmd: &mut Command) -> Output {
 fn token_prints_a_token_the_server_accepts() {
     let secret = "a-test-secret-of-at-least-32-bytes!!";
     let out = run(mailplane()
-        .args(["token", "--sub", "buyer-1", "--kind", "account", "--ttl", "2h"])
+        .args([
+            "token", "--sub", "buyer-1", "--kind", "account", "--ttl", "2h",
+        ])
         .env("MAILPLANE_JWT_SECRET", secret));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap();
     let keys = api::JwtKeys::from_secret(secret.as_bytes()).unwrap();
     let principal = keys.verify(token.trim()).unwrap();
@@ -167,10 +201,21 @@ fn token_prints_a_token_the_server_accepts() {
     assert_eq!(principal.kind, api::PrincipalKind::Account);
 
     let out = run(mailplane()
-        .args(["token", "--sub", "orders", "--kind", "service", "--scope", "marketplace"])
+        .args([
+            "token",
+            "--sub",
+            "orders",
+            "--kind",
+            "service",
+            "--scope",
+            "marketplace",
+        ])
         .env("MAILPLANE_JWT_SECRET", secret));
     let token = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(keys.verify(token.trim()).unwrap().scope.as_deref(), Some("marketplace"));
+    assert_eq!(
+        keys.verify(token.trim()).unwrap().scope.as_deref(),
+        Some("marketplace")
+    );
 }
 
 #[test]
@@ -179,13 +224,25 @@ fn token_refuses_bad_arguments() {
     let cases: [(&[&str], &str); 6] = [
         (&["--sub", "x", "--kind", "admin"], "unknown principal kind"),
         (&["--sub", "x", "--kind", "service"], "needs a scope"),
-        (&["--sub", "x", "--kind", "service", "--scope", "root"], "unknown service scope"),
-        (&["--sub", "x", "--kind", "account", "--scope", "billing"], "only service tokens"),
-        (&["--sub", "x", "--kind", "account", "--ttl", "0s"], "lifetime"),
+        (
+            &["--sub", "x", "--kind", "service", "--scope", "root"],
+            "unknown service scope",
+        ),
+        (
+            &["--sub", "x", "--kind", "account", "--scope", "billing"],
+            "only service tokens",
+        ),
+        (
+            &["--sub", "x", "--kind", "account", "--ttl", "0s"],
+            "lifetime",
+        ),
         (&["--sub", "", "--kind", "account"], "subject"),
     ];
     for (args, message) in cases {
-        let out = run(mailplane().arg("token").args(args).env("MAILPLANE_JWT_SECRET", secret));
+        let out = run(mailplane()
+            .arg("token")
+            .args(args)
+            .env("MAILPLANE_JWT_SECRET", secret));
         assert!(!out.status.success(), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -203,10 +260,19 @@ async fn migrate_applies_to_database_url_and_is_repeatable() {
     let db = fresh_database().await;
     for _ in 0..2 {
         let out = run(mailplane().arg("migrate").env("DATABASE_URL", db.url()));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "migrations applied");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "migrations applied"
+        );
     }
-    let out = run(mailplane().arg("migrate").env("DATABASE_URL", "mysql://nope"));
+    let out = run(mailplane()
+        .arg("migrate")
+        .env("DATABASE_URL", "mysql://nope"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
 }
@@ -218,13 +284,26 @@ async fn bench_prints_its_figures_on_the_last_line() {
         .args(["bench", "eventstore"])
         .env("DATABASE_URL", db.url())
         .env("MAILPLANE_BENCH_SECONDS", "1"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let last = stdout.lines().last().unwrap();
-    let keys: Vec<&str> = last.split(' ').map(|kv| kv.split('=').next().unwrap()).collect();
+    let keys: Vec<&str> = last
+        .split(' ')
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
     assert_eq!(
         keys,
-        ["append_1w_per_s", "append_8w_per_s", "raw_8w_per_s", "append_8w_ratio", "catchup_events_per_s"]
+        [
+            "append_1w_per_s",
+            "append_8w_per_s",
+            "raw_8w_per_s",
+            "append_8w_ratio",
+            "catchup_events_per_s"
+        ]
     );
     for kv in last.split(' ') {
         let value: f64 = kv.split('=').nth(1).unwrap().parse().unwrap();

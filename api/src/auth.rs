@@ -231,14 +231,26 @@ mod tests {
     fn an_issued_token_verifies_to_its_principal() {
         let k = keys();
         let t = k
-            .issue("buyer-1", PrincipalKind::Account, None, Duration::from_secs(3600), now())
+            .issue(
+                "buyer-1",
+                PrincipalKind::Account,
+                None,
+                Duration::from_secs(3600),
+                now(),
+            )
             .unwrap();
         let p = k.verify_header(Some(&format!("Bearer {t}"))).unwrap();
         assert_eq!(p.id, "buyer-1");
         assert_eq!(p.kind, PrincipalKind::Account);
         assert_eq!(p.actor(), "account:buyer-1");
         let s = k
-            .issue("orders", PrincipalKind::Service, Some("marketplace"), Duration::from_secs(60), now())
+            .issue(
+                "orders",
+                PrincipalKind::Service,
+                Some("marketplace"),
+                Duration::from_secs(60),
+                now(),
+            )
             .unwrap();
         assert_eq!(k.verify(&s).unwrap().actor(), "service:marketplace/orders");
     }
@@ -247,7 +259,13 @@ mod tests {
     fn expired_tokens_are_refused() {
         let k = keys();
         let t = k
-            .issue("buyer-1", PrincipalKind::Account, None, Duration::from_secs(60), LONG_AGO)
+            .issue(
+                "buyer-1",
+                PrincipalKind::Account,
+                None,
+                Duration::from_secs(60),
+                LONG_AGO,
+            )
             .unwrap();
         assert_eq!(k.verify(&t), Err(AuthError::Expired));
     }
@@ -256,7 +274,13 @@ mod tests {
     fn tokens_signed_with_another_secret_are_refused() {
         let other = JwtKeys::from_secret(b"another-secret-another-secret-xx").unwrap();
         let t = other
-            .issue("buyer-1", PrincipalKind::Account, None, Duration::from_secs(60), now())
+            .issue(
+                "buyer-1",
+                PrincipalKind::Account,
+                None,
+                Duration::from_secs(60),
+                now(),
+            )
             .unwrap();
         assert_eq!(keys().verify(&t), Err(AuthError::Invalid));
     }
@@ -277,7 +301,10 @@ mod tests {
     fn wrong_kinds_and_scopes_are_refused() {
         let k = keys();
         let d = Duration::from_secs(60);
-        assert_eq!("admin".parse::<PrincipalKind>(), Err(AuthError::UnknownKind("admin".into())));
+        assert_eq!(
+            "admin".parse::<PrincipalKind>(),
+            Err(AuthError::UnknownKind("admin".into()))
+        );
         assert_eq!(
             k.issue("x", PrincipalKind::Service, None, d, now()),
             Err(AuthError::MissingScope)
@@ -310,12 +337,18 @@ mod tests {
         assert_eq!(k.verify_header(None), Err(AuthError::Missing));
         assert_eq!(k.verify_header(Some("Basic abc")), Err(AuthError::Missing));
         assert_eq!(k.verify_header(Some("Bearer ")), Err(AuthError::Missing));
-        assert_eq!(k.verify_header(Some("Bearer not.a.jwt")), Err(AuthError::Invalid));
+        assert_eq!(
+            k.verify_header(Some("Bearer not.a.jwt")),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
     fn short_secrets_are_refused() {
-        assert!(matches!(JwtKeys::from_secret(b"short"), Err(AuthError::WeakSecret)));
+        assert!(matches!(
+            JwtKeys::from_secret(b"short"),
+            Err(AuthError::WeakSecret)
+        ));
     }
 
     #[test]
@@ -337,7 +370,11 @@ mod tests {
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in bytes.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
                 let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
                 for i in 0..=chunk.len() {
                     out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);

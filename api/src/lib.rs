@@ -45,11 +45,8 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.observe_request(
-        method,
-        route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .observe_request(method, route, response.status().as_u16(), started.elapsed());
     response
 }

@@ -116,7 +116,11 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     let pool = state.store.pool();
     let idle = pool.num_idle() as i64;
     let size = i64::from(pool.size());
-    state.metrics.pool.get_or_create(&PoolLabels { state: "idle" }).set(idle);
+    state
+        .metrics
+        .pool
+        .get_or_create(&PoolLabels { state: "idle" })
+        .set(idle);
     state
         .metrics
         .pool

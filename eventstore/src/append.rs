@@ -88,11 +88,15 @@ pub(crate) async fn append(
         }
     }
     let (kind, revision) = expected.to_sql();
-    let query = sqlx::query_as(if events.len() == 1 { APPEND_ONE } else { APPEND })
-        .bind(stream)
-        .bind(crate::category_of(stream))
-        .bind(kind)
-        .bind(revision);
+    let query = sqlx::query_as(if events.len() == 1 {
+        APPEND_ONE
+    } else {
+        APPEND
+    })
+    .bind(stream)
+    .bind(crate::category_of(stream))
+    .bind(kind)
+    .bind(revision);
     let query = match events {
         [one] => query
             .bind(one.event_id)
@@ -103,7 +107,11 @@ pub(crate) async fn append(
             let types: Vec<&str> = many.iter().map(|e| e.event_type.as_str()).collect();
             let data: Vec<Json<&serde_json::Value>> = many.iter().map(|e| Json(&e.data)).collect();
             let metadata: Vec<Json<&Metadata>> = many.iter().map(|e| Json(&e.metadata)).collect();
-            query.bind(ids.clone()).bind(types).bind(data).bind(metadata)
+            query
+                .bind(ids.clone())
+                .bind(types)
+                .bind(data)
+                .bind(metadata)
         }
     };
     let inserted: Result<Vec<(i64, i64, i64)>, sqlx::Error> = query.fetch_all(&mut *conn).await;
@@ -112,10 +120,8 @@ pub(crate) async fn append(
     };
     match inserted {
         Ok(rows) if rows.len() == events.len() => {
-            let (revision, tx_id, seq) = rows
-                .into_iter()
-                .max_by_key(|r| r.0)
-                .ok_or_else(conflict)?;
+            let (revision, tx_id, seq) =
+                rows.into_iter().max_by_key(|r| r.0).ok_or_else(conflict)?;
             Ok(AppendResult {
                 next_expected: revision as u64,
                 position: Position { tx_id, seq },
@@ -129,9 +135,9 @@ pub(crate) async fn append(
             None => refusal(conn, stream, expected).await,
         },
         Err(sqlx::Error::Database(db)) => match (db.constraint(), mode) {
-            (Some("events_event_id_key"), Mode::Autocommit) => {
-                repeated_events(conn, stream, &ids).await?.unwrap_or_else(|| Err(conflict()))
-            }
+            (Some("events_event_id_key"), Mode::Autocommit) => repeated_events(conn, stream, &ids)
+                .await?
+                .unwrap_or_else(|| Err(conflict())),
             // A concurrent append took the same revision first.
             (Some("events_stream_revision_key"), Mode::Autocommit) => {
                 refusal(conn, stream, expected).await
@@ -174,7 +180,10 @@ async fn refusal(
 }
 
 /// The last revision of a stream, `None` when it has no events.
-pub(crate) async fn last_revision(conn: &mut PgConnection, stream: &str) -> Result<Option<u64>, Error> {
+pub(crate) async fn last_revision(
+    conn: &mut PgConnection,
+    stream: &str,
+) -> Result<Option<u64>, Error> {
     let last: Option<i64> =
         sqlx::query_scalar("SELECT max(stream_revision) FROM events WHERE stream_name = $1")
             .bind(stream)

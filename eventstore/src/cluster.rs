@@ -54,7 +54,9 @@ pub enum ClusterError {
         log: String,
         tail: String,
     },
-    #[error("running as root, but no unprivileged user (postgres or nobody) exists to run PostgreSQL")]
+    #[error(
+        "running as root, but no unprivileged user (postgres or nobody) exists to run PostgreSQL"
+    )]
     NoUnprivilegedUser,
     #[error("the socket folder {0} is not usable")]
     SocketDir(String),
@@ -165,8 +167,10 @@ impl LocalCluster {
                 Ok(())
             });
         }
-        let child = spawn_from_lasting_thread(cmd)
-            .map_err(io(format!("cannot start {}", bin.join("postgres").display())))?;
+        let child = spawn_from_lasting_thread(cmd).map_err(io(format!(
+            "cannot start {}",
+            bin.join("postgres").display()
+        )))?;
         let cluster = LocalCluster {
             data_dir,
             socket_dir,
@@ -319,14 +323,21 @@ impl Runner {
     fn own(&self, dir: &Path) -> Result<(), ClusterError> {
         fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
         if let Some((uid, gid)) = self.ids {
-            std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-                .map_err(io(format!("cannot hand {} to the postgres user", dir.display())))?;
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(io(format!(
+                "cannot hand {} to the postgres user",
+                dir.display()
+            )))?;
         }
         Ok(())
     }
 }
 
-fn initdb(bin: &Path, data_dir: &Path, runner: &Runner, ephemeral: bool) -> Result<(), ClusterError> {
+fn initdb(
+    bin: &Path,
+    data_dir: &Path,
+    runner: &Runner,
+    ephemeral: bool,
+) -> Result<(), ClusterError> {
     runner.own(data_dir)?;
     let mut cmd = Command::new(bin.join("initdb"));
     cmd.arg("-D")
@@ -374,7 +385,11 @@ fn server_running(data_dir: &Path) -> bool {
     let Ok(text) = fs::read_to_string(data_dir.join("postmaster.pid")) else {
         return false;
     };
-    let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) else {
+    let Some(pid) = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+    else {
         return false;
     };
     // SAFETY: signal 0 only checks that the process exists.

@@ -7,7 +7,9 @@ pub enum Error {
     #[error(transparent)]
     Invalid(#[from] InputError),
     /// The stream is not at the revision the caller expected.
-    #[error("wrong expected version for stream {stream}: expected {expected:?}, actual {actual:?}")]
+    #[error(
+        "wrong expected version for stream {stream}: expected {expected:?}, actual {actual:?}"
+    )]
     WrongExpectedVersion {
         stream: String,
         expected: ExpectedRevision,
@@ -16,7 +18,10 @@ pub enum Error {
     },
     /// An event id of the append is already recorded in another stream.
     #[error("an event id of this append to {stream} is already in stream {other_stream}")]
-    EventIdInOtherStream { stream: String, other_stream: String },
+    EventIdInOtherStream {
+        stream: String,
+        other_stream: String,
+    },
     /// Some event ids of the append are recorded in the stream, others are new.
     #[error("the append to {stream} repeats only some of its event ids")]
     PartialDuplicate { stream: String },

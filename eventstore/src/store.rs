@@ -10,11 +10,11 @@ use tokio::sync::watch;
 use crate::append;
 use crate::error::Error;
 use crate::event::{Metadata, RecordedEvent};
-use crate::NewEvent;
 use crate::input;
 use crate::position::Position;
 use crate::subscription::{Subscription, SubscriptionFilter};
 use crate::transaction::StoreTransaction;
+use crate::NewEvent;
 
 /// The channel of PostgreSQL notifications that wake subscribers in other processes.
 pub(crate) const NOTIFY_CHANNEL: &str = "mailplane_events";
@@ -159,7 +159,15 @@ impl EventStore {
         loop {
             attempt += 1;
             let mut conn = self.pool.acquire().await?;
-            match append::append(&mut conn, stream, expected, events, append::Mode::Autocommit).await {
+            match append::append(
+                &mut conn,
+                stream,
+                expected,
+                events,
+                append::Mode::Autocommit,
+            )
+            .await
+            {
                 Err(Error::Conflict { .. }) if attempt < MAX_APPEND_ATTEMPTS => continue,
                 Ok(result) => {
                     if result.written {
@@ -221,8 +229,13 @@ impl EventStore {
 
     /// Reads up to `limit` events of `$all` after `after`, in global order, never past an
     /// event whose transaction may still commit.
-    pub async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
-        self.read_filtered(&SubscriptionFilter::All, after, limit).await
+    pub async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        self.read_filtered(&SubscriptionFilter::All, after, limit)
+            .await
     }
 
     /// Reads up to `limit` events of one category after `after`, in global order.

@@ -78,7 +78,8 @@ fn private_cluster_dir() -> std::path::PathBuf {
 async fn start_server() -> Server {
     let (admin, cluster) = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
-            let admin: PgConnectOptions = url.parse().expect("DATABASE_URL is not a PostgreSQL URL");
+            let admin: PgConnectOptions =
+                url.parse().expect("DATABASE_URL is not a PostgreSQL URL");
             (admin, None)
         }
         _ => {
@@ -113,7 +114,10 @@ async fn start_server() -> Server {
         .connect_with(admin.clone().database(&template))
         .await
         .expect("connect to the template database");
-    crate::MIGRATOR.run(&pool).await.expect("migrate the template database");
+    crate::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrate the template database");
     pool.close().await;
 
     Server {
@@ -161,10 +165,7 @@ async fn drop_stale_databases(conn: &mut PgConnection) {
     .await
     .unwrap_or_default();
     for name in names {
-        let pid = name
-            .split('_')
-            .nth(2)
-            .and_then(|p| p.parse::<i32>().ok());
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<i32>().ok());
         if let Some(pid) = pid {
             if pid != std::process::id() as i32 && !pid_alive(pid) {
                 let _ = conn

@@ -1,10 +1,10 @@
 use sqlx::{PgConnection, Postgres, Transaction};
 
+use crate::append;
 use crate::error::Error;
 use crate::event::NewEvent;
 use crate::input;
 use crate::position::Position;
-use crate::append;
 use crate::store::{save_checkpoint_on, AppendResult, EventStore, ExpectedRevision};
 
 /// A transaction over several streams, uniqueness claims and checkpoints: all of it
@@ -35,9 +35,14 @@ impl StoreTransaction {
         expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
-        let result =
-            append::append(&mut self.tx, stream, expected, events, append::Mode::InTransaction)
-                .await?;
+        let result = append::append(
+            &mut self.tx,
+            stream,
+            expected,
+            events,
+            append::Mode::InTransaction,
+        )
+        .await?;
         self.appended |= result.written;
         Ok(result)
     }
@@ -92,18 +97,23 @@ impl StoreTransaction {
         input::claim_part("scope", scope)?;
         input::claim_part("key", key)?;
         input::stream_name(stream)?;
-        let done = sqlx::query("DELETE FROM claims WHERE scope = $1 AND key = $2 AND stream_name = $3")
-            .bind(scope)
-            .bind(key)
-            .bind(stream)
-            .execute(&mut *self.tx)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM claims WHERE scope = $1 AND key = $2 AND stream_name = $3")
+                .bind(scope)
+                .bind(key)
+                .bind(stream)
+                .execute(&mut *self.tx)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Stores a consumer's checkpoint in this transaction, so a projection's table writes
     /// and its checkpoint commit together.
-    pub async fn save_checkpoint(&mut self, consumer: &str, position: Position) -> Result<(), Error> {
+    pub async fn save_checkpoint(
+        &mut self,
+        consumer: &str,
+        position: Position,
+    ) -> Result<(), Error> {
         save_checkpoint_on(&mut self.tx, consumer, position).await
     }
 

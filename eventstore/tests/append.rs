@@ -45,7 +45,10 @@ async fn appends_with_each_expectation() {
         .await
         .unwrap();
     assert_eq!(r.next_expected, 3);
-    let r = store.append(s, ExpectedRevision::Any, &[event(4)]).await.unwrap();
+    let r = store
+        .append(s, ExpectedRevision::Any, &[event(4)])
+        .await
+        .unwrap();
     assert_eq!(r.next_expected, 4);
     let r = store
         .append("member-2", ExpectedRevision::Any, &[event(0)])
@@ -80,9 +83,7 @@ async fn a_wrong_expectation_carries_the_actual_revision_and_writes_nothing() {
     ];
     for (expected, actual_want) in cases {
         match store.append(s, expected, &[event(9)]).await {
-            Err(Error::WrongExpectedVersion {
-                actual, stream, ..
-            }) => {
+            Err(Error::WrongExpectedVersion { actual, stream, .. }) => {
                 assert_eq!(actual, actual_want);
                 assert_eq!(stream, s);
             }
@@ -90,13 +91,19 @@ async fn a_wrong_expectation_carries_the_actual_revision_and_writes_nothing() {
         }
     }
     for expected in [ExpectedRevision::StreamExists, ExpectedRevision::Exact(0)] {
-        match store.append("organization-none", expected, &[event(9)]).await {
+        match store
+            .append("organization-none", expected, &[event(9)])
+            .await
+        {
             Err(Error::WrongExpectedVersion { actual: None, .. }) => {}
             other => panic!("{expected:?}: {other:?}"),
         }
     }
     assert_eq!(count_events(&pool).await, 2);
-    assert_eq!(store.stream_revision("organization-none").await.unwrap(), None);
+    assert_eq!(
+        store.stream_revision("organization-none").await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -116,7 +123,10 @@ async fn re_appending_the_same_event_ids_is_a_no_op_success() {
     assert!(!again.written);
     assert_eq!(again.next_expected, first.next_expected);
     assert_eq!(again.position, first.position);
-    let any = store.append(s, ExpectedRevision::Any, &batch).await.unwrap();
+    let any = store
+        .append(s, ExpectedRevision::Any, &batch)
+        .await
+        .unwrap();
     assert!(!any.written);
     assert_eq!(count_events(&pool).await, 2);
 
@@ -156,7 +166,9 @@ async fn concurrent_identical_retries_write_once() {
         let store = store.clone();
         let batch = batch.clone();
         tasks.push(tokio::spawn(async move {
-            store.append("member-race", ExpectedRevision::Any, &batch).await
+            store
+                .append("member-race", ExpectedRevision::Any, &batch)
+                .await
         }));
     }
     let mut written = 0;
@@ -189,7 +201,9 @@ async fn concurrent_exact_appends_to_one_stream_let_exactly_one_win() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => ok += 1,
-            Err(Error::WrongExpectedVersion { actual: Some(1), .. }) => {}
+            Err(Error::WrongExpectedVersion {
+                actual: Some(1), ..
+            }) => {}
             Err(e) => panic!("{e:?}"),
         }
     }
@@ -210,17 +224,31 @@ async fn bad_input_is_refused_and_writes_nothing() {
     assert!(matches!(r, Err(Error::Invalid(InputError::NoEvents))));
     for data in [json!([1, 2]), json!("text"), json!(null), json!(1)] {
         let r = store
-            .append("member-1", ExpectedRevision::Any, &[event(0), NewEvent::new("X", data)])
+            .append(
+                "member-1",
+                ExpectedRevision::Any,
+                &[event(0), NewEvent::new("X", data)],
+            )
             .await;
         assert!(
-            matches!(r, Err(Error::Invalid(InputError::DataNotObject { index: 1 }))),
+            matches!(
+                r,
+                Err(Error::Invalid(InputError::DataNotObject { index: 1 }))
+            ),
             "{r:?}"
         );
     }
     let r = store
-        .append("member-1", ExpectedRevision::Any, &[NewEvent::new("", json!({}))])
+        .append(
+            "member-1",
+            ExpectedRevision::Any,
+            &[NewEvent::new("", json!({}))],
+        )
         .await;
-    assert!(matches!(r, Err(Error::Invalid(InputError::InvalidEventType(_)))));
+    assert!(matches!(
+        r,
+        Err(Error::Invalid(InputError::InvalidEventType(_)))
+    ));
     let id = Uuid::new_v4();
     let r = store
         .append(
@@ -229,7 +257,10 @@ async fn bad_input_is_refused_and_writes_nothing() {
             &[event(0).with_id(id), event(1).with_id(id)],
         )
         .await;
-    assert!(matches!(r, Err(Error::Invalid(InputError::RepeatedEventId(_)))));
+    assert!(matches!(
+        r,
+        Err(Error::Invalid(InputError::RepeatedEventId(_)))
+    ));
     assert!(matches!(
         store
             .read_stream("", Direction::Forwards, StreamPosition::Start, 10)

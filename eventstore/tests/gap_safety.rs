@@ -125,7 +125,12 @@ fn appends_per_writer() -> u64 {
 
 /// One writer: mostly single appends, sometimes a two-stream transaction held open a
 /// little, so commits finish out of transaction-id order all the time.
-async fn write(store: EventStore, seed: u64, category: &'static str, written: Arc<Mutex<Vec<Uuid>>>) {
+async fn write(
+    store: EventStore,
+    seed: u64,
+    category: &'static str,
+    written: Arc<Mutex<Vec<Uuid>>>,
+) {
     let mut rng = XorShift(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
     for _ in 0..appends_per_writer() {
         let a = format!("{category}-{}", rng.next(STREAMS));
@@ -164,7 +169,12 @@ async fn write(store: EventStore, seed: u64, category: &'static str, written: Ar
 }
 
 /// Runs one round: writers and a tailing subscription at once, then checks what it saw.
-async fn round(store: &EventStore, filter: SubscriptionFilter, category: &'static str, start: Position) -> Position {
+async fn round(
+    store: &EventStore,
+    filter: SubscriptionFilter,
+    category: &'static str,
+    start: Position,
+) -> Position {
     let written = Arc::new(Mutex::new(Vec::new()));
     let mut sub = store
         .subscribe(filter, start)
@@ -210,11 +220,21 @@ async fn round(store: &EventStore, filter: SubscriptionFilter, category: &'stati
     // Nothing repeated.
     let mut ids = HashSet::new();
     for e in &seen {
-        assert!(ids.insert(e.event_id), "event {} delivered twice", e.event_id);
+        assert!(
+            ids.insert(e.event_id),
+            "event {} delivered twice",
+            e.event_id
+        );
     }
     // Nothing missing, nothing foreign.
     let want: HashSet<Uuid> = written.iter().copied().collect();
-    assert_eq!(ids.len(), want.len(), "delivered {} of {}", ids.len(), want.len());
+    assert_eq!(
+        ids.len(),
+        want.len(),
+        "delivered {} of {}",
+        ids.len(),
+        want.len()
+    );
     assert_eq!(ids, want);
     // Global order strictly increasing; per-stream revisions gap-free and in order.
     let mut next_revision: HashMap<&str, u64> = HashMap::new();
@@ -256,7 +276,11 @@ async fn concurrent_writers_and_a_tailing_reader_of_a_category() {
     let noise = tokio::spawn(async move {
         for n in 0..2_000 {
             noise_store
-                .append(&format!("noise-{}", n % 50), ExpectedRevision::Any, &[event()])
+                .append(
+                    &format!("noise-{}", n % 50),
+                    ExpectedRevision::Any,
+                    &[event()],
+                )
                 .await
                 .unwrap();
         }

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use eventstore::testkit::fresh_database;
 use eventstore::{
-    Direction, EventStore, ExpectedRevision, NewEvent, Position, StreamPosition,
-    SubscriptionFilter,
+    Direction, EventStore, ExpectedRevision, NewEvent, Position, StreamPosition, SubscriptionFilter,
 };
 use serde_json::json;
 
@@ -19,7 +18,10 @@ fn event(n: u64) -> NewEvent {
 }
 
 fn ns(events: &[eventstore::RecordedEvent]) -> Vec<u64> {
-    events.iter().map(|e| e.data["n"].as_u64().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e.data["n"].as_u64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -32,7 +34,12 @@ async fn a_stream_reads_forwards_and_backwards_from_a_revision() {
         .unwrap();
     let read = |dir, from, limit| {
         let store = store.clone();
-        async move { ns(&store.read_stream("member-1", dir, from, limit).await.unwrap()) }
+        async move {
+            ns(&store
+                .read_stream("member-1", dir, from, limit)
+                .await
+                .unwrap())
+        }
     };
     assert_eq!(
         read(Direction::Forwards, StreamPosition::Start, 3).await,
@@ -54,7 +61,12 @@ async fn a_stream_reads_forwards_and_backwards_from_a_revision() {
         .await
         .is_empty());
     assert!(store
-        .read_stream("member-none", Direction::Forwards, StreamPosition::Start, 10)
+        .read_stream(
+            "member-none",
+            Direction::Forwards,
+            StreamPosition::Start,
+            10
+        )
         .await
         .unwrap()
         .is_empty());
@@ -197,7 +209,9 @@ async fn checkpoints_are_kept_per_consumer() {
         .unwrap();
     // Checkpoints written in a transaction commit with it.
     let mut tx = store.begin().await.unwrap();
-    tx.save_checkpoint("worker:sms", sub.position()).await.unwrap();
+    tx.save_checkpoint("worker:sms", sub.position())
+        .await
+        .unwrap();
     drop(tx);
     assert_eq!(store.checkpoint("worker:sms").await.unwrap(), None);
 

@@ -26,12 +26,20 @@ async fn count(pool: &PgPool, table: &str) -> i64 {
 async fn appends_and_claims_commit_together() {
     let (store, pool) = store().await;
     let mut tx = store.begin().await.unwrap();
-    tx.append("organization-1", ExpectedRevision::NoStream, &[event("OrganizationCreated")])
-        .await
-        .unwrap();
-    tx.append("subscription-1", ExpectedRevision::Any, &[event("AppBound")])
-        .await
-        .unwrap();
+    tx.append(
+        "organization-1",
+        ExpectedRevision::NoStream,
+        &[event("OrganizationCreated")],
+    )
+    .await
+    .unwrap();
+    tx.append(
+        "subscription-1",
+        ExpectedRevision::Any,
+        &[event("AppBound")],
+    )
+    .await
+    .unwrap();
     tx.claim("organization_identifier", "acme", "organization-1")
         .await
         .unwrap();
@@ -48,19 +56,30 @@ async fn appends_and_claims_commit_together() {
 async fn a_taken_claim_names_its_holder_and_nothing_commits() {
     let (store, pool) = store().await;
     let mut tx = store.begin().await.unwrap();
-    tx.append("organization-1", ExpectedRevision::NoStream, &[event("OrganizationCreated")])
-        .await
-        .unwrap();
+    tx.append(
+        "organization-1",
+        ExpectedRevision::NoStream,
+        &[event("OrganizationCreated")],
+    )
+    .await
+    .unwrap();
     tx.claim("organization_identifier", "acme", "organization-1")
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
-    tx.append("organization-2", ExpectedRevision::NoStream, &[event("OrganizationCreated")])
+    tx.append(
+        "organization-2",
+        ExpectedRevision::NoStream,
+        &[event("OrganizationCreated")],
+    )
+    .await
+    .unwrap();
+    match tx
+        .claim("organization_identifier", "acme", "organization-2")
         .await
-        .unwrap();
-    match tx.claim("organization_identifier", "acme", "organization-2").await {
+    {
         Err(Error::ClaimTaken { scope, key, holder }) => {
             assert_eq!(scope, "organization_identifier");
             assert_eq!(key, "acme");
@@ -77,16 +96,26 @@ async fn a_taken_claim_names_its_holder_and_nothing_commits() {
 async fn a_failed_append_in_a_transaction_rolls_back_the_others() {
     let (store, pool) = store().await;
     store
-        .append("member-1", ExpectedRevision::NoStream, &[event("MemberAdded")])
+        .append(
+            "member-1",
+            ExpectedRevision::NoStream,
+            &[event("MemberAdded")],
+        )
         .await
         .unwrap();
     let mut tx = store.begin().await.unwrap();
     tx.append("seats-1", ExpectedRevision::Any, &[event("SeatTaken")])
         .await
         .unwrap();
-    tx.claim("member_account", "o1/zhang", "member-1").await.unwrap();
+    tx.claim("member_account", "o1/zhang", "member-1")
+        .await
+        .unwrap();
     let r = tx
-        .append("member-1", ExpectedRevision::NoStream, &[event("MemberAdded")])
+        .append(
+            "member-1",
+            ExpectedRevision::NoStream,
+            &[event("MemberAdded")],
+        )
         .await;
     assert!(matches!(r, Err(Error::WrongExpectedVersion { .. })));
     drop(tx);
@@ -133,8 +162,12 @@ async fn concurrent_claims_of_one_key_let_exactly_one_stream_win() {
         tasks.push(tokio::spawn(async move {
             let stream = format!("organization-{i}");
             let mut tx = store.begin().await?;
-            tx.append(&stream, ExpectedRevision::NoStream, &[event("OrganizationCreated")])
-                .await?;
+            tx.append(
+                &stream,
+                ExpectedRevision::NoStream,
+                &[event("OrganizationCreated")],
+            )
+            .await?;
             tx.claim("organization_identifier", "acme", &stream).await?;
             tx.commit().await
         }));
