@@ -1,0 +1,81 @@
+use crate::error::DomainError;
+
+/// A uniqueness scope: keys unique on the platform or within one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    OrganizationIdentifier,
+    MailDomain,
+    MailboxAddress,
+    /// Keyed `{organization_id}/{account}`.
+    MemberAccount,
+    /// Keyed `{organization_id}/{phone}`.
+    MemberPhone,
+}
+
+impl Scope {
+    /// The scope's name in the claims table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::OrganizationIdentifier => "organization_identifier",
+            Scope::MailDomain => "mail_domain",
+            Scope::MailboxAddress => "mailbox_address",
+            Scope::MemberAccount => "member_account",
+            Scope::MemberPhone => "member_phone",
+        }
+    }
+
+    /// The refusal when another stream holds a key of this scope.
+    pub fn taken_error(self) -> DomainError {
+        match self {
+            Scope::OrganizationIdentifier => DomainError::IdentifierTaken,
+            Scope::MailDomain => DomainError::DomainTaken,
+            Scope::MailboxAddress => DomainError::AddressTaken,
+            Scope::MemberAccount => DomainError::AccountTaken,
+            Scope::MemberPhone => DomainError::PhoneTaken,
+        }
+    }
+}
+
+/// One key of a scope, claimed or released by an event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Claim {
+    pub scope: Scope,
+    pub key: String,
+}
+
+impl Claim {
+    pub fn new(scope: Scope, key: impl Into<String>) -> Self {
+        Claim {
+            scope,
+            key: key.into(),
+        }
+    }
+
+    /// A key unique within one organization.
+    pub fn in_organization(scope: Scope, organization_id: uuid::Uuid, key: &str) -> Self {
+        Claim::new(scope, format!("{organization_id}/{key}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_scope_has_its_taken_error_code() {
+        let codes: Vec<&str> = [
+            Scope::OrganizationIdentifier,
+            Scope::MailDomain,
+            Scope::MailboxAddress,
+            Scope::MemberAccount,
+            Scope::MemberPhone,
+        ]
+        .iter()
+        .map(|s| s.taken_error().code())
+        .collect();
+        assert_eq!(
+            codes,
+            ["IDENTIFIER_TAKEN", "DOMAIN_TAKEN", "ADDRESS_TAKEN", "ACCOUNT_TAKEN", "PHONE_TAKEN"]
+        );
+    }
+}
