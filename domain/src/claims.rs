@@ -10,6 +10,8 @@ pub enum Scope {
     MemberAccount,
     /// Keyed `{organization_id}/{phone}`.
     MemberPhone,
+    /// Keyed by member id: held by the member's one open mailbox.
+    MemberMailbox,
 }
 
 impl Scope {
@@ -21,6 +23,7 @@ impl Scope {
             Scope::MailboxAddress => "mailbox_address",
             Scope::MemberAccount => "member_account",
             Scope::MemberPhone => "member_phone",
+            Scope::MemberMailbox => "member_mailbox",
         }
     }
 
@@ -32,6 +35,7 @@ impl Scope {
             Scope::MailboxAddress => DomainError::AddressTaken,
             Scope::MemberAccount => DomainError::AccountTaken,
             Scope::MemberPhone => DomainError::PhoneTaken,
+            Scope::MemberMailbox => DomainError::MemberHasMailbox,
         }
     }
 }
@@ -69,13 +73,21 @@ mod tests {
             Scope::MailboxAddress,
             Scope::MemberAccount,
             Scope::MemberPhone,
+            Scope::MemberMailbox,
         ]
         .iter()
         .map(|s| s.taken_error().code())
         .collect();
         assert_eq!(
             codes,
-            ["IDENTIFIER_TAKEN", "DOMAIN_TAKEN", "ADDRESS_TAKEN", "ACCOUNT_TAKEN", "PHONE_TAKEN"]
+            [
+                "IDENTIFIER_TAKEN",
+                "DOMAIN_TAKEN",
+                "ADDRESS_TAKEN",
+                "ACCOUNT_TAKEN",
+                "PHONE_TAKEN",
+                "MEMBER_HAS_MAILBOX"
+            ]
         );
     }
 }
