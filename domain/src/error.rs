@@ -2,7 +2,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{field}: {message}")]
-    Validation { field: &'static str, message: String },
+    Validation {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]

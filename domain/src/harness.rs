@@ -9,7 +9,9 @@ use crate::{Decider, DomainError};
 
 /// 2026-03-01 09:00 UTC: "now" in tests unless a test says otherwise.
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// `t0` plus whole days.

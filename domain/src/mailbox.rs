@@ -50,7 +50,9 @@ pub enum MailboxEvent {
         address: String,
     },
     MailboxProvisioned {},
-    MailboxProvisioningFailed { reason: String },
+    MailboxProvisioningFailed {
+        reason: String,
+    },
     MailboxProvisioningRetried {},
     /// Into the recycle bin.
     MailboxClosed {
@@ -60,7 +62,9 @@ pub enum MailboxEvent {
     },
     MailboxRestored {},
     /// Mail deleted; the address is free again.
-    MailboxPurged { address: String },
+    MailboxPurged {
+        address: String,
+    },
     /// The domain was replaced: same mailbox and mail, new address.
     MailboxRenamed {
         previous_address: String,
@@ -114,16 +118,25 @@ pub enum AddressHolder {
 pub fn local_part(value: &str) -> Result<String, DomainError> {
     let v = value.trim().to_ascii_lowercase();
     if v.is_empty() || v.len() > 64 {
-        return Err(DomainError::invalid("localPart", "must be 1 to 64 characters"));
+        return Err(DomainError::invalid(
+            "localPart",
+            "must be 1 to 64 characters",
+        ));
     }
     if !v
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
     {
-        return Err(DomainError::invalid("localPart", "may hold only letters, digits, '.', '-' and '_'"));
+        return Err(DomainError::invalid(
+            "localPart",
+            "may hold only letters, digits, '.', '-' and '_'",
+        ));
     }
     if v.starts_with('.') || v.ends_with('.') || v.contains("..") {
-        return Err(DomainError::invalid("localPart", "must not start or end with '.' nor hold '..'"));
+        return Err(DomainError::invalid(
+            "localPart",
+            "must not start or end with '.' nor hold '..'",
+        ));
     }
     Ok(v)
 }
@@ -136,7 +149,9 @@ pub fn default_local_part(name: &str, account: &str) -> String {
     for (c, p) in name.chars().zip(name.to_pinyin()) {
         match p {
             Some(p) => out.push_str(p.plain()),
-            None if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') => out.push(c.to_ascii_lowercase()),
+            None if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') => {
+                out.push(c.to_ascii_lowercase())
+            }
             None => {}
         }
     }
@@ -164,7 +179,11 @@ pub struct OpenMailbox<'a> {
 
 /// Opens a mailbox for an active, authorized member on a verified domain of the same
 /// organization. The member's one open mailbox and the address are claims of the event.
-pub fn open(member: &MemberState, domain: &MailDomainState, command: OpenMailbox<'_>) -> Result<Vec<MailboxEvent>, DomainError> {
+pub fn open(
+    member: &MemberState,
+    domain: &MailDomainState,
+    command: OpenMailbox<'_>,
+) -> Result<Vec<MailboxEvent>, DomainError> {
     let member_id = member.id.ok_or(DomainError::NotFound("member"))?;
     let domain_id = match domain.id {
         Some(id) if !domain.removed && domain.organization_id == member.organization_id => id,
@@ -246,17 +265,25 @@ pub fn open_batch(
 pub enum MailboxCommand {
     /// The data plane created the mailbox.
     RecordProvisioned,
-    RecordProvisioningFailed { reason: String },
+    RecordProvisioningFailed {
+        reason: String,
+    },
     RetryProvisioning,
-    Close { reason: CloseReason },
+    Close {
+        reason: CloseReason,
+    },
     /// `member_may_use_mail`: the member is active and authorized now.
-    Restore { member_may_use_mail: bool },
+    Restore {
+        member_may_use_mail: bool,
+    },
     /// An admin empties it from the recycle bin now.
     Purge,
     /// The recycle-bin timer: purges when due.
     PurgeIfDue,
     /// The mailbox's domain now has this (ASCII) name.
-    Rename { domain_name: String },
+    Rename {
+        domain_name: String,
+    },
 }
 
 /// The mailbox decider.
@@ -274,7 +301,11 @@ impl Decider for Mailbox {
     type Command = MailboxCommand;
     type Event = MailboxEvent;
 
-    fn decide(s: &MailboxState, command: MailboxCommand, now: DateTime<Utc>) -> Result<Vec<MailboxEvent>, DomainError> {
+    fn decide(
+        s: &MailboxState,
+        command: MailboxCommand,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MailboxEvent>, DomainError> {
         use MailboxCommand as C;
         use MailboxEvent as E;
         use MailboxStatus as S;
@@ -300,9 +331,13 @@ impl Decider for Mailbox {
                     purge_after: now + Duration::days(RECYCLE_BIN_DAYS),
                 }],
             }),
-            C::Restore { member_may_use_mail } => {
+            C::Restore {
+                member_may_use_mail,
+            } => {
                 if s.status != S::Closed {
-                    return Err(DomainError::Conflict("only a mailbox in the recycle bin is restored"));
+                    return Err(DomainError::Conflict(
+                        "only a mailbox in the recycle bin is restored",
+                    ));
                 }
                 if s.purge_after.is_some_and(|p| now >= p) {
                     return Err(DomainError::Conflict("the mailbox is due for purging"));
@@ -313,11 +348,15 @@ impl Decider for Mailbox {
                 Ok(vec![E::MailboxRestored {}])
             }
             C::Purge => match s.status {
-                S::Closed => Ok(vec![E::MailboxPurged { address: s.address.clone() }]),
+                S::Closed => Ok(vec![E::MailboxPurged {
+                    address: s.address.clone(),
+                }]),
                 _ => Err(DomainError::Conflict("close the mailbox before purging it")),
             },
             C::PurgeIfDue => Ok(match (s.status, s.purge_after) {
-                (S::Closed, Some(p)) if now >= p => vec![E::MailboxPurged { address: s.address.clone() }],
+                (S::Closed, Some(p)) if now >= p => vec![E::MailboxPurged {
+                    address: s.address.clone(),
+                }],
                 _ => vec![],
             }),
             C::Rename { domain_name } => {
@@ -361,7 +400,9 @@ impl Decider for Mailbox {
             }
             E::MailboxProvisioningRetried {} => s.status = MailboxStatus::Provisioning,
             E::MailboxClosed {
-                closed_at, purge_after, ..
+                closed_at,
+                purge_after,
+                ..
             } => {
                 s.status = MailboxStatus::Closed;
                 s.closed_at = Some(*closed_at);
@@ -407,7 +448,10 @@ mod tests {
             hire_date: None,
         }];
         if authorized {
-            events.push(MemberEvent::MemberAuthorized { subscription_id: Uuid::from_u128(5), send_credentials_sms: true });
+            events.push(MemberEvent::MemberAuthorized {
+                subscription_id: Uuid::from_u128(5),
+                send_credentials_sms: true,
+            });
         }
         Member::fold(&events)
     }
@@ -422,7 +466,9 @@ mod tests {
             records: vec![],
         }];
         if verified {
-            events.push(MailDomainEvent::DomainVerified { mode: VerificationMode::Full });
+            events.push(MailDomainEvent::DomainVerified {
+                mode: VerificationMode::Full,
+            });
         }
         MailDomain::fold(&events)
     }
@@ -432,11 +478,29 @@ mod tests {
     }
 
     fn opened(address: &str) -> E {
-        E::MailboxOpened { mailbox_id: BOX, organization_id: ORG, member_id: MEMBER, domain_id: DOMAIN, address: address.into() }
+        E::MailboxOpened {
+            mailbox_id: BOX,
+            organization_id: ORG,
+            member_id: MEMBER,
+            domain_id: DOMAIN,
+            address: address.into(),
+        }
     }
 
-    fn open_default(member: &MemberState, domain: &MailDomainState, holder: &dyn Fn(&str) -> Option<AddressHolder>) -> Result<Vec<E>, DomainError> {
-        open(member, domain, OpenMailbox { mailbox_id: BOX, local_part: None, holder })
+    fn open_default(
+        member: &MemberState,
+        domain: &MailDomainState,
+        holder: &dyn Fn(&str) -> Option<AddressHolder>,
+    ) -> Result<Vec<E>, DomainError> {
+        open(
+            member,
+            domain,
+            OpenMailbox {
+                mailbox_id: BOX,
+                local_part: None,
+                holder,
+            },
+        )
     }
 
     #[test]
@@ -452,21 +516,40 @@ mod tests {
     #[test]
     fn local_parts_are_checked_and_lower_cased() {
         assert_eq!(local_part("Zhang.Wei").unwrap(), "zhang.wei");
-        for bad in ["", ".zw", "zw.", "z..w", "z w", "张伟", &"a".repeat(65), "a+b"] {
+        for bad in [
+            "",
+            ".zw",
+            "zw.",
+            "z..w",
+            "z w",
+            "张伟",
+            &"a".repeat(65),
+            "a+b",
+        ] {
             assert!(local_part(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn a_mailbox_opens_at_the_default_address_and_claims_it_and_the_member() {
-        let events = open_default(&member_named(MEMBER, "张伟", true), &domain(true), &nobody).unwrap();
+        let events =
+            open_default(&member_named(MEMBER, "张伟", true), &domain(true), &nobody).unwrap();
         assert_eq!(events, vec![opened("zhangwei@acme.cn")]);
         assert_eq!(
             events[0].claims(MEMBER).0,
-            vec![Claim::new(Scope::MailboxAddress, "zhangwei@acme.cn"), Claim::new(Scope::MemberMailbox, MEMBER.to_string())]
+            vec![
+                Claim::new(Scope::MailboxAddress, "zhangwei@acme.cn"),
+                Claim::new(Scope::MemberMailbox, MEMBER.to_string())
+            ]
         );
-        assert_eq!(Scope::MemberMailbox.taken_error(), DomainError::MemberHasMailbox);
-        assert_eq!(Scope::MailboxAddress.taken_error(), DomainError::AddressTaken);
+        assert_eq!(
+            Scope::MemberMailbox.taken_error(),
+            DomainError::MemberHasMailbox
+        );
+        assert_eq!(
+            Scope::MailboxAddress.taken_error(),
+            DomainError::AddressTaken
+        );
     }
 
     #[test]
@@ -476,7 +559,8 @@ mod tests {
             "zhangwei1@acme.cn" => Some(AddressHolder::InRecycleBin),
             _ => None,
         };
-        let events = open_default(&member_named(MEMBER, "张伟", true), &domain(true), &taken).unwrap();
+        let events =
+            open_default(&member_named(MEMBER, "张伟", true), &domain(true), &taken).unwrap();
         assert_eq!(events, vec![opened("zhangwei2@acme.cn")]);
     }
 
@@ -488,7 +572,17 @@ mod tests {
             "old@acme.cn" => Some(AddressHolder::InRecycleBin),
             _ => None,
         };
-        let with = |l: &str| open(&member, &domain(true), OpenMailbox { mailbox_id: BOX, local_part: Some(l.into()), holder: &taken });
+        let with = |l: &str| {
+            open(
+                &member,
+                &domain(true),
+                OpenMailbox {
+                    mailbox_id: BOX,
+                    local_part: Some(l.into()),
+                    holder: &taken,
+                },
+            )
+        };
         assert_eq!(with("Boss"), Err(DomainError::AddressTaken));
         assert_eq!(with("old"), Err(DomainError::AddressInRecycleBin));
         assert_eq!(with("z..w").unwrap_err().field(), Some("localPart"));
@@ -497,18 +591,33 @@ mod tests {
 
     #[test]
     fn only_an_active_authorized_member_gets_a_mailbox() {
-        assert_eq!(open_default(&member_named(MEMBER, "张伟", false), &domain(true), &nobody), Err(DomainError::MemberNotAuthorized));
-        let disabled = Member::evolve(member_named(MEMBER, "张伟", true), &MemberEvent::MemberDisabled {});
-        assert_eq!(open_default(&disabled, &domain(true), &nobody), Err(DomainError::MemberNotAuthorized));
+        assert_eq!(
+            open_default(&member_named(MEMBER, "张伟", false), &domain(true), &nobody),
+            Err(DomainError::MemberNotAuthorized)
+        );
+        let disabled = Member::evolve(
+            member_named(MEMBER, "张伟", true),
+            &MemberEvent::MemberDisabled {},
+        );
+        assert_eq!(
+            open_default(&disabled, &domain(true), &nobody),
+            Err(DomainError::MemberNotAuthorized)
+        );
     }
 
     #[test]
     fn only_a_verified_domain_of_the_organization_takes_mailboxes() {
         let member = member_named(MEMBER, "张伟", true);
-        assert_eq!(open_default(&member, &domain(false), &nobody), Err(DomainError::DomainNotVerified));
+        assert_eq!(
+            open_default(&member, &domain(false), &nobody),
+            Err(DomainError::DomainNotVerified)
+        );
         let mut foreign = domain(true);
         foreign.organization_id = Uuid::from_u128(99);
-        assert_eq!(open_default(&member, &foreign, &nobody), Err(DomainError::NotFound("domain")));
+        assert_eq!(
+            open_default(&member, &foreign, &nobody),
+            Err(DomainError::NotFound("domain"))
+        );
     }
 
     #[test]
@@ -516,7 +625,15 @@ mod tests {
         let a = member_named(MEMBER, "张伟", true);
         let b = member_named(Uuid::from_u128(0x102), "张伟", true);
         let c = member_named(Uuid::from_u128(0x103), "李娜", false);
-        let results = open_batch(&[(&a, Uuid::from_u128(1)), (&b, Uuid::from_u128(2)), (&c, Uuid::from_u128(3))], &domain(true), &nobody);
+        let results = open_batch(
+            &[
+                (&a, Uuid::from_u128(1)),
+                (&b, Uuid::from_u128(2)),
+                (&c, Uuid::from_u128(3)),
+            ],
+            &domain(true),
+            &nobody,
+        );
         let addresses: Vec<String> = results
             .iter()
             .map(|r| match r {
@@ -527,16 +644,35 @@ mod tests {
                 Err(e) => e.code().to_owned(),
             })
             .collect();
-        assert_eq!(addresses, vec!["zhangwei@acme.cn", "zhangwei1@acme.cn", "MEMBER_NOT_AUTHORIZED"]);
+        assert_eq!(
+            addresses,
+            vec![
+                "zhangwei@acme.cn",
+                "zhangwei1@acme.cn",
+                "MEMBER_NOT_AUTHORIZED"
+            ]
+        );
     }
 
     #[test]
     fn the_data_plane_outcome_is_recorded_and_a_failure_can_be_retried() {
-        given::<Mailbox>(&[opened("zw@acme.cn")]).when(C::RecordProvisioned).then(&[E::MailboxProvisioned {}]);
-        let failed = E::MailboxProvisioningFailed { reason: "quota service down".into() };
-        given::<Mailbox>(&[opened("zw@acme.cn")]).when(C::RecordProvisioningFailed { reason: "quota service down".into() }).then(&[failed.clone()]);
-        given::<Mailbox>(&[opened("zw@acme.cn"), failed.clone()]).when(C::RetryProvisioning).then(&[E::MailboxProvisioningRetried {}]);
-        given::<Mailbox>(&[opened("zw@acme.cn")]).when(C::RetryProvisioning).then_code("CONFLICT");
+        given::<Mailbox>(&[opened("zw@acme.cn")])
+            .when(C::RecordProvisioned)
+            .then(&[E::MailboxProvisioned {}]);
+        let failed = E::MailboxProvisioningFailed {
+            reason: "quota service down".into(),
+        };
+        given::<Mailbox>(&[opened("zw@acme.cn")])
+            .when(C::RecordProvisioningFailed {
+                reason: "quota service down".into(),
+            })
+            .then(std::slice::from_ref(&failed));
+        given::<Mailbox>(&[opened("zw@acme.cn"), failed.clone()])
+            .when(C::RetryProvisioning)
+            .then(&[E::MailboxProvisioningRetried {}]);
+        given::<Mailbox>(&[opened("zw@acme.cn")])
+            .when(C::RetryProvisioning)
+            .then_code("CONFLICT");
         let s = Mailbox::fold(&[opened("zw@acme.cn"), failed]);
         assert_eq!(s.status, MailboxStatus::Failed);
         assert_eq!(s.failure.as_deref(), Some("quota service down"));
@@ -544,50 +680,137 @@ mod tests {
 
     #[test]
     fn closing_puts_the_mailbox_in_the_recycle_bin_for_30_days() {
-        let closed = E::MailboxClosed { reason: CloseReason::MemberDeleted, closed_at: t0(), purge_after: day(30) };
+        let closed = E::MailboxClosed {
+            reason: CloseReason::MemberDeleted,
+            closed_at: t0(),
+            purge_after: day(30),
+        };
         given::<Mailbox>(&[opened("zw@acme.cn"), E::MailboxProvisioned {}])
-            .when(C::Close { reason: CloseReason::MemberDeleted })
-            .then(&[closed.clone()]);
-        given::<Mailbox>(&[opened("zw@acme.cn"), closed.clone()]).when(C::Close { reason: CloseReason::ByAdmin }).then(&[]);
+            .when(C::Close {
+                reason: CloseReason::MemberDeleted,
+            })
+            .then(std::slice::from_ref(&closed));
+        given::<Mailbox>(&[opened("zw@acme.cn"), closed.clone()])
+            .when(C::Close {
+                reason: CloseReason::ByAdmin,
+            })
+            .then(&[]);
         // The member's mailbox slot is freed; the address stays taken until purged.
-        assert_eq!(closed.claims(MEMBER), (vec![], vec![Claim::new(Scope::MemberMailbox, MEMBER.to_string())]));
+        assert_eq!(
+            closed.claims(MEMBER),
+            (
+                vec![],
+                vec![Claim::new(Scope::MemberMailbox, MEMBER.to_string())]
+            )
+        );
     }
 
     #[test]
     fn a_mailbox_is_restored_before_its_purge_for_an_authorized_member() {
-        let history = [opened("zw@acme.cn"), E::MailboxClosed { reason: CloseReason::ByAdmin, closed_at: t0(), purge_after: day(30) }];
-        given::<Mailbox>(&history).at(day(29)).when(C::Restore { member_may_use_mail: true }).then(&[E::MailboxRestored {}]);
-        given::<Mailbox>(&history).at(day(29)).when(C::Restore { member_may_use_mail: false }).then_err(DomainError::MemberNotAuthorized);
-        given::<Mailbox>(&history).at(day(30)).when(C::Restore { member_may_use_mail: true }).then_code("CONFLICT");
-        given::<Mailbox>(&history[..1]).when(C::Restore { member_may_use_mail: true }).then_code("CONFLICT");
-        assert_eq!(E::MailboxRestored {}.claims(MEMBER).0, vec![Claim::new(Scope::MemberMailbox, MEMBER.to_string())]);
+        let history = [
+            opened("zw@acme.cn"),
+            E::MailboxClosed {
+                reason: CloseReason::ByAdmin,
+                closed_at: t0(),
+                purge_after: day(30),
+            },
+        ];
+        given::<Mailbox>(&history)
+            .at(day(29))
+            .when(C::Restore {
+                member_may_use_mail: true,
+            })
+            .then(&[E::MailboxRestored {}]);
+        given::<Mailbox>(&history)
+            .at(day(29))
+            .when(C::Restore {
+                member_may_use_mail: false,
+            })
+            .then_err(DomainError::MemberNotAuthorized);
+        given::<Mailbox>(&history)
+            .at(day(30))
+            .when(C::Restore {
+                member_may_use_mail: true,
+            })
+            .then_code("CONFLICT");
+        given::<Mailbox>(&history[..1])
+            .when(C::Restore {
+                member_may_use_mail: true,
+            })
+            .then_code("CONFLICT");
+        assert_eq!(
+            E::MailboxRestored {}.claims(MEMBER).0,
+            vec![Claim::new(Scope::MemberMailbox, MEMBER.to_string())]
+        );
     }
 
     #[test]
     fn a_mailbox_is_purged_on_request_or_when_due_and_its_address_is_freed() {
-        let history = [opened("zw@acme.cn"), E::MailboxClosed { reason: CloseReason::ByAdmin, closed_at: t0(), purge_after: day(30) }];
-        let purged = E::MailboxPurged { address: "zw@acme.cn".into() };
-        given::<Mailbox>(&history).at(day(1)).when(C::Purge).then(&[purged.clone()]);
-        given::<Mailbox>(&history).at(day(29)).when(C::PurgeIfDue).then(&[]);
-        given::<Mailbox>(&history).at(day(30)).when(C::PurgeIfDue).then(&[purged.clone()]);
-        given::<Mailbox>(&history[..1]).when(C::Purge).then_code("CONFLICT");
-        assert_eq!(purged.claims(MEMBER).1, vec![Claim::new(Scope::MailboxAddress, "zw@acme.cn")]);
-        given::<Mailbox>(&[history[0].clone(), history[1].clone(), purged]).when(C::Purge).then_err(DomainError::NotFound("mailbox"));
+        let history = [
+            opened("zw@acme.cn"),
+            E::MailboxClosed {
+                reason: CloseReason::ByAdmin,
+                closed_at: t0(),
+                purge_after: day(30),
+            },
+        ];
+        let purged = E::MailboxPurged {
+            address: "zw@acme.cn".into(),
+        };
+        given::<Mailbox>(&history)
+            .at(day(1))
+            .when(C::Purge)
+            .then(std::slice::from_ref(&purged));
+        given::<Mailbox>(&history)
+            .at(day(29))
+            .when(C::PurgeIfDue)
+            .then(&[]);
+        given::<Mailbox>(&history)
+            .at(day(30))
+            .when(C::PurgeIfDue)
+            .then(std::slice::from_ref(&purged));
+        given::<Mailbox>(&history[..1])
+            .when(C::Purge)
+            .then_code("CONFLICT");
+        assert_eq!(
+            purged.claims(MEMBER).1,
+            vec![Claim::new(Scope::MailboxAddress, "zw@acme.cn")]
+        );
+        given::<Mailbox>(&[history[0].clone(), history[1].clone(), purged])
+            .when(C::Purge)
+            .then_err(DomainError::NotFound("mailbox"));
     }
 
     #[test]
     fn a_replaced_domain_renames_the_mailbox_and_moves_the_address_claim() {
-        let events = given::<Mailbox>(&[opened("zw@acme.cn")]).when(C::Rename { domain_name: "acme.com.cn".into() }).events();
-        assert_eq!(events, vec![E::MailboxRenamed { previous_address: "zw@acme.cn".into(), address: "zw@acme.com.cn".into() }]);
+        let events = given::<Mailbox>(&[opened("zw@acme.cn")])
+            .when(C::Rename {
+                domain_name: "acme.com.cn".into(),
+            })
+            .events();
+        assert_eq!(
+            events,
+            vec![E::MailboxRenamed {
+                previous_address: "zw@acme.cn".into(),
+                address: "zw@acme.com.cn".into()
+            }]
+        );
         assert_eq!(
             events[0].claims(MEMBER),
-            (vec![Claim::new(Scope::MailboxAddress, "zw@acme.com.cn")], vec![Claim::new(Scope::MailboxAddress, "zw@acme.cn")])
+            (
+                vec![Claim::new(Scope::MailboxAddress, "zw@acme.com.cn")],
+                vec![Claim::new(Scope::MailboxAddress, "zw@acme.cn")]
+            )
         );
     }
 
     #[test]
     fn events_round_trip_through_json_with_stable_type_names() {
-        let e = E::MailboxClosed { reason: CloseReason::SubscriptionExpired, closed_at: t0(), purge_after: day(30) };
+        let e = E::MailboxClosed {
+            reason: CloseReason::SubscriptionExpired,
+            closed_at: t0(),
+            purge_after: day(30),
+        };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "MailboxClosed");
         assert_eq!(v["data"]["reason"], "SUBSCRIPTION_EXPIRED");

@@ -84,7 +84,10 @@ pub struct Provider {
 impl Default for Provider {
     fn default() -> Self {
         Provider {
-            mx_hosts: vec![(5, "mx1.mailplane.test".into()), (10, "mx2.mailplane.test".into())],
+            mx_hosts: vec![
+                (5, "mx1.mailplane.test".into()),
+                (10, "mx2.mailplane.test".into()),
+            ],
             spf_include: "spf.mailplane.test".into(),
             dkim_selector: "mp1".into(),
             dkim_host: "dkim.mailplane.test".into(),
@@ -94,7 +97,11 @@ impl Default for Provider {
 }
 
 /// The records a domain must publish in a mode.
-pub fn required_records(provider: &Provider, mode: VerificationMode, ownership_token: &str) -> Vec<RequiredRecord> {
+pub fn required_records(
+    provider: &Provider,
+    mode: VerificationMode,
+    ownership_token: &str,
+) -> Vec<RequiredRecord> {
     match mode {
         VerificationMode::Full => {
             let mut records: Vec<RequiredRecord> = provider
@@ -144,21 +151,26 @@ pub struct DnsAnswers {
 }
 
 fn same_host(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 /// Checks each required record against the answers.
-pub fn check_records(provider: &Provider, required: &[RequiredRecord], answers: &DnsAnswers) -> Vec<RecordResult> {
+pub fn check_records(
+    provider: &Provider,
+    required: &[RequiredRecord],
+    answers: &DnsAnswers,
+) -> Vec<RecordResult> {
     required
         .iter()
         .map(|r| {
             let (status, found) = match r.record_type {
                 RecordType::Mx => {
-                    let found: Vec<String> = answers.mx.iter().map(|(p, h)| format!("{p} {h}")).collect();
-                    let foreign = answers
-                        .mx
-                        .iter()
-                        .any(|(_, h)| !provider.mx_hosts.iter().any(|(_, ours)| same_host(h, ours)));
+                    let found: Vec<String> =
+                        answers.mx.iter().map(|(p, h)| format!("{p} {h}")).collect();
+                    let foreign = answers.mx.iter().any(|(_, h)| {
+                        !provider.mx_hosts.iter().any(|(_, ours)| same_host(h, ours))
+                    });
                     let ours = answers.mx.iter().find(|(_, h)| same_host(h, &r.value));
                     let status = match ours {
                         _ if foreign => RecordStatus::Conflict,
@@ -169,9 +181,16 @@ pub fn check_records(provider: &Provider, required: &[RequiredRecord], answers: 
                     (status, found)
                 }
                 RecordType::Txt => {
-                    let list = if r.host == "@" { &answers.txt } else { &answers.dnsauth_txt };
+                    let list = if r.host == "@" {
+                        &answers.txt
+                    } else {
+                        &answers.dnsauth_txt
+                    };
                     let relevant: Vec<String> = if r.host == "@" {
-                        list.iter().filter(|t| t.starts_with("v=spf1")).cloned().collect()
+                        list.iter()
+                            .filter(|t| t.starts_with("v=spf1"))
+                            .cloned()
+                            .collect()
                     } else {
                         list.clone()
                     };
@@ -227,7 +246,8 @@ pub fn normalize(name: &str) -> Result<DomainName, DomainError> {
     if trimmed.is_empty() {
         return Err(bad("is empty"));
     }
-    let ascii = idna::domain_to_ascii(&trimmed.to_lowercase()).map_err(|_| bad("is not a valid domain name"))?;
+    let ascii = idna::domain_to_ascii(&trimmed.to_lowercase())
+        .map_err(|_| bad("is not a valid domain name"))?;
     if ascii.len() > 253 {
         return Err(bad("is longer than 253 characters"));
     }
@@ -239,14 +259,20 @@ pub fn normalize(name: &str) -> Result<DomainName, DomainError> {
         if label.is_empty() || label.len() > 63 {
             return Err(bad("has an empty or over-long label"));
         }
-        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(bad("may hold only letters, digits and '-' in each label"));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(bad("has a label starting or ending with '-'"));
         }
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(bad("must end in a top-level domain, not a number"));
     }
     let (unicode, _) = idna::domain_to_unicode(&ascii);
@@ -273,14 +299,18 @@ pub enum MailDomainEvent {
         mode: VerificationMode,
         results: Vec<RecordResult>,
     },
-    DomainVerified { mode: VerificationMode },
+    DomainVerified {
+        mode: VerificationMode,
+    },
     DomainReplaced {
         previous_name: String,
         name: String,
         display_name: String,
         results: Vec<RecordResult>,
     },
-    DomainRemoved { name: String },
+    DomainRemoved {
+        name: String,
+    },
 }
 
 impl MailDomainEvent {
@@ -289,7 +319,11 @@ impl MailDomainEvent {
         let key = |n: &str| Claim::new(Scope::MailDomain, n);
         match self {
             MailDomainEvent::DomainAdded { name, .. } => (vec![key(name)], vec![]),
-            MailDomainEvent::DomainReplaced { previous_name, name, .. } => (vec![key(name)], vec![key(previous_name)]),
+            MailDomainEvent::DomainReplaced {
+                previous_name,
+                name,
+                ..
+            } => (vec![key(name)], vec![key(previous_name)]),
             MailDomainEvent::DomainRemoved { name } => (vec![], vec![key(name)]),
             _ => (vec![], vec![]),
         }
@@ -336,7 +370,10 @@ pub enum MailDomainCommand {
         provider: Provider,
     },
     /// Judges looked-up DNS answers.
-    Check { answers: DnsAnswers, provider: Provider },
+    Check {
+        answers: DnsAnswers,
+        provider: Provider,
+    },
     Replace {
         name: String,
         answers: DnsAnswers,
@@ -367,7 +404,11 @@ impl Decider for MailDomain {
     type Command = MailDomainCommand;
     type Event = MailDomainEvent;
 
-    fn decide(s: &MailDomainState, command: MailDomainCommand, _now: DateTime<Utc>) -> Result<Vec<MailDomainEvent>, DomainError> {
+    fn decide(
+        s: &MailDomainState,
+        command: MailDomainCommand,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<MailDomainEvent>, DomainError> {
         use MailDomainCommand as C;
         use MailDomainEvent as E;
         match command {
@@ -385,7 +426,10 @@ impl Decider for MailDomain {
                 }
                 let name = normalize(&name)?;
                 if domains_in_organization >= MAX_DOMAINS_PER_ORGANIZATION {
-                    return Err(DomainError::invalid("name", "an organization holds at most 20 domains"));
+                    return Err(DomainError::invalid(
+                        "name",
+                        "an organization holds at most 20 domains",
+                    ));
                 }
                 Ok(vec![E::DomainAdded {
                     domain_id,
@@ -424,7 +468,11 @@ impl Decider for MailDomain {
                 }
                 Ok(events)
             }
-            C::Replace { name, answers, provider } => {
+            C::Replace {
+                name,
+                answers,
+                provider,
+            } => {
                 require(s)?;
                 let new = normalize(&name)?;
                 if new.ascii == s.name {
@@ -446,7 +494,9 @@ impl Decider for MailDomain {
                 if mailboxes_using > 0 {
                     return Err(DomainError::DomainInUse);
                 }
-                Ok(vec![E::DomainRemoved { name: s.name.clone() }])
+                Ok(vec![E::DomainRemoved {
+                    name: s.name.clone(),
+                }])
             }
         }
     }
@@ -538,8 +588,14 @@ mod tests {
 
     fn full_answers() -> DnsAnswers {
         DnsAnswers {
-            mx: vec![(5, "mx1.mailplane.test.".into()), (10, "mx2.mailplane.test".into())],
-            txt: vec!["v=spf1 include:spf.mailplane.test -all".into(), "google-site-verification=x".into()],
+            mx: vec![
+                (5, "mx1.mailplane.test.".into()),
+                (10, "mx2.mailplane.test".into()),
+            ],
+            txt: vec![
+                "v=spf1 include:spf.mailplane.test -all".into(),
+                "google-site-verification=x".into(),
+            ],
             cname: vec![("mp1._domainkey".into(), "dkim.mailplane.test.".into())],
             dnsauth_txt: vec![],
         }
@@ -547,31 +603,61 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_lower_cased_and_turned_into_ascii() {
-        assert_eq!(normalize("  Acme.CN. ").unwrap(), DomainName { ascii: "acme.cn".into(), unicode: "acme.cn".into() });
+        assert_eq!(
+            normalize("  Acme.CN. ").unwrap(),
+            DomainName {
+                ascii: "acme.cn".into(),
+                unicode: "acme.cn".into()
+            }
+        );
         let idn = normalize("中国.example").unwrap();
         assert_eq!(idn.ascii, "xn--fiqs8s.example");
         assert_eq!(idn.unicode, "中国.example");
-        for bad in ["", "acme", "-acme.cn", "acme-.cn", "ac me.cn", "acme..cn", "acme.123", &format!("{}.cn", "a".repeat(64)), "a_b.cn"] {
+        for bad in [
+            "",
+            "acme",
+            "-acme.cn",
+            "acme-.cn",
+            "ac me.cn",
+            "acme..cn",
+            "acme.123",
+            &format!("{}.cn", "a".repeat(64)),
+            "a_b.cn",
+        ] {
             assert_eq!(normalize(bad).unwrap_err().field(), Some("name"), "{bad}");
         }
     }
 
     #[test]
     fn a_full_domain_must_publish_mx_spf_and_dkim() {
-        let events = given::<MailDomain>(&[]).when(add("ACME.cn", VerificationMode::Full, 0)).events();
+        let events = given::<MailDomain>(&[])
+            .when(add("ACME.cn", VerificationMode::Full, 0))
+            .events();
         assert_eq!(events, vec![added(VerificationMode::Full)]);
-        let E::DomainAdded { records, .. } = &events[0] else { panic!() };
-        let kinds: Vec<(RecordType, &str, &str)> = records.iter().map(|r| (r.record_type, r.host.as_str(), r.value.as_str())).collect();
+        let E::DomainAdded { records, .. } = &events[0] else {
+            panic!()
+        };
+        let kinds: Vec<(RecordType, &str, &str)> = records
+            .iter()
+            .map(|r| (r.record_type, r.host.as_str(), r.value.as_str()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
                 (RecordType::Mx, "@", "mx1.mailplane.test"),
                 (RecordType::Mx, "@", "mx2.mailplane.test"),
-                (RecordType::Txt, "@", "v=spf1 include:spf.mailplane.test -all"),
+                (
+                    RecordType::Txt,
+                    "@",
+                    "v=spf1 include:spf.mailplane.test -all"
+                ),
                 (RecordType::Cname, "mp1._domainkey", "dkim.mailplane.test"),
             ]
         );
-        assert_eq!(events[0].claims().0, vec![Claim::new(Scope::MailDomain, "acme.cn")]);
+        assert_eq!(
+            events[0].claims().0,
+            vec![Claim::new(Scope::MailDomain, "acme.cn")]
+        );
         assert_eq!(Scope::MailDomain.taken_error(), DomainError::DomainTaken);
     }
 
@@ -585,19 +671,37 @@ mod tests {
 
     #[test]
     fn an_organization_holds_at_most_20_domains() {
-        given::<MailDomain>(&[]).when(add("acme.cn", VerificationMode::Full, 20)).then_code("VALIDATION");
-        given::<MailDomain>(&[]).when(add("acme.cn", VerificationMode::Full, 19)).then(&[added(VerificationMode::Full)]);
-        given::<MailDomain>(&[]).when(add("acme", VerificationMode::Full, 0)).then_code("VALIDATION");
+        given::<MailDomain>(&[])
+            .when(add("acme.cn", VerificationMode::Full, 20))
+            .then_code("VALIDATION");
+        given::<MailDomain>(&[])
+            .when(add("acme.cn", VerificationMode::Full, 19))
+            .then(&[added(VerificationMode::Full)]);
+        given::<MailDomain>(&[])
+            .when(add("acme", VerificationMode::Full, 0))
+            .then_code("VALIDATION");
     }
 
     #[test]
     fn all_records_ok_verifies_the_domain() {
         let events = given::<MailDomain>(&[added(VerificationMode::Full)])
-            .when(C::Check { answers: full_answers(), provider: Provider::default() })
+            .when(C::Check {
+                answers: full_answers(),
+                provider: Provider::default(),
+            })
             .events();
         assert_eq!(events.len(), 2);
-        assert_eq!(events[1], E::DomainVerified { mode: VerificationMode::Full });
-        let s = MailDomain::fold(&[added(VerificationMode::Full), events[0].clone(), events[1].clone()]);
+        assert_eq!(
+            events[1],
+            E::DomainVerified {
+                mode: VerificationMode::Full
+            }
+        );
+        let s = MailDomain::fold(&[
+            added(VerificationMode::Full),
+            events[0].clone(),
+            events[1].clone(),
+        ]);
         assert_eq!(s.status, DomainStatus::Verified);
         assert!(s.allows_mailboxes());
     }
@@ -612,19 +716,45 @@ mod tests {
             cname: vec![],
             dnsauth_txt: vec![],
         };
-        let statuses: Vec<RecordStatus> = check_records(&provider, &required, &answers).iter().map(|r| r.status).collect();
-        assert_eq!(statuses, vec![RecordStatus::Mismatch, RecordStatus::Missing, RecordStatus::Mismatch, RecordStatus::Missing]);
-        let foreign = DnsAnswers { mx: vec![(5, "mx1.mailplane.test".into()), (1, "mx.othermail.com".into())], ..full_answers() };
+        let statuses: Vec<RecordStatus> = check_records(&provider, &required, &answers)
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                RecordStatus::Mismatch,
+                RecordStatus::Missing,
+                RecordStatus::Mismatch,
+                RecordStatus::Missing
+            ]
+        );
+        let foreign = DnsAnswers {
+            mx: vec![
+                (5, "mx1.mailplane.test".into()),
+                (1, "mx.othermail.com".into()),
+            ],
+            ..full_answers()
+        };
         let results = check_records(&provider, &required, &foreign);
         assert_eq!(results[0].status, RecordStatus::Conflict);
-        assert_eq!(results[0].found, vec!["5 mx1.mailplane.test", "1 mx.othermail.com"]);
-        assert_eq!(check_records(&provider, &required, &DnsAnswers::default())[0].status, RecordStatus::Missing);
+        assert_eq!(
+            results[0].found,
+            vec!["5 mx1.mailplane.test", "1 mx.othermail.com"]
+        );
+        assert_eq!(
+            check_records(&provider, &required, &DnsAnswers::default())[0].status,
+            RecordStatus::Missing
+        );
     }
 
     #[test]
     fn a_failed_check_records_results_and_marks_the_domain_failed() {
         let events = given::<MailDomain>(&[added(VerificationMode::Full)])
-            .when(C::Check { answers: DnsAnswers::default(), provider: Provider::default() })
+            .when(C::Check {
+                answers: DnsAnswers::default(),
+                provider: Provider::default(),
+            })
             .events();
         assert_eq!(events.len(), 1);
         let s = MailDomain::fold(&[added(VerificationMode::Full), events[0].clone()]);
@@ -634,10 +764,16 @@ mod tests {
 
     #[test]
     fn ownership_verification_allows_mailboxes_and_switching_to_full_needs_a_new_check() {
-        let answers = DnsAnswers { dnsauth_txt: vec!["mailplane-verification=tok123".into()], ..Default::default() };
+        let answers = DnsAnswers {
+            dnsauth_txt: vec!["mailplane-verification=tok123".into()],
+            ..Default::default()
+        };
         let checked = MailDomain::decide(
             &MailDomain::fold(&[added(VerificationMode::Ownership)]),
-            C::Check { answers, provider: Provider::default() },
+            C::Check {
+                answers,
+                provider: Provider::default(),
+            },
             crate::harness::t0(),
         )
         .unwrap();
@@ -646,7 +782,11 @@ mod tests {
         assert!(MailDomain::fold(&history).allows_mailboxes());
         let switched = MailDomain::decide(
             &MailDomain::fold(&history),
-            C::ChangeMode { mode: VerificationMode::Full, ownership_token: "".into(), provider: Provider::default() },
+            C::ChangeMode {
+                mode: VerificationMode::Full,
+                ownership_token: "".into(),
+                provider: Provider::default(),
+            },
             crate::harness::t0(),
         )
         .unwrap();
@@ -654,38 +794,84 @@ mod tests {
         let s = MailDomain::fold(&history);
         assert_eq!(s.status, DomainStatus::Pending);
         assert!(!s.verified_modes.contains(&VerificationMode::Full));
-        assert!(s.allows_mailboxes(), "internal mail keeps working meanwhile");
+        assert!(
+            s.allows_mailboxes(),
+            "internal mail keeps working meanwhile"
+        );
         given::<MailDomain>(&history)
-            .when(C::Check { answers: full_answers(), provider: Provider::default() })
+            .when(C::Check {
+                answers: full_answers(),
+                provider: Provider::default(),
+            })
             .events()
-            .contains(&E::DomainVerified { mode: VerificationMode::Full })
+            .contains(&E::DomainVerified {
+                mode: VerificationMode::Full,
+            })
             .then_some(())
             .expect("verified in full mode after the new check");
     }
 
     #[test]
     fn a_domain_is_replaced_only_when_the_new_name_passes_the_check() {
-        let history = [added(VerificationMode::Full), E::DomainVerified { mode: VerificationMode::Full }];
+        let history = [
+            added(VerificationMode::Full),
+            E::DomainVerified {
+                mode: VerificationMode::Full,
+            },
+        ];
         given::<MailDomain>(&history)
-            .when(C::Replace { name: "acme.com.cn".into(), answers: DnsAnswers::default(), provider: Provider::default() })
+            .when(C::Replace {
+                name: "acme.com.cn".into(),
+                answers: DnsAnswers::default(),
+                provider: Provider::default(),
+            })
             .then_err(DomainError::DomainNotVerified);
         let events = given::<MailDomain>(&history)
-            .when(C::Replace { name: "Acme.com.cn".into(), answers: full_answers(), provider: Provider::default() })
+            .when(C::Replace {
+                name: "Acme.com.cn".into(),
+                answers: full_answers(),
+                provider: Provider::default(),
+            })
             .events();
-        let E::DomainReplaced { previous_name, name, .. } = &events[0] else { panic!() };
-        assert_eq!((previous_name.as_str(), name.as_str()), ("acme.cn", "acme.com.cn"));
+        let E::DomainReplaced {
+            previous_name,
+            name,
+            ..
+        } = &events[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (previous_name.as_str(), name.as_str()),
+            ("acme.cn", "acme.com.cn")
+        );
         assert_eq!(
             events[0].claims(),
-            (vec![Claim::new(Scope::MailDomain, "acme.com.cn")], vec![Claim::new(Scope::MailDomain, "acme.cn")])
+            (
+                vec![Claim::new(Scope::MailDomain, "acme.com.cn")],
+                vec![Claim::new(Scope::MailDomain, "acme.cn")]
+            )
         );
     }
 
     #[test]
     fn a_domain_in_use_is_not_removed() {
-        given::<MailDomain>(&[added(VerificationMode::Full)]).when(C::Remove { mailboxes_using: 1 }).then_err(DomainError::DomainInUse);
-        let events = given::<MailDomain>(&[added(VerificationMode::Full)]).when(C::Remove { mailboxes_using: 0 }).events();
-        assert_eq!(events, vec![E::DomainRemoved { name: "acme.cn".into() }]);
-        assert_eq!(events[0].claims().1, vec![Claim::new(Scope::MailDomain, "acme.cn")]);
+        given::<MailDomain>(&[added(VerificationMode::Full)])
+            .when(C::Remove { mailboxes_using: 1 })
+            .then_err(DomainError::DomainInUse);
+        let events = given::<MailDomain>(&[added(VerificationMode::Full)])
+            .when(C::Remove { mailboxes_using: 0 })
+            .events();
+        assert_eq!(
+            events,
+            vec![E::DomainRemoved {
+                name: "acme.cn".into()
+            }]
+        );
+        assert_eq!(
+            events[0].claims().1,
+            vec![Claim::new(Scope::MailDomain, "acme.cn")]
+        );
         given::<MailDomain>(&[added(VerificationMode::Full), events[0].clone()])
             .when(C::Remove { mailboxes_using: 0 })
             .then_err(DomainError::NotFound("domain"));

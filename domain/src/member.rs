@@ -82,7 +82,9 @@ pub enum MemberEvent {
         /// The SMS worker sends the account and initial password when this is set.
         send_credentials_sms: bool,
     },
-    MemberAuthorizationRevoked { subscription_id: Uuid },
+    MemberAuthorizationRevoked {
+        subscription_id: Uuid,
+    },
     /// The member must change the password at the next login.
     MemberPasswordReset {},
 }
@@ -121,7 +123,11 @@ impl MemberEvent {
         let account = |a: &str| Claim::in_organization(Scope::MemberAccount, organization_id, a);
         let phone = |p: &str| Claim::in_organization(Scope::MemberPhone, organization_id, p);
         match self {
-            MemberEvent::MemberAdded { account: a, phone: p, .. } => {
+            MemberEvent::MemberAdded {
+                account: a,
+                phone: p,
+                ..
+            } => {
                 let mut claims = vec![account(a)];
                 claims.extend(p.as_deref().map(phone));
                 (claims, vec![])
@@ -134,7 +140,10 @@ impl MemberEvent {
                 new.as_deref().map(phone).into_iter().collect(),
                 previous_phone.as_deref().map(phone).into_iter().collect(),
             ),
-            MemberEvent::MemberDeleted { account: a, phone: p } => {
+            MemberEvent::MemberDeleted {
+                account: a,
+                phone: p,
+            } => {
                 let mut releases = vec![account(a)];
                 releases.extend(p.as_deref().map(phone));
                 (vec![], releases)
@@ -165,7 +174,11 @@ fn optional(value: Option<String>) -> Option<String> {
 }
 
 /// Adds a member to an organization. Account and phone uniqueness are claims of the event.
-pub fn add(organization: &OrganizationState, member: &MemberState, command: AddMember) -> Result<Vec<MemberEvent>, DomainError> {
+pub fn add(
+    organization: &OrganizationState,
+    member: &MemberState,
+    command: AddMember,
+) -> Result<Vec<MemberEvent>, DomainError> {
     let organization_id = match organization.id {
         Some(id) if !organization.dissolved => id,
         _ => return Err(DomainError::NotFound("organization")),
@@ -175,10 +188,17 @@ pub fn add(organization: &OrganizationState, member: &MemberState, command: AddM
     }
     let name = validate::name("name", &command.name)?;
     let account = validate::account(&command.account)?;
-    let phone = optional(command.phone).map(|p| validate::phone("phone", &p)).transpose()?;
-    let email = optional(command.email).map(|e| validate::email("email", &e)).transpose()?;
+    let phone = optional(command.phone)
+        .map(|p| validate::phone("phone", &p))
+        .transpose()?;
+    let email = optional(command.email)
+        .map(|e| validate::email("email", &e))
+        .transpose()?;
     if phone.is_none() && email.is_none() {
-        return Err(DomainError::invalid("phone", "a phone number or an e-mail address is required"));
+        return Err(DomainError::invalid(
+            "phone",
+            "a phone number or an e-mail address is required",
+        ));
     }
     validate::password(&command.password)?;
     if let Some(d) = command.department_id {
@@ -209,7 +229,10 @@ pub struct ImportDecision {
 }
 
 /// Decides each row on its own; of rows repeating an account, the last one wins.
-pub fn import(organization: &OrganizationState, rows: Vec<AddMember>) -> Result<ImportDecision, DomainError> {
+pub fn import(
+    organization: &OrganizationState,
+    rows: Vec<AddMember>,
+) -> Result<ImportDecision, DomainError> {
     if rows.len() > MAX_IMPORT_ROWS {
         return Err(DomainError::ImportTooLarge {
             rows: rows.len(),
@@ -217,7 +240,10 @@ pub fn import(organization: &OrganizationState, rows: Vec<AddMember>) -> Result<
         });
     }
     if rows.is_empty() {
-        return Err(DomainError::invalid("rows", "an import needs at least one row"));
+        return Err(DomainError::invalid(
+            "rows",
+            "an import needs at least one row",
+        ));
     }
     let mut last_row_of: BTreeMap<String, usize> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
@@ -250,7 +276,9 @@ pub enum MemberCommand {
         known_departments: Vec<Uuid>,
         role: Option<RoleLabel>,
     },
-    ResetPassword { password: String },
+    ResetPassword {
+        password: String,
+    },
     Disable,
     Enable,
 }
@@ -271,7 +299,11 @@ impl Decider for Member {
     type Command = MemberCommand;
     type Event = MemberEvent;
 
-    fn decide(s: &MemberState, command: MemberCommand, _now: DateTime<Utc>) -> Result<Vec<MemberEvent>, DomainError> {
+    fn decide(
+        s: &MemberState,
+        command: MemberCommand,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<MemberEvent>, DomainError> {
         require(s)?;
         match command {
             MemberCommand::Update {
@@ -282,19 +314,33 @@ impl Decider for Member {
                 known_departments,
                 role,
             } => {
-                let name = name.map(|n| validate::name("name", &n)).transpose()?.filter(|n| *n != s.name);
+                let name = name
+                    .map(|n| validate::name("name", &n))
+                    .transpose()?
+                    .filter(|n| *n != s.name);
                 let phone = phone
-                    .map(|p| optional(Some(p)).map(|p| validate::phone("phone", &p)).transpose())
+                    .map(|p| {
+                        optional(Some(p))
+                            .map(|p| validate::phone("phone", &p))
+                            .transpose()
+                    })
                     .transpose()?
                     .filter(|p| *p != s.phone);
                 let email = email
-                    .map(|e| optional(Some(e)).map(|e| validate::email("email", &e)).transpose())
+                    .map(|e| {
+                        optional(Some(e))
+                            .map(|e| validate::email("email", &e))
+                            .transpose()
+                    })
                     .transpose()?
                     .filter(|e| *e != s.email);
                 let new_phone = phone.clone().unwrap_or_else(|| s.phone.clone());
                 let new_email = email.clone().unwrap_or_else(|| s.email.clone());
                 if new_phone.is_none() && new_email.is_none() {
-                    return Err(DomainError::invalid("phone", "a phone number or an e-mail address is required"));
+                    return Err(DomainError::invalid(
+                        "phone",
+                        "a phone number or an e-mail address is required",
+                    ));
                 }
                 if let Some(Some(d)) = department_id {
                     if !known_departments.contains(&d) {
@@ -303,10 +349,19 @@ impl Decider for Member {
                 }
                 let department_id = department_id.filter(|d| *d != s.department_id);
                 let role = role.filter(|r| *r != s.role);
-                if name.is_none() && phone.is_none() && email.is_none() && department_id.is_none() && role.is_none() {
+                if name.is_none()
+                    && phone.is_none()
+                    && email.is_none()
+                    && department_id.is_none()
+                    && role.is_none()
+                {
                     return Ok(vec![]);
                 }
-                let previous_phone = if phone.is_some() { s.phone.clone() } else { None };
+                let previous_phone = if phone.is_some() {
+                    s.phone.clone()
+                } else {
+                    None
+                };
                 Ok(vec![MemberEvent::MemberUpdated {
                     name,
                     phone,
@@ -388,7 +443,9 @@ impl Decider for Member {
                 s.status = MemberStatus::Deleted;
                 s.authorized_by = None;
             }
-            E::MemberAuthorized { subscription_id, .. } => s.authorized_by = Some(*subscription_id),
+            E::MemberAuthorized {
+                subscription_id, ..
+            } => s.authorized_by = Some(*subscription_id),
             E::MemberAuthorizationRevoked { .. } => s.authorized_by = None,
             E::MemberPasswordReset {} => s.must_change_password = true,
         }
@@ -416,6 +473,13 @@ pub fn delete(
     ))
 }
 
+/// The events of an authorization: per member, and the seats taken on the subscription.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Authorization {
+    pub members: Vec<(Uuid, MemberEvent)>,
+    pub seats: Vec<SubscriptionEvent>,
+}
+
 /// Authorizes members for the mail app under the organization's subscription. Every
 /// member newly authorized takes a seat and is to get the credentials SMS; members already
 /// authorized are left alone. Refused whole when the seats do not suffice.
@@ -424,7 +488,7 @@ pub fn authorize(
     organization: &OrganizationState,
     subscription: &SubscriptionState,
     now: DateTime<Utc>,
-) -> Result<(Vec<(Uuid, MemberEvent)>, Vec<SubscriptionEvent>), DomainError> {
+) -> Result<Authorization, DomainError> {
     let subscription_id = subscription.id.ok_or(DomainError::SubscriptionInactive)?;
     if organization.subscription_id != Some(subscription_id) {
         return Err(DomainError::SubscriptionInactive);
@@ -437,14 +501,16 @@ pub fn authorize(
             return Err(DomainError::NotFound("member"));
         }
         if m.status != MemberStatus::Active {
-            return Err(DomainError::Conflict("a disabled member cannot be authorized"));
+            return Err(DomainError::Conflict(
+                "a disabled member cannot be authorized",
+            ));
         }
         if m.authorized_by != Some(subscription_id) {
             newly.push(member_id);
         }
     }
     let seats = subscription::assign_seats(subscription, &newly, now)?;
-    let member_events = newly
+    let members = newly
         .into_iter()
         .map(|id| {
             (
@@ -456,7 +522,7 @@ pub fn authorize(
             )
         })
         .collect();
-    Ok((member_events, seats))
+    Ok(Authorization { members, seats })
 }
 
 /// Revokes a member's authorization and frees the seat. An open mailbox of the member goes
@@ -499,8 +565,14 @@ mod tests {
                 creator_account: "buyer-1".into(),
                 as_reseller: false,
             },
-            OrganizationEvent::DepartmentCreated { department_id: SALES, name: "销售部".into(), parent_id: None },
-            OrganizationEvent::AppBound { subscription_id: subscription_id_for_order("O-1") },
+            OrganizationEvent::DepartmentCreated {
+                department_id: SALES,
+                name: "销售部".into(),
+                parent_id: None,
+            },
+            OrganizationEvent::AppBound {
+                subscription_id: subscription_id_for_order("O-1"),
+            },
         ])
     }
 
@@ -545,10 +617,18 @@ mod tests {
 
     #[test]
     fn a_member_is_added_at_the_root_as_a_full_time_member_by_default() {
-        let events = add(&org(), &MemberState::default(), row(M1, "zhangwei", "13800138000")).unwrap();
+        let events = add(
+            &org(),
+            &MemberState::default(),
+            row(M1, "zhangwei", "13800138000"),
+        )
+        .unwrap();
         assert_eq!(events, vec![added(M1, "zhangwei", "13800138000")]);
         let json = serde_json::to_string(&events).unwrap();
-        assert!(!json.contains("Passw0rd!"), "the password never enters an event");
+        assert!(
+            !json.contains("Passw0rd!"),
+            "the password never enters an event"
+        );
     }
 
     #[test]
@@ -562,7 +642,10 @@ mod tests {
             ]
         );
         assert!(releases.is_empty());
-        assert_eq!(Scope::MemberAccount.taken_error(), DomainError::AccountTaken);
+        assert_eq!(
+            Scope::MemberAccount.taken_error(),
+            DomainError::AccountTaken
+        );
         assert_eq!(Scope::MemberPhone.taken_error(), DomainError::PhoneTaken);
     }
 
@@ -570,21 +653,84 @@ mod tests {
     fn adding_refuses_bad_input() {
         let base = row(M1, "zhangwei", "13800138000");
         let cases = [
-            (AddMember { name: "".into(), ..base.clone() }, "name"),
-            (AddMember { account: "zhang wei".into(), ..base.clone() }, "account"),
-            (AddMember { account: "a".repeat(21), ..base.clone() }, "account"),
-            (AddMember { phone: Some("12345".into()), ..base.clone() }, "phone"),
-            (AddMember { phone: None, email: None, ..base.clone() }, "phone"),
-            (AddMember { phone: Some(" ".into()), email: Some("".into()), ..base.clone() }, "phone"),
-            (AddMember { email: Some("nope".into()), ..base.clone() }, "email"),
-            (AddMember { password: "short1".into(), ..base.clone() }, "password"),
-            (AddMember { password: "alllowercase".into(), ..base.clone() }, "password"),
+            (
+                AddMember {
+                    name: "".into(),
+                    ..base.clone()
+                },
+                "name",
+            ),
+            (
+                AddMember {
+                    account: "zhang wei".into(),
+                    ..base.clone()
+                },
+                "account",
+            ),
+            (
+                AddMember {
+                    account: "a".repeat(21),
+                    ..base.clone()
+                },
+                "account",
+            ),
+            (
+                AddMember {
+                    phone: Some("12345".into()),
+                    ..base.clone()
+                },
+                "phone",
+            ),
+            (
+                AddMember {
+                    phone: None,
+                    email: None,
+                    ..base.clone()
+                },
+                "phone",
+            ),
+            (
+                AddMember {
+                    phone: Some(" ".into()),
+                    email: Some("".into()),
+                    ..base.clone()
+                },
+                "phone",
+            ),
+            (
+                AddMember {
+                    email: Some("nope".into()),
+                    ..base.clone()
+                },
+                "email",
+            ),
+            (
+                AddMember {
+                    password: "short1".into(),
+                    ..base.clone()
+                },
+                "password",
+            ),
+            (
+                AddMember {
+                    password: "alllowercase".into(),
+                    ..base.clone()
+                },
+                "password",
+            ),
         ];
         for (command, field) in cases {
             let err = add(&org(), &MemberState::default(), command).unwrap_err();
             assert_eq!(err.field(), Some(field), "{err:?}");
         }
-        let err = add(&org(), &MemberState::default(), AddMember { department_id: Some(Uuid::from_u128(9)), ..base.clone() });
+        let err = add(
+            &org(),
+            &MemberState::default(),
+            AddMember {
+                department_id: Some(Uuid::from_u128(9)),
+                ..base.clone()
+            },
+        );
         assert_eq!(err, Err(DomainError::NotFound("department")));
         let err = add(&OrganizationState::default(), &MemberState::default(), base);
         assert_eq!(err, Err(DomainError::NotFound("organization")));
@@ -595,7 +741,14 @@ mod tests {
         let events = add(
             &org(),
             &MemberState::default(),
-            AddMember { phone: None, email: Some("zw@acme.cn".into()), department_id: Some(SALES), role: Some(RoleLabel::Admin), employment_type: Some(EmploymentType::Intern), ..row(M1, "zw", "") },
+            AddMember {
+                phone: None,
+                email: Some("zw@acme.cn".into()),
+                department_id: Some(SALES),
+                role: Some(RoleLabel::Admin),
+                employment_type: Some(EmploymentType::Intern),
+                ..row(M1, "zw", "")
+            },
         )
         .unwrap();
         let s = Member::fold(&events);
@@ -611,7 +764,10 @@ mod tests {
         let rows = vec![
             row(M1, "zhangwei", "13800138000"),
             row(M2, "lina", "bad-phone"),
-            AddMember { name: "张伟（新）".into(), ..row(Uuid::from_u128(3), "zhangwei", "13800138001") },
+            AddMember {
+                name: "张伟（新）".into(),
+                ..row(Uuid::from_u128(3), "zhangwei", "13800138001")
+            },
         ];
         let d = import(&org(), rows).unwrap();
         assert_eq!(d.accepted.len(), 1);
@@ -623,9 +779,19 @@ mod tests {
 
     #[test]
     fn an_import_holds_at_most_1000_rows() {
-        let rows: Vec<AddMember> = (0..1001).map(|i| row(Uuid::from_u128(i), &format!("u{i}"), "13800138000")).collect();
-        assert_eq!(import(&org(), rows), Err(DomainError::ImportTooLarge { rows: 1001, max: 1000 }));
-        let rows: Vec<AddMember> = (0..1000).map(|i| row(Uuid::from_u128(i), &format!("u{i}"), "13800138000")).collect();
+        let rows: Vec<AddMember> = (0..1001)
+            .map(|i| row(Uuid::from_u128(i), &format!("u{i}"), "13800138000"))
+            .collect();
+        assert_eq!(
+            import(&org(), rows),
+            Err(DomainError::ImportTooLarge {
+                rows: 1001,
+                max: 1000
+            })
+        );
+        let rows: Vec<AddMember> = (0..1000)
+            .map(|i| row(Uuid::from_u128(i), &format!("u{i}"), "13800138000"))
+            .collect();
         assert_eq!(import(&org(), rows).unwrap().accepted.len(), 1000);
         assert_eq!(import(&org(), vec![]).unwrap_err().code(), "VALIDATION");
     }
@@ -656,8 +822,16 @@ mod tests {
         assert_eq!(
             events[0].claims(ORG),
             (
-                vec![Claim::in_organization(Scope::MemberPhone, ORG, "13900139000")],
-                vec![Claim::in_organization(Scope::MemberPhone, ORG, "13800138000")]
+                vec![Claim::in_organization(
+                    Scope::MemberPhone,
+                    ORG,
+                    "13900139000"
+                )],
+                vec![Claim::in_organization(
+                    Scope::MemberPhone,
+                    ORG,
+                    "13800138000"
+                )]
             )
         );
     }
@@ -665,58 +839,120 @@ mod tests {
     #[test]
     fn an_update_cannot_leave_neither_phone_nor_email() {
         given::<Member>(&[added(M1, "zhangwei", "13800138000")])
-            .when(C::Update { name: None, phone: Some("".into()), email: None, department_id: None, known_departments: vec![], role: None })
+            .when(C::Update {
+                name: None,
+                phone: Some("".into()),
+                email: None,
+                department_id: None,
+                known_departments: vec![],
+                role: None,
+            })
             .then_code("VALIDATION");
         given::<Member>(&[added(M1, "zhangwei", "13800138000")])
-            .when(C::Update { name: None, phone: None, email: None, department_id: Some(Some(SALES)), known_departments: vec![], role: None })
+            .when(C::Update {
+                name: None,
+                phone: None,
+                email: None,
+                department_id: Some(Some(SALES)),
+                known_departments: vec![],
+                role: None,
+            })
             .then_err(DomainError::NotFound("department"));
     }
 
     #[test]
     fn a_password_reset_makes_the_member_change_it_and_records_no_password() {
         given::<Member>(&[added(M1, "zhangwei", "13800138000")])
-            .when(C::ResetPassword { password: "N3w-Secret".into() })
+            .when(C::ResetPassword {
+                password: "N3w-Secret".into(),
+            })
             .then(&[E::MemberPasswordReset {}]);
         given::<Member>(&[added(M1, "zhangwei", "13800138000")])
-            .when(C::ResetPassword { password: "weak".into() })
+            .when(C::ResetPassword {
+                password: "weak".into(),
+            })
             .then_code("VALIDATION");
-        let s = Member::fold(&[added(M1, "zhangwei", "13800138000"), E::MemberPasswordReset {}]);
+        let s = Member::fold(&[
+            added(M1, "zhangwei", "13800138000"),
+            E::MemberPasswordReset {},
+        ]);
         assert!(s.must_change_password);
     }
 
     #[test]
     fn members_are_disabled_and_enabled() {
-        given::<Member>(&[added(M1, "zhangwei", "13800138000")]).when(C::Disable).then(&[E::MemberDisabled {}]);
-        given::<Member>(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}]).when(C::Disable).then(&[]);
-        given::<Member>(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}]).when(C::Enable).then(&[E::MemberEnabled {}]);
-        given::<Member>(&[]).when(C::Disable).then_err(DomainError::NotFound("member"));
+        given::<Member>(&[added(M1, "zhangwei", "13800138000")])
+            .when(C::Disable)
+            .then(&[E::MemberDisabled {}]);
+        given::<Member>(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}])
+            .when(C::Disable)
+            .then(&[]);
+        given::<Member>(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}])
+            .when(C::Enable)
+            .then(&[E::MemberEnabled {}]);
+        given::<Member>(&[])
+            .when(C::Disable)
+            .then_err(DomainError::NotFound("member"));
     }
 
     #[test]
     fn only_a_disabled_member_is_deleted_freeing_account_phone_and_seat() {
-        let sub = Subscription::evolve(subscription(5), &SubscriptionEvent::SeatAssigned { member_id: M1 });
+        let sub = Subscription::evolve(
+            subscription(5),
+            &SubscriptionEvent::SeatAssigned { member_id: M1 },
+        );
         let active = Member::fold(&[added(M1, "zhangwei", "13800138000")]);
         assert_eq!(delete(&active, &sub), Err(DomainError::MemberNotDisabled));
         let disabled = Member::fold(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}]);
         let (member_events, sub_events) = delete(&disabled, &sub).unwrap();
-        assert_eq!(member_events, vec![E::MemberDeleted { account: "zhangwei".into(), phone: Some("13800138000".into()) }]);
-        assert_eq!(sub_events, vec![SubscriptionEvent::SeatReleased { member_id: M1 }]);
+        assert_eq!(
+            member_events,
+            vec![E::MemberDeleted {
+                account: "zhangwei".into(),
+                phone: Some("13800138000".into())
+            }]
+        );
+        assert_eq!(
+            sub_events,
+            vec![SubscriptionEvent::SeatReleased { member_id: M1 }]
+        );
         assert_eq!(member_events[0].claims(ORG).1.len(), 2);
         let deleted = Member::evolve(disabled, &member_events[0]);
-        assert_eq!(Member::decide(&deleted, C::Enable, t0()), Err(DomainError::NotFound("member")));
+        assert_eq!(
+            Member::decide(&deleted, C::Enable, t0()),
+            Err(DomainError::NotFound("member"))
+        );
     }
 
     #[test]
     fn authorizing_takes_a_seat_and_asks_for_the_credentials_sms() {
         let m1 = Member::fold(&[added(M1, "zhangwei", "13800138000")]);
-        let (member_events, seats) = authorize(&[&m1], &org(), &subscription(1), day(1)).unwrap();
+        let Authorization {
+            members: member_events,
+            seats,
+        } = authorize(&[&m1], &org(), &subscription(1), day(1)).unwrap();
         let sub_id = subscription_id_for_order("O-1");
-        assert_eq!(member_events, vec![(M1, E::MemberAuthorized { subscription_id: sub_id, send_credentials_sms: true })]);
-        assert_eq!(seats, vec![SubscriptionEvent::SeatAssigned { member_id: M1 }]);
+        assert_eq!(
+            member_events,
+            vec![(
+                M1,
+                E::MemberAuthorized {
+                    subscription_id: sub_id,
+                    send_credentials_sms: true
+                }
+            )]
+        );
+        assert_eq!(
+            seats,
+            vec![SubscriptionEvent::SeatAssigned { member_id: M1 }]
+        );
         // Authorizing again takes nothing.
         let m1 = Member::evolve(m1, &member_events[0].1);
         let sub = Subscription::evolve(subscription(1), &seats[0]);
-        assert_eq!(authorize(&[&m1], &org(), &sub, day(1)), Ok((vec![], vec![])));
+        assert_eq!(
+            authorize(&[&m1], &org(), &sub, day(1)),
+            Ok(Authorization::default())
+        );
     }
 
     #[test]
@@ -725,15 +961,30 @@ mod tests {
         let m2 = Member::fold(&[added(M2, "lina", "13800138001")]);
         assert_eq!(
             authorize(&[&m1, &m2], &org(), &subscription(1), day(1)),
-            Err(DomainError::SeatsExhausted { available: 1, requested: 2 })
+            Err(DomainError::SeatsExhausted {
+                available: 1,
+                requested: 2
+            })
         );
-        assert_eq!(DomainError::SeatsExhausted { available: 1, requested: 2 }.code(), "SEATS_EXHAUSTED");
+        assert_eq!(
+            DomainError::SeatsExhausted {
+                available: 1,
+                requested: 2
+            }
+            .code(),
+            "SEATS_EXHAUSTED"
+        );
     }
 
     #[test]
     fn a_disabled_member_or_an_unbound_organization_is_not_authorized() {
         let disabled = Member::fold(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}]);
-        assert_eq!(authorize(&[&disabled], &org(), &subscription(5), day(1)).unwrap_err().code(), "CONFLICT");
+        assert_eq!(
+            authorize(&[&disabled], &org(), &subscription(5), day(1))
+                .unwrap_err()
+                .code(),
+            "CONFLICT"
+        );
         let m1 = Member::fold(&[added(M1, "zhangwei", "13800138000")]);
         let unbound = Organization::fold(&[OrganizationEvent::OrganizationCreated {
             organization_id: ORG,
@@ -742,17 +993,37 @@ mod tests {
             creator_account: "b".into(),
             as_reseller: false,
         }]);
-        assert_eq!(authorize(&[&m1], &unbound, &subscription(5), day(1)), Err(DomainError::SubscriptionInactive));
+        assert_eq!(
+            authorize(&[&m1], &unbound, &subscription(5), day(1)),
+            Err(DomainError::SubscriptionInactive)
+        );
     }
 
     #[test]
     fn revoking_frees_the_seat() {
         let sub_id = subscription_id_for_order("O-1");
-        let m1 = Member::fold(&[added(M1, "zhangwei", "13800138000"), E::MemberAuthorized { subscription_id: sub_id, send_credentials_sms: true }]);
-        let sub = Subscription::evolve(subscription(1), &SubscriptionEvent::SeatAssigned { member_id: M1 });
+        let m1 = Member::fold(&[
+            added(M1, "zhangwei", "13800138000"),
+            E::MemberAuthorized {
+                subscription_id: sub_id,
+                send_credentials_sms: true,
+            },
+        ]);
+        let sub = Subscription::evolve(
+            subscription(1),
+            &SubscriptionEvent::SeatAssigned { member_id: M1 },
+        );
         let (member_events, seats) = revoke(&m1, &sub).unwrap();
-        assert_eq!(member_events, vec![E::MemberAuthorizationRevoked { subscription_id: sub_id }]);
-        assert_eq!(seats, vec![SubscriptionEvent::SeatReleased { member_id: M1 }]);
+        assert_eq!(
+            member_events,
+            vec![E::MemberAuthorizationRevoked {
+                subscription_id: sub_id
+            }]
+        );
+        assert_eq!(
+            seats,
+            vec![SubscriptionEvent::SeatReleased { member_id: M1 }]
+        );
         let m1 = Member::evolve(m1, &member_events[0]);
         assert!(!m1.may_use_mail());
     }

@@ -41,35 +41,55 @@ pub enum OrganizationEvent {
         expires_at: DateTime<Utc>,
         invited_by: String,
     },
-    InvitationAccepted { invitation_id: Uuid, account: String },
-    InvitationExpired { invitation_id: Uuid },
-    InvitationRevoked { invitation_id: Uuid },
+    InvitationAccepted {
+        invitation_id: Uuid,
+        account: String,
+    },
+    InvitationExpired {
+        invitation_id: Uuid,
+    },
+    InvitationRevoked {
+        invitation_id: Uuid,
+    },
     DepartmentCreated {
         department_id: Uuid,
         name: String,
         parent_id: Option<Uuid>,
     },
-    DepartmentRenamed { department_id: Uuid, name: String },
+    DepartmentRenamed {
+        department_id: Uuid,
+        name: String,
+    },
     DepartmentMoved {
         department_id: Uuid,
         parent_id: Option<Uuid>,
     },
-    DepartmentDeleted { department_id: Uuid },
-    AppBound { subscription_id: Uuid },
-    DepartmentAuthorized { department_id: Uuid },
-    OrganizationDissolved { identifier: String },
+    DepartmentDeleted {
+        department_id: Uuid,
+    },
+    AppBound {
+        subscription_id: Uuid,
+    },
+    DepartmentAuthorized {
+        department_id: Uuid,
+    },
+    OrganizationDissolved {
+        identifier: String,
+    },
 }
 
 impl OrganizationEvent {
     /// Uniqueness keys this event claims and releases.
     pub fn claims(&self) -> (Vec<Claim>, Vec<Claim>) {
         match self {
-            OrganizationEvent::OrganizationCreated { identifier, .. } => {
-                (vec![Claim::new(Scope::OrganizationIdentifier, identifier)], vec![])
-            }
-            OrganizationEvent::OrganizationDissolved { identifier } => {
-                (vec![], vec![Claim::new(Scope::OrganizationIdentifier, identifier)])
-            }
+            OrganizationEvent::OrganizationCreated { identifier, .. } => (
+                vec![Claim::new(Scope::OrganizationIdentifier, identifier)],
+                vec![],
+            ),
+            OrganizationEvent::OrganizationDissolved { identifier } => (
+                vec![],
+                vec![Claim::new(Scope::OrganizationIdentifier, identifier)],
+            ),
             _ => (vec![], vec![]),
         }
     }
@@ -190,15 +210,22 @@ pub enum OrganizationCommand {
         token: String,
         account: String,
     },
-    RevokeInvitation { invitation_id: Uuid },
+    RevokeInvitation {
+        invitation_id: Uuid,
+    },
     /// From the invitation timer.
-    ExpireInvitation { invitation_id: Uuid },
+    ExpireInvitation {
+        invitation_id: Uuid,
+    },
     CreateDepartment {
         department_id: Uuid,
         name: String,
         parent_id: Option<Uuid>,
     },
-    RenameDepartment { department_id: Uuid, name: String },
+    RenameDepartment {
+        department_id: Uuid,
+        name: String,
+    },
     MoveDepartment {
         department_id: Uuid,
         parent_id: Option<Uuid>,
@@ -208,7 +235,9 @@ pub enum OrganizationCommand {
         /// Members in the department now, from the member read model.
         members_in_department: u32,
     },
-    AuthorizeDepartment { department_id: Uuid },
+    AuthorizeDepartment {
+        department_id: Uuid,
+    },
     Dissolve {
         confirm_identifier: String,
         actor: String,
@@ -228,12 +257,16 @@ fn require(s: &OrganizationState) -> Result<Uuid, DomainError> {
 }
 
 fn require_department(s: &OrganizationState, id: Uuid) -> Result<&Department, DomainError> {
-    s.departments.get(&id).ok_or(DomainError::NotFound("department"))
+    s.departments
+        .get(&id)
+        .ok_or(DomainError::NotFound("department"))
 }
 
 fn require_parent(s: &OrganizationState, parent_id: Option<Uuid>) -> Result<(), DomainError> {
     match parent_id {
-        Some(p) if !s.departments.contains_key(&p) => Err(DomainError::NotFound("parent department")),
+        Some(p) if !s.departments.contains_key(&p) => {
+            Err(DomainError::NotFound("parent department"))
+        }
         _ => Ok(()),
     }
 }
@@ -324,7 +357,9 @@ impl Decider for Organization {
                     return Err(DomainError::InvalidToken);
                 }
                 if s.as_reseller && account == s.creator_account {
-                    return Err(DomainError::Forbidden("a reseller's account cannot be an admin"));
+                    return Err(DomainError::Forbidden(
+                        "a reseller's account cannot be an admin",
+                    ));
                 }
                 Ok(vec![E::InvitationAccepted {
                     invitation_id,
@@ -335,7 +370,9 @@ impl Decider for Organization {
                 require(s)?;
                 match s.invitations.get(&invitation_id).map(|i| i.status) {
                     None => Err(DomainError::NotFound("invitation")),
-                    Some(InvitationStatus::Pending) => Ok(vec![E::InvitationRevoked { invitation_id }]),
+                    Some(InvitationStatus::Pending) => {
+                        Ok(vec![E::InvitationRevoked { invitation_id }])
+                    }
                     Some(_) => Err(DomainError::Conflict("the invitation is no longer pending")),
                 }
             }
@@ -361,7 +398,10 @@ impl Decider for Organization {
                     return Err(DomainError::Conflict("the department already exists"));
                 }
                 if s.sibling_named(parent_id, &name, None) {
-                    return Err(DomainError::invalid("name", "a department with this name already exists here"));
+                    return Err(DomainError::invalid(
+                        "name",
+                        "a department with this name already exists here",
+                    ));
                 }
                 Ok(vec![E::DepartmentCreated {
                     department_id,
@@ -369,7 +409,10 @@ impl Decider for Organization {
                     parent_id,
                 }])
             }
-            C::RenameDepartment { department_id, name } => {
+            C::RenameDepartment {
+                department_id,
+                name,
+            } => {
                 require(s)?;
                 let department = require_department(s, department_id)?;
                 let name = validate::name("name", &name)?;
@@ -377,9 +420,15 @@ impl Decider for Organization {
                     return Ok(vec![]);
                 }
                 if s.sibling_named(department.parent_id, &name, Some(department_id)) {
-                    return Err(DomainError::invalid("name", "a department with this name already exists here"));
+                    return Err(DomainError::invalid(
+                        "name",
+                        "a department with this name already exists here",
+                    ));
                 }
-                Ok(vec![E::DepartmentRenamed { department_id, name }])
+                Ok(vec![E::DepartmentRenamed {
+                    department_id,
+                    name,
+                }])
             }
             C::MoveDepartment {
                 department_id,
@@ -400,7 +449,10 @@ impl Decider for Organization {
                     return Ok(vec![]);
                 }
                 if s.sibling_named(parent_id, &department.name, Some(department_id)) {
-                    return Err(DomainError::invalid("parentId", "a department with this name already exists there"));
+                    return Err(DomainError::invalid(
+                        "parentId",
+                        "a department with this name already exists there",
+                    ));
                 }
                 Ok(vec![E::DepartmentMoved {
                     department_id,
@@ -413,7 +465,10 @@ impl Decider for Organization {
             } => {
                 require(s)?;
                 require_department(s, department_id)?;
-                let has_children = s.departments.values().any(|d| d.parent_id == Some(department_id));
+                let has_children = s
+                    .departments
+                    .values()
+                    .any(|d| d.parent_id == Some(department_id));
                 if has_children || members_in_department > 0 {
                     return Err(DomainError::DepartmentNotEmpty);
                 }
@@ -437,7 +492,9 @@ impl Decider for Organization {
             } => {
                 require(s)?;
                 if !s.may_manage(&actor) {
-                    return Err(DomainError::Forbidden("only an admin can dissolve the organization"));
+                    return Err(DomainError::Forbidden(
+                        "only an admin can dissolve the organization",
+                    ));
                 }
                 if confirm_identifier.trim().to_ascii_lowercase() != s.identifier {
                     return Err(DomainError::invalid(
@@ -495,7 +552,10 @@ impl Decider for Organization {
                     },
                 );
             }
-            E::InvitationAccepted { invitation_id, account } => {
+            E::InvitationAccepted {
+                invitation_id,
+                account,
+            } => {
                 set_status(&mut s, *invitation_id, InvitationStatus::Accepted);
                 s.admins.insert(account.clone());
             }
@@ -518,7 +578,10 @@ impl Decider for Organization {
                     },
                 );
             }
-            E::DepartmentRenamed { department_id, name } => {
+            E::DepartmentRenamed {
+                department_id,
+                name,
+            } => {
                 if let Some(d) = s.departments.get_mut(department_id) {
                     d.name = name.clone();
                 }
@@ -559,7 +622,9 @@ pub fn bind_app(
     now: DateTime<Utc>,
 ) -> Result<(Vec<OrganizationEvent>, Vec<SubscriptionEvent>), DomainError> {
     let organization_id = require(organization)?;
-    let subscription_id = subscription.id.ok_or(DomainError::NotFound("subscription"))?;
+    let subscription_id = subscription
+        .id
+        .ok_or(DomainError::NotFound("subscription"))?;
     if !subscription::in_service(subscription, now) {
         return Err(DomainError::SubscriptionInactive);
     }
@@ -569,8 +634,12 @@ pub fn bind_app(
             vec![OrganizationEvent::AppBound { subscription_id }],
             vec![SubscriptionEvent::AppBound { organization_id }],
         )),
-        (Some(_), _) => Err(DomainError::Conflict("the organization is bound to another subscription")),
-        (None, Some(_)) => Err(DomainError::Conflict("the subscription is bound to another organization")),
+        (Some(_), _) => Err(DomainError::Conflict(
+            "the organization is bound to another subscription",
+        )),
+        (None, Some(_)) => Err(DomainError::Conflict(
+            "the subscription is bound to another organization",
+        )),
     }
 }
 
@@ -610,7 +679,11 @@ mod tests {
     }
 
     fn dept(id: Uuid, name: &str, parent_id: Option<Uuid>) -> E {
-        E::DepartmentCreated { department_id: id, name: name.into(), parent_id }
+        E::DepartmentCreated {
+            department_id: id,
+            name: name.into(),
+            parent_id,
+        }
     }
 
     #[test]
@@ -625,15 +698,30 @@ mod tests {
             })
             .events();
         assert_eq!(events, vec![created(false)]);
-        assert_eq!(events[0].claims(), (vec![Claim::new(Scope::OrganizationIdentifier, "acme")], vec![]));
+        assert_eq!(
+            events[0].claims(),
+            (
+                vec![Claim::new(Scope::OrganizationIdentifier, "acme")],
+                vec![]
+            )
+        );
         let s = Organization::fold(&events);
         assert!(s.may_manage("buyer-1"));
-        assert_eq!(Scope::OrganizationIdentifier.taken_error(), DomainError::IdentifierTaken);
+        assert_eq!(
+            Scope::OrganizationIdentifier.taken_error(),
+            DomainError::IdentifierTaken
+        );
     }
 
     #[test]
     fn creating_refuses_bad_names_and_identifiers() {
-        for (name, identifier, field) in [("", "acme", "name"), (&"名".repeat(65) as &str, "acme", "name"), ("A", "a", "identifier"), ("A", "-acme", "identifier"), ("A", "ac_me", "identifier")] {
+        for (name, identifier, field) in [
+            ("", "acme", "name"),
+            (&"名".repeat(65) as &str, "acme", "name"),
+            ("A", "a", "identifier"),
+            ("A", "-acme", "identifier"),
+            ("A", "ac_me", "identifier"),
+        ] {
             given::<Organization>(&[])
                 .when(C::Create {
                     organization_id: ORG,
@@ -642,14 +730,17 @@ mod tests {
                     creator_account: "b".into(),
                     as_reseller: false,
                 })
-                .then_err(DomainError::invalid(field, match field {
-                    "name" => "must be 1 to 64 characters",
-                    _ => match identifier {
-                        "a" => "must be 2 to 63 characters",
-                        "-acme" => "must not start or end with '.' or '-'",
-                        _ => "may hold only a-z, 0-9, '.' and '-'",
+                .then_err(DomainError::invalid(
+                    field,
+                    match field {
+                        "name" => "must be 1 to 64 characters",
+                        _ => match identifier {
+                            "a" => "must be 2 to 63 characters",
+                            "-acme" => "must not start or end with '.' or '-'",
+                            _ => "may hold only a-z, 0-9, '.' and '-'",
+                        },
                     },
-                }));
+                ));
         }
     }
 
@@ -657,7 +748,13 @@ mod tests {
     fn a_reseller_manages_only_until_the_first_admin_accepts() {
         let s = Organization::fold(&[created(true), invited()]);
         assert!(s.may_manage("reseller-1"));
-        let s = Organization::evolve(s, &E::InvitationAccepted { invitation_id: INV, account: "lina".into() });
+        let s = Organization::evolve(
+            s,
+            &E::InvitationAccepted {
+                invitation_id: INV,
+                account: "lina".into(),
+            },
+        );
         assert!(!s.may_manage("reseller-1"));
         assert!(s.may_manage("lina"));
     }
@@ -696,7 +793,8 @@ mod tests {
             (invite("13800138000", "lina@acme.cn", 0), "validHours"),
             (invite("13800138000", "lina@acme.cn", 721), "validHours"),
         ] {
-            let err = Organization::decide(&Organization::fold(&[created(true)]), command, t0()).unwrap_err();
+            let err = Organization::decide(&Organization::fold(&[created(true)]), command, t0())
+                .unwrap_err();
             assert_eq!(err.field(), Some(field));
         }
     }
@@ -705,32 +803,74 @@ mod tests {
     fn an_invitation_is_accepted_with_its_token_before_it_expires() {
         given::<Organization>(&[created(true), invited()])
             .at(t0() + Duration::hours(47))
-            .when(C::AcceptInvitation { invitation_id: INV, token: "s3cret-token".into(), account: "lina".into() })
-            .then(&[E::InvitationAccepted { invitation_id: INV, account: "lina".into() }]);
+            .when(C::AcceptInvitation {
+                invitation_id: INV,
+                token: "s3cret-token".into(),
+                account: "lina".into(),
+            })
+            .then(&[E::InvitationAccepted {
+                invitation_id: INV,
+                account: "lina".into(),
+            }]);
     }
 
     #[test]
     fn a_wrong_or_used_token_is_invalid() {
         given::<Organization>(&[created(true), invited()])
-            .when(C::AcceptInvitation { invitation_id: INV, token: "guess".into(), account: "lina".into() })
+            .when(C::AcceptInvitation {
+                invitation_id: INV,
+                token: "guess".into(),
+                account: "lina".into(),
+            })
             .then_err(DomainError::InvalidToken);
-        given::<Organization>(&[created(true), invited(), E::InvitationAccepted { invitation_id: INV, account: "lina".into() }])
-            .when(C::AcceptInvitation { invitation_id: INV, token: "s3cret-token".into(), account: "other".into() })
-            .then_err(DomainError::InvalidToken);
-        given::<Organization>(&[created(true), invited(), E::InvitationRevoked { invitation_id: INV }])
-            .when(C::AcceptInvitation { invitation_id: INV, token: "s3cret-token".into(), account: "lina".into() })
-            .then_err(DomainError::InvalidToken);
+        given::<Organization>(&[
+            created(true),
+            invited(),
+            E::InvitationAccepted {
+                invitation_id: INV,
+                account: "lina".into(),
+            },
+        ])
+        .when(C::AcceptInvitation {
+            invitation_id: INV,
+            token: "s3cret-token".into(),
+            account: "other".into(),
+        })
+        .then_err(DomainError::InvalidToken);
+        given::<Organization>(&[
+            created(true),
+            invited(),
+            E::InvitationRevoked { invitation_id: INV },
+        ])
+        .when(C::AcceptInvitation {
+            invitation_id: INV,
+            token: "s3cret-token".into(),
+            account: "lina".into(),
+        })
+        .then_err(DomainError::InvalidToken);
     }
 
     #[test]
     fn an_expired_invitation_cannot_be_accepted() {
         given::<Organization>(&[created(true), invited()])
             .at(t0() + Duration::hours(48))
-            .when(C::AcceptInvitation { invitation_id: INV, token: "s3cret-token".into(), account: "lina".into() })
+            .when(C::AcceptInvitation {
+                invitation_id: INV,
+                token: "s3cret-token".into(),
+                account: "lina".into(),
+            })
             .then_err(DomainError::InvitationExpired);
-        given::<Organization>(&[created(true), invited(), E::InvitationExpired { invitation_id: INV }])
-            .when(C::AcceptInvitation { invitation_id: INV, token: "s3cret-token".into(), account: "lina".into() })
-            .then_err(DomainError::InvitationExpired);
+        given::<Organization>(&[
+            created(true),
+            invited(),
+            E::InvitationExpired { invitation_id: INV },
+        ])
+        .when(C::AcceptInvitation {
+            invitation_id: INV,
+            token: "s3cret-token".into(),
+            account: "lina".into(),
+        })
+        .then_err(DomainError::InvitationExpired);
     }
 
     #[test]
@@ -743,16 +883,27 @@ mod tests {
             .at(t0() + Duration::hours(47))
             .when(C::ExpireInvitation { invitation_id: INV })
             .then(&[]);
-        given::<Organization>(&[created(true), invited(), E::InvitationAccepted { invitation_id: INV, account: "lina".into() }])
-            .at(day(30))
-            .when(C::ExpireInvitation { invitation_id: INV })
-            .then(&[]);
+        given::<Organization>(&[
+            created(true),
+            invited(),
+            E::InvitationAccepted {
+                invitation_id: INV,
+                account: "lina".into(),
+            },
+        ])
+        .at(day(30))
+        .when(C::ExpireInvitation { invitation_id: INV })
+        .then(&[]);
     }
 
     #[test]
     fn a_resellers_account_cannot_accept_an_admin_invitation() {
         given::<Organization>(&[created(true), invited()])
-            .when(C::AcceptInvitation { invitation_id: INV, token: "s3cret-token".into(), account: "reseller-1".into() })
+            .when(C::AcceptInvitation {
+                invitation_id: INV,
+                token: "s3cret-token".into(),
+                account: "reseller-1".into(),
+            })
             .then_code("FORBIDDEN");
     }
 
@@ -761,9 +912,13 @@ mod tests {
         given::<Organization>(&[created(true), invited()])
             .when(C::RevokeInvitation { invitation_id: INV })
             .then(&[E::InvitationRevoked { invitation_id: INV }]);
-        given::<Organization>(&[created(true), invited(), E::InvitationRevoked { invitation_id: INV }])
-            .when(C::RevokeInvitation { invitation_id: INV })
-            .then_code("CONFLICT");
+        given::<Organization>(&[
+            created(true),
+            invited(),
+            E::InvitationRevoked { invitation_id: INV },
+        ])
+        .when(C::RevokeInvitation { invitation_id: INV })
+        .then_code("CONFLICT");
         given::<Organization>(&[created(true)])
             .when(C::RevokeInvitation { invitation_id: INV })
             .then_err(DomainError::NotFound("invitation"));
@@ -772,55 +927,115 @@ mod tests {
     #[test]
     fn department_names_are_unique_among_siblings_only() {
         given::<Organization>(&[created(false), dept(SALES, "销售部", None)])
-            .when(C::CreateDepartment { department_id: EAST, name: "销售部".into(), parent_id: None })
+            .when(C::CreateDepartment {
+                department_id: EAST,
+                name: "销售部".into(),
+                parent_id: None,
+            })
             .then_code("VALIDATION");
         given::<Organization>(&[created(false), dept(SALES, "销售部", None)])
-            .when(C::CreateDepartment { department_id: EAST, name: "销售部".into(), parent_id: Some(SALES) })
+            .when(C::CreateDepartment {
+                department_id: EAST,
+                name: "销售部".into(),
+                parent_id: Some(SALES),
+            })
             .then(&[dept(EAST, "销售部", Some(SALES))]);
         given::<Organization>(&[created(false)])
-            .when(C::CreateDepartment { department_id: EAST, name: "华东".into(), parent_id: Some(SALES) })
+            .when(C::CreateDepartment {
+                department_id: EAST,
+                name: "华东".into(),
+                parent_id: Some(SALES),
+            })
             .then_err(DomainError::NotFound("parent department"));
         given::<Organization>(&[created(false)])
-            .when(C::CreateDepartment { department_id: EAST, name: "".into(), parent_id: None })
+            .when(C::CreateDepartment {
+                department_id: EAST,
+                name: "".into(),
+                parent_id: None,
+            })
             .then_code("VALIDATION");
     }
 
     #[test]
     fn departments_are_renamed() {
         given::<Organization>(&[created(false), dept(SALES, "销售部", None)])
-            .when(C::RenameDepartment { department_id: SALES, name: "市场部".into() })
-            .then(&[E::DepartmentRenamed { department_id: SALES, name: "市场部".into() }]);
-        given::<Organization>(&[created(false), dept(SALES, "销售部", None), dept(EAST, "市场部", None)])
-            .when(C::RenameDepartment { department_id: SALES, name: "市场部".into() })
-            .then_code("VALIDATION");
+            .when(C::RenameDepartment {
+                department_id: SALES,
+                name: "市场部".into(),
+            })
+            .then(&[E::DepartmentRenamed {
+                department_id: SALES,
+                name: "市场部".into(),
+            }]);
+        given::<Organization>(&[
+            created(false),
+            dept(SALES, "销售部", None),
+            dept(EAST, "市场部", None),
+        ])
+        .when(C::RenameDepartment {
+            department_id: SALES,
+            name: "市场部".into(),
+        })
+        .then_code("VALIDATION");
     }
 
     #[test]
     fn a_department_never_moves_under_itself_or_a_descendant() {
-        let tree = [created(false), dept(SALES, "销售部", None), dept(EAST, "华东", Some(SALES))];
+        let tree = [
+            created(false),
+            dept(SALES, "销售部", None),
+            dept(EAST, "华东", Some(SALES)),
+        ];
         given::<Organization>(&tree)
-            .when(C::MoveDepartment { department_id: SALES, parent_id: Some(EAST) })
+            .when(C::MoveDepartment {
+                department_id: SALES,
+                parent_id: Some(EAST),
+            })
             .then_code("VALIDATION");
         given::<Organization>(&tree)
-            .when(C::MoveDepartment { department_id: SALES, parent_id: Some(SALES) })
+            .when(C::MoveDepartment {
+                department_id: SALES,
+                parent_id: Some(SALES),
+            })
             .then_code("VALIDATION");
         given::<Organization>(&tree)
-            .when(C::MoveDepartment { department_id: EAST, parent_id: None })
-            .then(&[E::DepartmentMoved { department_id: EAST, parent_id: None }]);
+            .when(C::MoveDepartment {
+                department_id: EAST,
+                parent_id: None,
+            })
+            .then(&[E::DepartmentMoved {
+                department_id: EAST,
+                parent_id: None,
+            }]);
     }
 
     #[test]
     fn only_an_empty_department_is_deleted() {
-        let tree = [created(false), dept(SALES, "销售部", None), dept(EAST, "华东", Some(SALES))];
+        let tree = [
+            created(false),
+            dept(SALES, "销售部", None),
+            dept(EAST, "华东", Some(SALES)),
+        ];
         given::<Organization>(&tree)
-            .when(C::DeleteDepartment { department_id: SALES, members_in_department: 0 })
+            .when(C::DeleteDepartment {
+                department_id: SALES,
+                members_in_department: 0,
+            })
             .then_err(DomainError::DepartmentNotEmpty);
         given::<Organization>(&tree)
-            .when(C::DeleteDepartment { department_id: EAST, members_in_department: 3 })
+            .when(C::DeleteDepartment {
+                department_id: EAST,
+                members_in_department: 3,
+            })
             .then_err(DomainError::DepartmentNotEmpty);
         given::<Organization>(&tree)
-            .when(C::DeleteDepartment { department_id: EAST, members_in_department: 0 })
-            .then(&[E::DepartmentDeleted { department_id: EAST }]);
+            .when(C::DeleteDepartment {
+                department_id: EAST,
+                members_in_department: 0,
+            })
+            .then(&[E::DepartmentDeleted {
+                department_id: EAST,
+            }]);
     }
 
     fn trial() -> (SubscriptionState, Uuid) {
@@ -842,8 +1057,18 @@ mod tests {
         let (sub, sub_id) = trial();
         let org = Organization::fold(&[created(false)]);
         let (org_events, sub_events) = bind_app(&org, &sub, day(1)).unwrap();
-        assert_eq!(org_events, vec![E::AppBound { subscription_id: sub_id }]);
-        assert_eq!(sub_events, vec![SubscriptionEvent::AppBound { organization_id: ORG }]);
+        assert_eq!(
+            org_events,
+            vec![E::AppBound {
+                subscription_id: sub_id
+            }]
+        );
+        assert_eq!(
+            sub_events,
+            vec![SubscriptionEvent::AppBound {
+                organization_id: ORG
+            }]
+        );
         let org = Organization::fold(&[created(false), org_events[0].clone()]);
         let sub = Subscription::evolve(sub, &sub_events[0]);
         assert_eq!(bind_app(&org, &sub, day(1)), Ok((vec![], vec![])));
@@ -855,73 +1080,136 @@ mod tests {
             creator_account: "buyer-1".into(),
             as_reseller: false,
         }]);
-        assert_eq!(bind_app(&other, &sub, day(1)).unwrap_err().code(), "CONFLICT");
+        assert_eq!(
+            bind_app(&other, &sub, day(1)).unwrap_err().code(),
+            "CONFLICT"
+        );
     }
 
     #[test]
     fn binding_needs_a_running_trial_or_an_active_subscription() {
         let (sub, _) = trial();
         let org = Organization::fold(&[created(false)]);
-        assert_eq!(bind_app(&org, &sub, day(15)), Err(DomainError::SubscriptionInactive));
+        assert_eq!(
+            bind_app(&org, &sub, day(15)),
+            Err(DomainError::SubscriptionInactive)
+        );
     }
 
     #[test]
     fn an_authorized_department_covers_its_sub_departments() {
         let tree = [
             created(false),
-            E::AppBound { subscription_id: Uuid::from_u128(5) },
+            E::AppBound {
+                subscription_id: Uuid::from_u128(5),
+            },
             dept(SALES, "销售部", None),
             dept(EAST, "华东", Some(SALES)),
         ];
         given::<Organization>(&tree)
-            .when(C::AuthorizeDepartment { department_id: SALES })
-            .then(&[E::DepartmentAuthorized { department_id: SALES }]);
+            .when(C::AuthorizeDepartment {
+                department_id: SALES,
+            })
+            .then(&[E::DepartmentAuthorized {
+                department_id: SALES,
+            }]);
         let mut events = tree.to_vec();
-        events.push(E::DepartmentAuthorized { department_id: SALES });
+        events.push(E::DepartmentAuthorized {
+            department_id: SALES,
+        });
         let s = Organization::fold(&events);
         assert!(s.department_authorized(Some(EAST)));
         assert!(!s.department_authorized(None));
         given::<Organization>(&tree[..1])
-            .when(C::AuthorizeDepartment { department_id: SALES })
+            .when(C::AuthorizeDepartment {
+                department_id: SALES,
+            })
             .then_err(DomainError::NotFound("department"));
     }
 
     #[test]
     fn dissolving_needs_an_admin_an_empty_organization_and_the_identifier() {
         given::<Organization>(&[created(false)])
-            .when(C::Dissolve { confirm_identifier: "ACME".into(), actor: "buyer-1".into(), members_left: 0 })
-            .then(&[E::OrganizationDissolved { identifier: "acme".into() }]);
+            .when(C::Dissolve {
+                confirm_identifier: "ACME".into(),
+                actor: "buyer-1".into(),
+                members_left: 0,
+            })
+            .then(&[E::OrganizationDissolved {
+                identifier: "acme".into(),
+            }]);
         given::<Organization>(&[created(false)])
-            .when(C::Dissolve { confirm_identifier: "acme".into(), actor: "buyer-1".into(), members_left: 2 })
+            .when(C::Dissolve {
+                confirm_identifier: "acme".into(),
+                actor: "buyer-1".into(),
+                members_left: 2,
+            })
             .then_err(DomainError::OrganizationNotEmpty);
         given::<Organization>(&[created(false), dept(SALES, "销售部", None)])
-            .when(C::Dissolve { confirm_identifier: "acme".into(), actor: "buyer-1".into(), members_left: 0 })
+            .when(C::Dissolve {
+                confirm_identifier: "acme".into(),
+                actor: "buyer-1".into(),
+                members_left: 0,
+            })
             .then_err(DomainError::OrganizationNotEmpty);
         given::<Organization>(&[created(false)])
-            .when(C::Dissolve { confirm_identifier: "acme-corp".into(), actor: "buyer-1".into(), members_left: 0 })
+            .when(C::Dissolve {
+                confirm_identifier: "acme-corp".into(),
+                actor: "buyer-1".into(),
+                members_left: 0,
+            })
             .then_code("VALIDATION");
         given::<Organization>(&[created(false)])
-            .when(C::Dissolve { confirm_identifier: "acme".into(), actor: "stranger".into(), members_left: 0 })
+            .when(C::Dissolve {
+                confirm_identifier: "acme".into(),
+                actor: "stranger".into(),
+                members_left: 0,
+            })
             .then_code("FORBIDDEN");
     }
 
     #[test]
     fn a_reseller_never_dissolves_once_an_admin_exists() {
-        let accepted = E::InvitationAccepted { invitation_id: INV, account: "lina".into() };
+        let accepted = E::InvitationAccepted {
+            invitation_id: INV,
+            account: "lina".into(),
+        };
         given::<Organization>(&[created(true), invited(), accepted.clone()])
-            .when(C::Dissolve { confirm_identifier: "acme".into(), actor: "reseller-1".into(), members_left: 0 })
+            .when(C::Dissolve {
+                confirm_identifier: "acme".into(),
+                actor: "reseller-1".into(),
+                members_left: 0,
+            })
             .then_code("FORBIDDEN");
         given::<Organization>(&[created(true), invited(), accepted])
-            .when(C::Dissolve { confirm_identifier: "acme".into(), actor: "lina".into(), members_left: 0 })
-            .then(&[E::OrganizationDissolved { identifier: "acme".into() }]);
+            .when(C::Dissolve {
+                confirm_identifier: "acme".into(),
+                actor: "lina".into(),
+                members_left: 0,
+            })
+            .then(&[E::OrganizationDissolved {
+                identifier: "acme".into(),
+            }]);
     }
 
     #[test]
     fn a_dissolved_organization_is_gone_and_frees_its_identifier() {
-        let dissolved = E::OrganizationDissolved { identifier: "acme".into() };
-        assert_eq!(dissolved.claims(), (vec![], vec![Claim::new(Scope::OrganizationIdentifier, "acme")]));
+        let dissolved = E::OrganizationDissolved {
+            identifier: "acme".into(),
+        };
+        assert_eq!(
+            dissolved.claims(),
+            (
+                vec![],
+                vec![Claim::new(Scope::OrganizationIdentifier, "acme")]
+            )
+        );
         given::<Organization>(&[created(false), dissolved])
-            .when(C::CreateDepartment { department_id: SALES, name: "x".into(), parent_id: None })
+            .when(C::CreateDepartment {
+                department_id: SALES,
+                name: "x".into(),
+                parent_id: None,
+            })
             .then_err(DomainError::NotFound("organization"));
     }
 }

@@ -39,7 +39,10 @@ impl Default for PriceList {
         };
         let mut editions = BTreeMap::new();
         editions.insert("standard".to_owned(), tiers([12_000, 10_800, 9_600, 8_400]));
-        editions.insert("professional".to_owned(), tiers([24_000, 21_600, 19_200, 16_800]));
+        editions.insert(
+            "professional".to_owned(),
+            tiers([24_000, 21_600, 19_200, 16_800]),
+        );
         PriceList {
             currency: "CNY".to_owned(),
             discount_bp: 8_000,
@@ -124,9 +127,15 @@ mod tests {
         let half = PriceList {
             currency: "CNY".into(),
             discount_bp: 5_000,
-            editions: [("x".to_owned(), vec![Tier { min_seats: 1, unit_price_per_year: 365 }])]
-                .into_iter()
-                .collect(),
+            editions: [(
+                "x".to_owned(),
+                vec![Tier {
+                    min_seats: 1,
+                    unit_price_per_year: 365,
+                }],
+            )]
+            .into_iter()
+            .collect(),
         };
         assert_eq!(half.expansion_amount("x", 1, 1, 1), Some(1));
         assert_eq!(p.expansion_amount("standard", 2, 1, 1), Some(26));

@@ -92,14 +92,24 @@ pub enum SubscriptionEvent {
         currency: String,
     },
     /// An unconverted trial ended; its organization's data is to be deleted now.
-    TrialExpired { data_delete_due: DateTime<Utc> },
+    TrialExpired {
+        data_delete_due: DateTime<Utc>,
+    },
     /// A paid subscription ran out; mailboxes are suspended, data deleted when due.
-    SubscriptionExpired { data_delete_due: DateTime<Utc> },
+    SubscriptionExpired {
+        data_delete_due: DateTime<Utc>,
+    },
     SubscriptionDataPurged {},
-    AppBound { organization_id: Uuid },
+    AppBound {
+        organization_id: Uuid,
+    },
     /// A member took one of the purchased seats.
-    SeatAssigned { member_id: Uuid },
-    SeatReleased { member_id: Uuid },
+    SeatAssigned {
+        member_id: Uuid,
+    },
+    SeatReleased {
+        member_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -146,9 +156,18 @@ pub enum SubscriptionCommand {
         months: Option<u32>,
         price_list: PriceList,
     },
-    ConvertTrial { months: u32, price_list: PriceList },
-    ExpandSeats { additional: u32, price_list: PriceList },
-    Renew { months: u32, price_list: PriceList },
+    ConvertTrial {
+        months: u32,
+        price_list: PriceList,
+    },
+    ExpandSeats {
+        additional: u32,
+        price_list: PriceList,
+    },
+    Renew {
+        months: u32,
+        price_list: PriceList,
+    },
     /// From the expiry timer: ends a trial or a paid term that is due.
     Expire,
     /// From the data-deletion timer.
@@ -171,7 +190,9 @@ fn months(value: u32) -> Result<u32, DomainError> {
 }
 
 fn priced(amount: Option<i64>, edition: &str) -> Result<i64, DomainError> {
-    amount.ok_or_else(|| DomainError::invalid("edition", format!("{edition:?} is not in the price list")))
+    amount.ok_or_else(|| {
+        DomainError::invalid("edition", format!("{edition:?} is not in the price list"))
+    })
 }
 
 impl Decider for Subscription {
@@ -198,14 +219,23 @@ impl Decider for Subscription {
             } => {
                 let order_id = order_id.trim().to_owned();
                 if order_id.is_empty() || order_id.len() > 64 {
-                    return Err(DomainError::invalid("orderId", "must be 1 to 64 characters"));
+                    return Err(DomainError::invalid(
+                        "orderId",
+                        "must be 1 to 64 characters",
+                    ));
                 }
                 let buyer = buyer_account_id.trim().to_owned();
                 if buyer.is_empty() || buyer.len() > 256 {
-                    return Err(DomainError::invalid("buyerAccountId", "must be 1 to 256 characters"));
+                    return Err(DomainError::invalid(
+                        "buyerAccountId",
+                        "must be 1 to 256 characters",
+                    ));
                 }
                 if !price_list.has_edition(&edition) {
-                    return Err(DomainError::invalid("edition", format!("{edition:?} is not in the price list")));
+                    return Err(DomainError::invalid(
+                        "edition",
+                        format!("{edition:?} is not in the price list"),
+                    ));
                 }
                 if seats == 0 || seats > MAX_SEATS {
                     return Err(DomainError::invalid("seats", "must be 1 to 100000"));
@@ -219,7 +249,9 @@ impl Decider for Subscription {
                     return if same {
                         Ok(vec![])
                     } else {
-                        Err(DomainError::Conflict("the order was provisioned with other terms"))
+                        Err(DomainError::Conflict(
+                            "the order was provisioned with other terms",
+                        ))
                     };
                 }
                 let subscription_id = subscription_id_for_order(&order_id);
@@ -237,7 +269,9 @@ impl Decider for Subscription {
                         trial_ends_at: now + Duration::days(TRIAL_DAYS),
                     }]);
                 }
-                let term = months(term.ok_or_else(|| DomainError::invalid("months", "a paid subscription needs months"))?)?;
+                let term = months(term.ok_or_else(|| {
+                    DomainError::invalid("months", "a paid subscription needs months")
+                })?)?;
                 let amount = priced(price_list.purchase_amount(&edition, seats, term), &edition)?;
                 Ok(vec![E::SubscriptionPurchased {
                     subscription_id,
@@ -252,7 +286,10 @@ impl Decider for Subscription {
                     expires_at: add_months(now, term)?,
                 }])
             }
-            ConvertTrial { months: term, price_list } => {
+            ConvertTrial {
+                months: term,
+                price_list,
+            } => {
                 require(s)?;
                 if s.status != SubscriptionStatus::Trial {
                     return Err(DomainError::NotTrial);
@@ -261,7 +298,10 @@ impl Decider for Subscription {
                     return Err(DomainError::TrialExpired);
                 }
                 let term = months(term)?;
-                let amount = priced(price_list.purchase_amount(&s.edition, s.seats, term), &s.edition)?;
+                let amount = priced(
+                    price_list.purchase_amount(&s.edition, s.seats, term),
+                    &s.edition,
+                )?;
                 Ok(vec![E::TrialConverted {
                     months: term,
                     amount,
@@ -270,7 +310,10 @@ impl Decider for Subscription {
                     expires_at: add_months(now, term)?,
                 }])
             }
-            ExpandSeats { additional, price_list } => {
+            ExpandSeats {
+                additional,
+                price_list,
+            } => {
                 require(s)?;
                 if s.status == SubscriptionStatus::Trial {
                     return Err(DomainError::TrialNotAllowed);
@@ -280,11 +323,17 @@ impl Decider for Subscription {
                     _ => return Err(DomainError::SubscriptionInactive),
                 };
                 if additional == 0 || additional > MAX_SEATS {
-                    return Err(DomainError::invalid("additionalSeats", "must be 1 to 100000"));
+                    return Err(DomainError::invalid(
+                        "additionalSeats",
+                        "must be 1 to 100000",
+                    ));
                 }
                 let new_total = s.seats.saturating_add(additional);
                 if new_total > MAX_SEATS {
-                    return Err(DomainError::invalid("additionalSeats", "the total would exceed 100000 seats"));
+                    return Err(DomainError::invalid(
+                        "additionalSeats",
+                        "the total would exceed 100000 seats",
+                    ));
                 }
                 // A started day counts as a whole one.
                 let seconds = (expires_at - now).num_seconds();
@@ -301,16 +350,24 @@ impl Decider for Subscription {
                     currency: price_list.currency.clone(),
                 }])
             }
-            Renew { months: term, price_list } => {
+            Renew {
+                months: term,
+                price_list,
+            } => {
                 require(s)?;
                 match s.status {
                     SubscriptionStatus::Trial => return Err(DomainError::TrialNotAllowed),
-                    SubscriptionStatus::Unsubscribed => return Err(DomainError::SubscriptionInactive),
+                    SubscriptionStatus::Unsubscribed => {
+                        return Err(DomainError::SubscriptionInactive)
+                    }
                     _ if s.data_purged => return Err(DomainError::SubscriptionInactive),
                     _ => {}
                 }
                 let term = months(term)?;
-                let amount = priced(price_list.purchase_amount(&s.edition, s.seats, term), &s.edition)?;
+                let amount = priced(
+                    price_list.purchase_amount(&s.edition, s.seats, term),
+                    &s.edition,
+                )?;
                 // Renewal continues the term; after a lapse it starts from now.
                 let from = s.expires_at.filter(|e| *e > now).unwrap_or(now);
                 Ok(vec![E::SubscriptionRenewed {
@@ -324,7 +381,9 @@ impl Decider for Subscription {
                 require(s)?;
                 match s.status {
                     SubscriptionStatus::Trial if s.trial_ends_at.is_some_and(|e| now >= e) => {
-                        Ok(vec![E::TrialExpired { data_delete_due: now }])
+                        Ok(vec![E::TrialExpired {
+                            data_delete_due: now,
+                        }])
                     }
                     SubscriptionStatus::Active if s.expires_at.is_some_and(|e| now >= e) => {
                         Ok(vec![E::SubscriptionExpired {
@@ -340,7 +399,11 @@ impl Decider for Subscription {
                 let due = s.status == SubscriptionStatus::Expired
                     && !s.data_purged
                     && s.data_delete_due.is_some_and(|d| now >= d);
-                Ok(if due { vec![E::SubscriptionDataPurged {}] } else { vec![] })
+                Ok(if due {
+                    vec![E::SubscriptionDataPurged {}]
+                } else {
+                    vec![]
+                })
             }
         }
     }
@@ -401,11 +464,15 @@ impl Decider for Subscription {
                 s.paid = s.paid.saturating_add(*amount);
                 s.currency = currency.clone();
             }
-            E::SeatsExpanded { new_total, amount, .. } => {
+            E::SeatsExpanded {
+                new_total, amount, ..
+            } => {
                 s.seats = *new_total;
                 s.paid = s.paid.saturating_add(*amount);
             }
-            E::SubscriptionRenewed { amount, expires_at, .. } => {
+            E::SubscriptionRenewed {
+                amount, expires_at, ..
+            } => {
                 s.status = SubscriptionStatus::Active;
                 s.expires_at = Some(*expires_at);
                 s.data_delete_due = None;
@@ -526,11 +593,18 @@ pub fn unsubscribe(
     if s.status != SubscriptionStatus::Active {
         return Err(DomainError::SubscriptionInactive);
     }
-    let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(DomainError::invalid("reason", "must be at most 500 characters"));
+        return Err(DomainError::invalid(
+            "reason",
+            "must be at most 500 characters",
+        ));
     }
-    if s.activated_at.is_none_or(|a| now > a + Duration::days(REFUND_WINDOW_DAYS)) {
+    if s.activated_at
+        .is_none_or(|a| now > a + Duration::days(REFUND_WINDOW_DAYS))
+    {
         return Err(DomainError::RefundWindowClosed);
     }
     let year_ago = now - Duration::days(365);
@@ -608,8 +682,14 @@ mod tests {
 
     #[test]
     fn the_subscription_id_is_derived_from_the_order() {
-        assert_eq!(subscription_id_for_order("A-1"), subscription_id_for_order("A-1"));
-        assert_ne!(subscription_id_for_order("A-1"), subscription_id_for_order("A-2"));
+        assert_eq!(
+            subscription_id_for_order("A-1"),
+            subscription_id_for_order("A-1")
+        );
+        assert_ne!(
+            subscription_id_for_order("A-1"),
+            subscription_id_for_order("A-2")
+        );
     }
 
     #[test]
@@ -683,7 +763,8 @@ mod tests {
             ),
         ];
         for (command, field) in cases {
-            let err = Subscription::decide(&SubscriptionState::default(), command, t0()).unwrap_err();
+            let err =
+                Subscription::decide(&SubscriptionState::default(), command, t0()).unwrap_err();
             assert_eq!(err.field(), Some(field), "{err:?}");
         }
     }
@@ -692,7 +773,10 @@ mod tests {
     fn a_trial_converts_before_it_ends_and_keeps_its_seats() {
         given::<Subscription>(&[trial_started()])
             .at(day(14))
-            .when(C::ConvertTrial { months: 12, price_list: prices() })
+            .when(C::ConvertTrial {
+                months: 12,
+                price_list: prices(),
+            })
             .then(&[E::TrialConverted {
                 months: 12,
                 amount: 96_000,
@@ -701,8 +785,15 @@ mod tests {
                 expires_at: add_months(day(14), 12).unwrap(),
             }]);
         let s = Subscription::fold(&[trial_started()]);
-        let converted =
-            Subscription::decide(&s, C::ConvertTrial { months: 1, price_list: prices() }, day(1)).unwrap();
+        let converted = Subscription::decide(
+            &s,
+            C::ConvertTrial {
+                months: 1,
+                price_list: prices(),
+            },
+            day(1),
+        )
+        .unwrap();
         let s = Subscription::evolve(s, &converted[0]);
         assert_eq!(s.seats, 10);
         assert_eq!(s.status, SubscriptionStatus::Active);
@@ -712,14 +803,20 @@ mod tests {
     fn a_trial_cannot_convert_after_it_ended() {
         given::<Subscription>(&[trial_started()])
             .at(day(15))
-            .when(C::ConvertTrial { months: 12, price_list: prices() })
+            .when(C::ConvertTrial {
+                months: 12,
+                price_list: prices(),
+            })
             .then_err(DomainError::TrialExpired);
     }
 
     #[test]
     fn only_a_trial_converts() {
         given::<Subscription>(&[purchased(10, 12)])
-            .when(C::ConvertTrial { months: 12, price_list: prices() })
+            .when(C::ConvertTrial {
+                months: 12,
+                price_list: prices(),
+            })
             .then_err(DomainError::NotTrial);
     }
 
@@ -731,7 +828,10 @@ mod tests {
         let now = end - Duration::days(100);
         given::<Subscription>(&[bought])
             .at(now)
-            .when(C::ExpandSeats { additional: 10, price_list: prices() })
+            .when(C::ExpandSeats {
+                additional: 10,
+                price_list: prices(),
+            })
             .then(&[E::SeatsExpanded {
                 added: 10,
                 new_total: 55,
@@ -744,7 +844,10 @@ mod tests {
     #[test]
     fn a_trial_cannot_expand_seats() {
         given::<Subscription>(&[trial_started()])
-            .when(C::ExpandSeats { additional: 1, price_list: prices() })
+            .when(C::ExpandSeats {
+                additional: 1,
+                price_list: prices(),
+            })
             .then_err(DomainError::TrialNotAllowed);
     }
 
@@ -752,20 +855,39 @@ mod tests {
     fn an_inactive_subscription_cannot_expand_seats() {
         given::<Subscription>(&[purchased(10, 1)])
             .at(day(40))
-            .when(C::ExpandSeats { additional: 1, price_list: prices() })
+            .when(C::ExpandSeats {
+                additional: 1,
+                price_list: prices(),
+            })
             .then_err(DomainError::SubscriptionInactive);
-        given::<Subscription>(&[purchased(10, 1), E::Unsubscribed { reason: None, refund: 8_000, currency: "CNY".into() }])
-            .when(C::ExpandSeats { additional: 1, price_list: prices() })
-            .then_err(DomainError::SubscriptionInactive);
+        given::<Subscription>(&[
+            purchased(10, 1),
+            E::Unsubscribed {
+                reason: None,
+                refund: 8_000,
+                currency: "CNY".into(),
+            },
+        ])
+        .when(C::ExpandSeats {
+            additional: 1,
+            price_list: prices(),
+        })
+        .then_err(DomainError::SubscriptionInactive);
         given::<Subscription>(&[purchased(10, 1)])
-            .when(C::ExpandSeats { additional: 0, price_list: prices() })
+            .when(C::ExpandSeats {
+                additional: 0,
+                price_list: prices(),
+            })
             .then_code("VALIDATION");
     }
 
     #[test]
     fn an_unknown_subscription_is_not_found() {
         given::<Subscription>(&[])
-            .when(C::ConvertTrial { months: 1, price_list: prices() })
+            .when(C::ConvertTrial {
+                months: 1,
+                price_list: prices(),
+            })
             .then_err(DomainError::NotFound("subscription"));
     }
 
@@ -774,7 +896,9 @@ mod tests {
         given::<Subscription>(&[trial_started()])
             .at(day(15))
             .when(C::Expire)
-            .then(&[E::TrialExpired { data_delete_due: day(15) }]);
+            .then(&[E::TrialExpired {
+                data_delete_due: day(15),
+            }]);
         // Not yet due: a stale timer does nothing.
         given::<Subscription>(&[trial_started()])
             .at(day(14))
@@ -788,8 +912,12 @@ mod tests {
         given::<Subscription>(&[purchased(10, 1)])
             .at(end)
             .when(C::Expire)
-            .then(&[E::SubscriptionExpired { data_delete_due: end + Duration::days(30) }]);
-        let expired = E::SubscriptionExpired { data_delete_due: end + Duration::days(30) };
+            .then(&[E::SubscriptionExpired {
+                data_delete_due: end + Duration::days(30),
+            }]);
+        let expired = E::SubscriptionExpired {
+            data_delete_due: end + Duration::days(30),
+        };
         given::<Subscription>(&[purchased(10, 1), expired.clone()])
             .at(end + Duration::days(29))
             .when(C::PurgeData)
@@ -805,17 +933,25 @@ mod tests {
         let end = add_months(t0(), 1).unwrap();
         given::<Subscription>(&[purchased(10, 1)])
             .at(day(10))
-            .when(C::Renew { months: 2, price_list: prices() })
+            .when(C::Renew {
+                months: 2,
+                price_list: prices(),
+            })
             .then(&[E::SubscriptionRenewed {
                 months: 2,
                 amount: 16_000,
                 currency: "CNY".into(),
                 expires_at: add_months(end, 2).unwrap(),
             }]);
-        let expired = E::SubscriptionExpired { data_delete_due: end + Duration::days(30) };
+        let expired = E::SubscriptionExpired {
+            data_delete_due: end + Duration::days(30),
+        };
         let renewed = Subscription::decide(
             &Subscription::fold(&[purchased(10, 1), expired.clone()]),
-            C::Renew { months: 1, price_list: prices() },
+            C::Renew {
+                months: 1,
+                price_list: prices(),
+            },
             end + Duration::days(3),
         )
         .unwrap();
@@ -823,7 +959,10 @@ mod tests {
         assert_eq!(s.status, SubscriptionStatus::Active);
         assert_eq!(s.data_delete_due, None);
         given::<Subscription>(&[trial_started()])
-            .when(C::Renew { months: 1, price_list: prices() })
+            .when(C::Renew {
+                months: 1,
+                price_list: prices(),
+            })
             .then_err(DomainError::TrialNotAllowed);
     }
 
@@ -836,7 +975,10 @@ mod tests {
         let s = events.iter().fold(s, Subscription::evolve);
         assert_eq!(
             assign_seats(&s, &[c], day(1)),
-            Err(DomainError::SeatsExhausted { available: 0, requested: 1 })
+            Err(DomainError::SeatsExhausted {
+                available: 0,
+                requested: 1
+            })
         );
         // A member holding a seat takes no second one.
         assert_eq!(assign_seats(&s, &[a], day(1)), Ok(vec![]));
@@ -858,15 +1000,28 @@ mod tests {
     #[test]
     fn unsubscribing_within_5_days_refunds_everything_paid() {
         let s = Subscription::fold(&[purchased(10, 12)]);
-        let (sub_events, buyer_events) =
-            unsubscribe(&s, &BuyerState::default(), Some("too expensive".into()), day(5)).unwrap();
+        let (sub_events, buyer_events) = unsubscribe(
+            &s,
+            &BuyerState::default(),
+            Some("too expensive".into()),
+            day(5),
+        )
+        .unwrap();
         assert_eq!(
             sub_events,
-            vec![E::Unsubscribed { reason: Some("too expensive".into()), refund: 96_000, currency: "CNY".into() }]
+            vec![E::Unsubscribed {
+                reason: Some("too expensive".into()),
+                refund: 96_000,
+                currency: "CNY".into()
+            }]
         );
         assert_eq!(
             buyer_events,
-            vec![BuyerEvent::RefundGranted { subscription_id: sid(), amount: 96_000, granted_at: day(5) }]
+            vec![BuyerEvent::RefundGranted {
+                subscription_id: sid(),
+                amount: 96_000,
+                granted_at: day(5)
+            }]
         );
     }
 
@@ -874,7 +1029,12 @@ mod tests {
     fn unsubscribing_after_5_days_is_refused() {
         let s = Subscription::fold(&[purchased(10, 12)]);
         assert_eq!(
-            unsubscribe(&s, &BuyerState::default(), None, day(5) + Duration::seconds(1)),
+            unsubscribe(
+                &s,
+                &BuyerState::default(),
+                None,
+                day(5) + Duration::seconds(1)
+            ),
             Err(DomainError::RefundWindowClosed)
         );
     }
@@ -882,27 +1042,51 @@ mod tests {
     #[test]
     fn a_trial_cannot_be_unsubscribed() {
         let s = Subscription::fold(&[trial_started()]);
-        assert_eq!(unsubscribe(&s, &BuyerState::default(), None, day(1)), Err(DomainError::TrialNotAllowed));
+        assert_eq!(
+            unsubscribe(&s, &BuyerState::default(), None, day(1)),
+            Err(DomainError::TrialNotAllowed)
+        );
     }
 
     #[test]
     fn at_most_10_refunds_per_buyer_in_365_days() {
         let s = Subscription::fold(&[purchased(10, 12)]);
-        let refund = |at| BuyerEvent::RefundGranted { subscription_id: Uuid::nil(), amount: 1, granted_at: at };
-        let ten_this_year: Vec<BuyerEvent> = (0..10).map(|i| refund(t0() - Duration::days(300 - i))).collect();
-        let buyer = ten_this_year.iter().fold(BuyerState::default(), BuyerState::evolve);
-        assert_eq!(unsubscribe(&s, &buyer, None, day(1)), Err(DomainError::RefundLimitReached));
+        let refund = |at| BuyerEvent::RefundGranted {
+            subscription_id: Uuid::nil(),
+            amount: 1,
+            granted_at: at,
+        };
+        let ten_this_year: Vec<BuyerEvent> = (0..10)
+            .map(|i| refund(t0() - Duration::days(300 - i)))
+            .collect();
+        let buyer = ten_this_year
+            .iter()
+            .fold(BuyerState::default(), BuyerState::evolve);
+        assert_eq!(
+            unsubscribe(&s, &buyer, None, day(1)),
+            Err(DomainError::RefundLimitReached)
+        );
         // Refunds older than 365 days do not count.
-        let old: Vec<BuyerEvent> = (0..10).map(|i| refund(t0() - Duration::days(400 + i))).collect();
+        let old: Vec<BuyerEvent> = (0..10)
+            .map(|i| refund(t0() - Duration::days(400 + i)))
+            .collect();
         let buyer = old.iter().fold(BuyerState::default(), BuyerState::evolve);
         assert!(unsubscribe(&s, &buyer, None, day(1)).is_ok());
     }
 
     #[test]
     fn events_have_stable_type_names() {
-        let v = serde_json::to_value(E::SeatAssigned { member_id: Uuid::nil() }).unwrap();
+        let v = serde_json::to_value(E::SeatAssigned {
+            member_id: Uuid::nil(),
+        })
+        .unwrap();
         assert_eq!(v["type"], "SeatAssigned");
         let back: E = serde_json::from_value(v).unwrap();
-        assert_eq!(back, E::SeatAssigned { member_id: Uuid::nil() });
+        assert_eq!(
+            back,
+            E::SeatAssigned {
+                member_id: Uuid::nil()
+            }
+        );
     }
 }

@@ -10,7 +10,10 @@ pub fn name(field: &'static str, value: &str) -> Result<String, DomainError> {
         return Err(DomainError::invalid(field, "must be 1 to 64 characters"));
     }
     if v.chars().any(char::is_control) {
-        return Err(DomainError::invalid(field, "must not contain control characters"));
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -51,7 +54,10 @@ pub fn email(field: &'static str, value: &str) -> Result<String, DomainError> {
 pub fn account(value: &str) -> Result<String, DomainError> {
     let v = value.trim();
     if v.is_empty() || v.len() > 20 {
-        return Err(DomainError::invalid("account", "must be 1 to 20 characters"));
+        return Err(DomainError::invalid(
+            "account",
+            "must be 1 to 20 characters",
+        ));
     }
     if !v
         .bytes()
@@ -70,9 +76,15 @@ pub fn account(value: &str) -> Result<String, DomainError> {
 pub fn password(value: &str) -> Result<(), DomainError> {
     let len = value.chars().count();
     if !(8..=32).contains(&len) {
-        return Err(DomainError::invalid("password", "must be 8 to 32 characters"));
+        return Err(DomainError::invalid(
+            "password",
+            "must be 8 to 32 characters",
+        ));
     }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+    {
         return Err(DomainError::invalid(
             "password",
             "may hold only printable ASCII characters without spaces",
@@ -98,7 +110,10 @@ pub fn password(value: &str) -> Result<(), DomainError> {
 pub fn identifier(value: &str) -> Result<String, DomainError> {
     let v = value.trim().to_ascii_lowercase();
     if v.len() < 2 || v.len() > 63 {
-        return Err(DomainError::invalid("identifier", "must be 2 to 63 characters"));
+        return Err(DomainError::invalid(
+            "identifier",
+            "must be 2 to 63 characters",
+        ));
     }
     if !v
         .bytes()
@@ -135,7 +150,14 @@ mod tests {
     #[test]
     fn phones_are_mainland_mobiles() {
         assert_eq!(phone("phone", "13800138000").unwrap(), "13800138000");
-        for bad in ["", "1380013800", "138001380000", "23800138000", "1380013800a", "+8613800138000"] {
+        for bad in [
+            "",
+            "1380013800",
+            "138001380000",
+            "23800138000",
+            "1380013800a",
+            "+8613800138000",
+        ] {
             assert!(phone("phone", bad).is_err(), "{bad}");
         }
     }
@@ -143,7 +165,17 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(email("email", "zhang.wei@example.com").is_ok());
-        for bad in ["", "zhang", "@example.com", "zhang@", "zhang@example", "a@b@c.com", "a b@c.com", "a@.c.com", "a@c..com"] {
+        for bad in [
+            "",
+            "zhang",
+            "@example.com",
+            "zhang@",
+            "zhang@example",
+            "a@b@c.com",
+            "a b@c.com",
+            "a@.c.com",
+            "a@c..com",
+        ] {
             assert!(email("email", bad).is_err(), "{bad}");
         }
     }
@@ -160,10 +192,24 @@ mod tests {
 
     #[test]
     fn passwords_need_8_to_32_characters_of_two_kinds() {
-        for good in ["abcd1234", "ABCDabcd", "abcd!@#$", "Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!"] {
+        for good in [
+            "abcd1234",
+            "ABCDabcd",
+            "abcd!@#$",
+            "Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!",
+        ] {
             assert!(password(good).is_ok(), "{good}");
         }
-        for bad in ["Ab1!", "abcdefgh", "12345678", "ABCDEFGH", "!!!!!!!!", &"Aa1!".repeat(9), "abcd 1234", "密码abcd1234"] {
+        for bad in [
+            "Ab1!",
+            "abcdefgh",
+            "12345678",
+            "ABCDEFGH",
+            "!!!!!!!!",
+            &"Aa1!".repeat(9),
+            "abcd 1234",
+            "密码abcd1234",
+        ] {
             assert!(password(bad).is_err(), "{bad}");
         }
     }
@@ -173,7 +219,17 @@ mod tests {
         assert_eq!(identifier("Acme-Corp.cn").unwrap(), "acme-corp.cn");
         assert!(identifier("ab").is_ok());
         assert!(identifier(&"a".repeat(63)).is_ok());
-        for bad in ["a", &"a".repeat(64), "-acme", "acme-", ".acme", "acme.", "ac_me", "ac me", "阿克米"] {
+        for bad in [
+            "a",
+            &"a".repeat(64),
+            "-acme",
+            "acme-",
+            ".acme",
+            "acme.",
+            "ac_me",
+            "ac me",
+            "阿克米",
+        ] {
             assert!(identifier(bad).is_err(), "{bad}");
         }
     }
