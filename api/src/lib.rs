@@ -2,8 +2,10 @@
 //! GraphQL and the event feed mount here as later parts arrive.
 
 pub mod auth;
+pub mod command;
 mod health;
 pub mod metrics;
+pub mod operations;
 
 use std::sync::Arc;
 use std::time::Instant;

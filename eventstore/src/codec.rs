@@ -24,7 +24,27 @@ pub trait EventCodec: Serialize + DeserializeOwned {
 }
 
 /// Turns a typed event into an event to append, with the given metadata.
-pub fn encode<E: EventCodec>(event: &E, mut metadata: Metadata) -> Result<NewEvent, Error> {
+pub fn encode<E: EventCodec>(event: &E, metadata: Metadata) -> Result<NewEvent, Error> {
+    encode_serde(event, metadata, E::SCHEMA_VERSION)
+}
+
+/// Reads a recorded event as a typed event, upcasting it first.
+pub fn decode<E: EventCodec>(recorded: &RecordedEvent) -> Result<E, Error> {
+    let (event_type, data) = E::upcast(
+        recorded.event_type.clone(),
+        recorded.metadata.schema_version,
+        recorded.data.clone(),
+    );
+    decode_parts(event_type, data)
+}
+
+/// [`encode`] for event enums of crates that cannot implement [`EventCodec`] (the domain
+/// depends on nothing of ours): the schema version is passed in.
+pub fn encode_serde<E: Serialize>(
+    event: &E,
+    mut metadata: Metadata,
+    schema_version: u32,
+) -> Result<NewEvent, Error> {
     let codec_err = |source| Error::Codec {
         event_type: std::any::type_name::<E>().to_owned(),
         source,
@@ -47,35 +67,29 @@ pub fn encode<E: EventCodec>(event: &E, mut metadata: Metadata) -> Result<NewEve
     let data = tagged
         .remove("data")
         .unwrap_or_else(|| Value::Object(Map::new()));
-    metadata.schema_version = E::SCHEMA_VERSION;
+    metadata.schema_version = schema_version;
     Ok(NewEvent::new(event_type, data).with_metadata(metadata))
 }
 
-/// Reads a recorded event as a typed event, upcasting it first.
-pub fn decode<E: EventCodec>(recorded: &RecordedEvent) -> Result<E, Error> {
-    let (event_type, data) = E::upcast(
-        recorded.event_type.clone(),
-        recorded.metadata.schema_version,
-        recorded.data.clone(),
-    );
+/// [`decode`] without upcasting, for event enums of other crates.
+pub fn decode_serde<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, Error> {
+    decode_parts(recorded.event_type.clone(), recorded.data.clone())
+}
+
+fn decode_parts<E: DeserializeOwned>(event_type: String, data: Value) -> Result<E, Error> {
     let mut tagged = Map::with_capacity(2);
-    tagged.insert("type".into(), Value::String(event_type));
+    tagged.insert("type".into(), Value::String(event_type.clone()));
     let is_empty = data.as_object().is_some_and(Map::is_empty);
-    tagged.insert("data".into(), data.clone());
+    tagged.insert("data".into(), data);
     match serde_json::from_value(Value::Object(tagged.clone())) {
         Ok(e) => Ok(e),
         // Unit variants are stored with `{}` but serde wants no content at all.
         Err(_) if is_empty => {
             tagged.remove("data");
-            serde_json::from_value(Value::Object(tagged)).map_err(|source| Error::Codec {
-                event_type: recorded.event_type.clone(),
-                source,
-            })
+            serde_json::from_value(Value::Object(tagged))
+                .map_err(|source| Error::Codec { event_type, source })
         }
-        Err(source) => Err(Error::Codec {
-            event_type: recorded.event_type.clone(),
-            source,
-        }),
+        Err(source) => Err(Error::Codec { event_type, source }),
     }
 }
 

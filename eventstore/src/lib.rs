@@ -18,7 +18,7 @@ mod subscription;
 pub mod testkit;
 mod transaction;
 
-pub use codec::{decode, encode, EventCodec};
+pub use codec::{decode, decode_serde, encode, encode_serde, EventCodec};
 pub use error::{Error, InputError};
 pub use event::{Metadata, NewEvent, RecordedEvent};
 pub use position::Position;

@@ -84,6 +84,7 @@ impl Subscription {
     }
 
     /// The next event, waiting for one to commit if the subscription is caught up.
+    /// Cancel-safe: dropping the future (e.g. on a timeout) loses no event.
     pub async fn next(&mut self) -> Result<RecordedEvent, Error> {
         let mut recheck: Option<Duration> = None;
         loop {
@@ -103,8 +104,8 @@ impl Subscription {
             }
             if !self.listen_tried {
                 // Listen before waiting, then read once more: nothing slips in between.
-                self.listen_tried = true;
                 self.listener = self.listen().await;
+                self.listen_tried = true;
                 continue;
             }
             let timeout = recheck.unwrap_or(self.poll_interval);

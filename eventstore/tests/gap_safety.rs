@@ -192,26 +192,38 @@ async fn round(
 
     let mut seen: Vec<RecordedEvent> = Vec::new();
     let expected_total = WRITERS * appends_per_writer();
-    let mut done_writing = false;
     let mut writers = Some(writers);
+    let mut idle = Duration::ZERO;
     loop {
-        if !done_writing && writers.as_ref().unwrap().iter().all(|w| w.is_finished()) {
+        if writers
+            .as_ref()
+            .is_some_and(|ws| ws.iter().all(|w| w.is_finished()))
+        {
             for w in writers.take().unwrap() {
                 w.await.unwrap();
             }
-            done_writing = true;
         }
+        // A writer records an id only after its append returns, so the reader may be
+        // ahead of `written` for a moment: finish only once every writer is done.
         let target = written.lock().unwrap().len();
-        if done_writing && seen.len() >= target {
+        if writers.is_none() && seen.len() >= target {
             break;
         }
-        match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
-            Ok(e) => seen.push(e.unwrap()),
-            Err(_) => panic!(
-                "reader stalled: saw {} of {} written events",
-                seen.len(),
-                target
-            ),
+        // `next` is cancel-safe: a timed-out call loses nothing.
+        match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+            Ok(e) => {
+                seen.push(e.unwrap());
+                idle = Duration::ZERO;
+            }
+            Err(_) => {
+                idle += Duration::from_millis(100);
+                assert!(
+                    idle < Duration::from_secs(30),
+                    "reader stalled: saw {} of {} written events",
+                    seen.len(),
+                    target
+                );
+            }
         }
     }
     let written = written.lock().unwrap().clone();

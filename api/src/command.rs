@@ -1,0 +1,269 @@
+//! Command handling: load the streams a decision needs, decide, append every stream's
+//! events and the uniqueness claims in one transaction with the expected revisions; on a
+//! concurrent write, reload and decide again, a bounded number of times.
+
+use std::collections::HashMap;
+
+use domain::{Claim, Decider, DomainError, Scope};
+use eventstore::{
+    Direction, EventStore, ExpectedRevision, Metadata, NewEvent, RecordedEvent, StreamPosition,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Attempts before a command that keeps meeting concurrent writes gives up with CONFLICT.
+const MAX_ATTEMPTS: u32 = 8;
+/// Events read per page when loading a stream.
+const PAGE: usize = 1_000;
+
+/// Who runs a command, for the events' metadata.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// `account:…`, `service:…/…`, `operator:…`, or a worker's name.
+    pub actor: String,
+    /// One per request; echoed to the client.
+    pub correlation_id: Uuid,
+    /// The event (or request) that caused this command, if any.
+    pub causation_id: Option<Uuid>,
+}
+
+impl CommandContext {
+    fn metadata(&self) -> Metadata {
+        let mut m = Metadata::new();
+        m.actor = Some(self.actor.clone());
+        m.correlation_id = Some(self.correlation_id);
+        m.causation_id = self.causation_id;
+        m
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The rules refused it.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Concurrent writers kept winning.
+    #[error("the command met concurrent changes {0} times; try again")]
+    Conflict(u32),
+    /// The store failed.
+    #[error("event store: {0}")]
+    Store(#[from] eventstore::Error),
+}
+
+impl CommandError {
+    /// The API error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::Domain(e) => e.code(),
+            CommandError::Conflict(_) => "CONFLICT",
+            CommandError::Store(_) => "INTERNAL",
+        }
+    }
+}
+
+/// The streams loaded for one attempt, with the revisions the append will expect.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    streams: HashMap<String, (Option<u64>, Vec<RecordedEvent>)>,
+}
+
+impl Loaded {
+    /// The recorded events of a loaded stream (empty when it does not exist).
+    pub fn events(&self, stream: &str) -> &[RecordedEvent] {
+        self.streams.get(stream).map_or(&[], |(_, e)| e.as_slice())
+    }
+
+    /// The state of a loaded stream under a decider.
+    pub fn state<D: Decider>(&self, stream: &str) -> Result<D::State, CommandError>
+    where
+        D::Event: serde::de::DeserializeOwned,
+    {
+        let mut state = D::State::default();
+        for recorded in self.events(stream) {
+            let event: D::Event = eventstore::decode_serde(recorded)?;
+            state = D::evolve(state, &event);
+        }
+        Ok(state)
+    }
+
+    fn expected(&self, stream: &str) -> ExpectedRevision {
+        match self.streams.get(stream) {
+            Some((Some(rev), _)) => ExpectedRevision::Exact(*rev),
+            Some((None, _)) => ExpectedRevision::NoStream,
+            None => ExpectedRevision::Any,
+        }
+    }
+}
+
+/// The events one decision appends to one stream, with the keys they claim and release.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub stream: String,
+    pub events: Vec<(String, serde_json::Value)>,
+    pub claims: Vec<Claim>,
+    pub releases: Vec<Claim>,
+}
+
+impl Change {
+    /// A change of `stream` with domain events (adjacently tagged serde enums).
+    pub fn new<E: Serialize>(
+        stream: impl Into<String>,
+        events: &[E],
+    ) -> Result<Change, CommandError> {
+        let mut encoded = Vec::with_capacity(events.len());
+        for e in events {
+            let new = eventstore::encode_serde(e, Metadata::new(), domain::SCHEMA_VERSION)?;
+            encoded.push((new.event_type, new.data));
+        }
+        Ok(Change {
+            stream: stream.into(),
+            events: encoded,
+            claims: vec![],
+            releases: vec![],
+        })
+    }
+
+    /// The same change, also claiming and releasing keys.
+    pub fn with_claims(mut self, (claims, releases): (Vec<Claim>, Vec<Claim>)) -> Self {
+        self.claims.extend(claims);
+        self.releases.extend(releases);
+        self
+    }
+}
+
+/// Runs commands against the event store.
+#[derive(Clone)]
+pub struct CommandHandler {
+    store: EventStore,
+}
+
+impl CommandHandler {
+    pub fn new(store: EventStore) -> Self {
+        CommandHandler { store }
+    }
+
+    /// The event store underneath.
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Loads `streams`, asks `decide` for an answer and the changes, and appends them
+    /// atomically with the loaded revisions as expectations; retries on concurrent writes.
+    /// The answer is returned only when the changes committed.
+    pub async fn execute<T>(
+        &self,
+        context: &CommandContext,
+        streams: &[String],
+        mut decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
+    ) -> Result<T, CommandError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let loaded = self.load(streams).await?;
+            let (answer, changes) = decide(&loaded)?;
+            match self.append(context, &loaded, changes).await {
+                Ok(()) => return Ok(answer),
+                Err(AppendOutcome::Retry) => continue,
+                Err(AppendOutcome::Failed(e)) => return Err(e),
+            }
+        }
+        Err(CommandError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn load(&self, streams: &[String]) -> Result<Loaded, CommandError> {
+        let mut loaded = Loaded::default();
+        for stream in streams {
+            let mut events = Vec::new();
+            let mut from = 0u64;
+            loop {
+                let page = self
+                    .store
+                    .read_stream(
+                        stream,
+                        Direction::Forwards,
+                        StreamPosition::Revision(from),
+                        PAGE,
+                    )
+                    .await?;
+                let n = page.len();
+                events.extend(page);
+                if n < PAGE {
+                    break;
+                }
+                from += n as u64;
+            }
+            let revision = events.last().map(|e| e.stream_revision);
+            loaded.streams.insert(stream.clone(), (revision, events));
+        }
+        Ok(loaded)
+    }
+
+    async fn append(
+        &self,
+        context: &CommandContext,
+        loaded: &Loaded,
+        changes: Vec<Change>,
+    ) -> Result<(), AppendOutcome> {
+        if changes.iter().all(|c| c.events.is_empty()) {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await.map_err(AppendOutcome::store)?;
+        for change in &changes {
+            for release in &change.releases {
+                tx.release(release.scope.name(), &release.key, &change.stream)
+                    .await
+                    .map_err(AppendOutcome::store)?;
+            }
+        }
+        for change in changes.iter().filter(|c| !c.events.is_empty()) {
+            let events: Vec<NewEvent> = change
+                .events
+                .iter()
+                .map(|(t, d)| NewEvent::new(t.clone(), d.clone()).with_metadata(context.metadata()))
+                .collect();
+            tx.append(&change.stream, loaded.expected(&change.stream), &events)
+                .await
+                .map_err(AppendOutcome::store)?;
+            for claim in &change.claims {
+                tx.claim(claim.scope.name(), &claim.key, &change.stream)
+                    .await
+                    .map_err(AppendOutcome::store)?;
+            }
+        }
+        tx.commit().await.map_err(AppendOutcome::store)
+    }
+}
+
+enum AppendOutcome {
+    Retry,
+    Failed(CommandError),
+}
+
+impl AppendOutcome {
+    fn store(e: eventstore::Error) -> Self {
+        match e {
+            eventstore::Error::WrongExpectedVersion { .. } | eventstore::Error::Conflict { .. } => {
+                AppendOutcome::Retry
+            }
+            eventstore::Error::ClaimTaken { scope, .. } => match scope_named(&scope) {
+                Some(scope) => AppendOutcome::Failed(CommandError::Domain(scope.taken_error())),
+                None => AppendOutcome::Failed(CommandError::Store(eventstore::Error::Conflict {
+                    stream: scope,
+                })),
+            },
+            other => AppendOutcome::Failed(CommandError::Store(other)),
+        }
+    }
+}
+
+fn scope_named(name: &str) -> Option<Scope> {
+    [
+        Scope::OrganizationIdentifier,
+        Scope::MailDomain,
+        Scope::MailboxAddress,
+        Scope::MemberAccount,
+        Scope::MemberPhone,
+        Scope::MemberMailbox,
+    ]
+    .into_iter()
+    .find(|s| s.name() == name)
+}
