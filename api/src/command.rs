@@ -12,7 +12,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// Attempts before a command that keeps meeting concurrent writes gives up with CONFLICT.
-const MAX_ATTEMPTS: u32 = 8;
+/// Under heavy contention on one stream (every authorization appends to the subscription)
+/// each round lets one writer through, so this is generous; backoff spreads the rest.
+const MAX_ATTEMPTS: u32 = 30;
 /// Events read per page when loading a stream.
 const PAGE: usize = 1_000;
 
@@ -157,12 +159,12 @@ impl CommandHandler {
         streams: &[String],
         mut decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
     ) -> Result<T, CommandError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let loaded = self.load(streams).await?;
             let (answer, changes) = decide(&loaded)?;
             match self.append(context, &loaded, changes).await {
                 Ok(()) => return Ok(answer),
-                Err(AppendOutcome::Retry) => continue,
+                Err(AppendOutcome::Retry) => tokio::time::sleep(backoff(attempt)).await,
                 Err(AppendOutcome::Failed(e)) => return Err(e),
             }
         }
@@ -231,6 +233,14 @@ impl CommandHandler {
         }
         tx.commit().await.map_err(AppendOutcome::store)
     }
+}
+
+/// Exponential backoff with full jitter: up to 1, 2, 4 … 64 ms.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let ceiling = 1u64 << attempt.min(6);
+    // The random bits of a v4 UUID are jitter enough; no generator to carry around.
+    let micros = (Uuid::new_v4().as_u128() % u128::from(ceiling * 1000)) as u64;
+    std::time::Duration::from_micros(micros)
 }
 
 enum AppendOutcome {
