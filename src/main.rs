@@ -45,10 +45,24 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: String,
     },
+    /// Manage the read models.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
     /// Measure performance; prints figures, the last line machine-readable.
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsAction {
+    /// Replay a projection (or all) from the first event into fresh tables and swap them in.
+    Rebuild {
+        /// subscriptions, organizations, members, mail_domains, mailboxes or audit_log.
+        name: Option<String>,
     },
 }
 
@@ -110,6 +124,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot issue the token")?;
             println!("{token}");
             Ok(())
+        }
+        Command::Projections {
+            action: ProjectionsAction::Rebuild { name },
+        } => {
+            let chosen = match name.as_deref() {
+                None => projections::Projection::ALL.to_vec(),
+                Some(n) => vec![projections::Projection::named(n).with_context(|| {
+                    format!("no projection named {n:?}; use subscriptions, organizations, members, mail_domains, mailboxes or audit_log")
+                })?],
+            };
+            let db = database::Database::open(&config).await?;
+            db.migrate().await?;
+            let runner = projections::Runner::new(eventstore::EventStore::new(db.pool.clone()));
+            for p in chosen {
+                let n = runner.rebuild(p).await?;
+                println!("rebuilt {} from {n} events", p.name());
+            }
+            db.close().await
         }
         Command::Bench {
             target: BenchTarget::Eventstore,

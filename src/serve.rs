@@ -20,8 +20,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Result<()> {
     db.migrate().await?;
+    let store = EventStore::new(db.pool.clone());
+    // Read models follow the log in the background until shutdown.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = projections::Runner::new(store.clone());
+    let mut folding = Vec::new();
+    for p in projections::Projection::ALL {
+        let runner = runner.clone();
+        let mut stop = stop_rx.clone();
+        folding.push(tokio::spawn(async move {
+            runner
+                .run(p, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+        }));
+    }
     let state = api::AppState {
-        store: EventStore::new(db.pool.clone()),
+        store,
         jwt: Arc::new(jwt),
         metrics: Arc::new(api::Metrics::new()),
     };
@@ -34,6 +50,10 @@ async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Res
         .await
         .context("the HTTP server failed")?;
     tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for task in folding {
+        let _ = task.await;
+    }
     Ok(())
 }
 

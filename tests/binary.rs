@@ -310,3 +310,30 @@ async fn bench_prints_its_figures_on_the_last_line() {
         assert!(value > 0.0, "{kv}");
     }
 }
+
+#[tokio::test]
+async fn projections_rebuild_replays_every_projection_or_a_named_one() {
+    let db = fresh_database().await;
+    let out = run(mailplane()
+        .args(["projections", "rebuild"])
+        .env("DATABASE_URL", db.url()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+    let out = run(mailplane()
+        .args(["projections", "rebuild", "members"])
+        .env("DATABASE_URL", db.url()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "rebuilt members from 0 events"
+    );
+    let out = run(mailplane()
+        .args(["projections", "rebuild", "nope"])
+        .env("DATABASE_URL", db.url()));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no projection named"));
+}

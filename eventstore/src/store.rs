@@ -249,7 +249,8 @@ impl EventStore {
             .await
     }
 
-    pub(crate) async fn read_filtered(
+    /// Reads up to `limit` events after `after` that pass `filter`, in global order.
+    pub async fn read_filtered(
         &self,
         filter: &SubscriptionFilter,
         after: Position,

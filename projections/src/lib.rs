@@ -1,2 +1,88 @@
-//! Read models: projectors that fold events into tables, a runner with checkpoints,
-//! rebuild. They arrive with the API issue.
+//! Read models: each projection folds the events of some categories into its tables, in
+//! order, with its checkpoint written in the same transaction as its rows (exactly-once
+//! effect). `rebuild` replays a projection from zero into fresh tables and swaps them in.
+
+mod apply;
+mod runner;
+
+pub use runner::{ProjectionError, Runner};
+
+/// The projections and the tables each one owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Projection {
+    Subscriptions,
+    Organizations,
+    Members,
+    MailDomains,
+    Mailboxes,
+    AuditLog,
+}
+
+impl Projection {
+    /// Every projection.
+    pub const ALL: [Projection; 6] = [
+        Projection::Subscriptions,
+        Projection::Organizations,
+        Projection::Members,
+        Projection::MailDomains,
+        Projection::Mailboxes,
+        Projection::AuditLog,
+    ];
+
+    /// Its name on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Projection::Subscriptions => "subscriptions",
+            Projection::Organizations => "organizations",
+            Projection::Members => "members",
+            Projection::MailDomains => "mail_domains",
+            Projection::Mailboxes => "mailboxes",
+            Projection::AuditLog => "audit_log",
+        }
+    }
+
+    /// The projection of that name.
+    pub fn named(name: &str) -> Option<Projection> {
+        Projection::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The tables it writes (and rebuild replaces).
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Projection::Subscriptions => &["subscriptions"],
+            Projection::Organizations => &[
+                "organizations",
+                "organization_admins",
+                "departments",
+                "invitations",
+            ],
+            Projection::Members => &["members"],
+            Projection::MailDomains => &["mail_domains"],
+            Projection::Mailboxes => &["mailboxes"],
+            Projection::AuditLog => &["audit_log", "audit_streams"],
+        }
+    }
+
+    /// The event categories it reads.
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            Projection::Subscriptions => &["subscription"],
+            Projection::Organizations => &["organization"],
+            Projection::Members => &["member"],
+            Projection::MailDomains => &["maildomain"],
+            Projection::Mailboxes => &["mailbox"],
+            Projection::AuditLog => &[
+                "organization",
+                "member",
+                "maildomain",
+                "mailbox",
+                "subscription",
+            ],
+        }
+    }
+
+    /// Its checkpoint's consumer name.
+    pub fn consumer(self) -> String {
+        format!("projection:{}", self.name())
+    }
+}

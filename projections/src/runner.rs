@@ -1,0 +1,200 @@
+use std::time::Duration;
+
+use eventstore::{EventStore, Position, SubscriptionFilter};
+use sqlx::{Executor, PgConnection};
+
+use crate::apply::apply;
+use crate::Projection;
+
+/// Events folded per transaction.
+const BATCH: usize = 500;
+/// The schema a rebuild writes into before swapping its tables in.
+const REBUILD_SCHEMA: &str = "projection_rebuild";
+
+/// Why a projection could not fold an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] eventstore::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stream {0} has no id after its category")]
+    BadStream(String),
+    #[error("projection {0} did not reach the position within the time allowed")]
+    Timeout(&'static str),
+}
+
+/// Runs projections over the event store.
+#[derive(Clone)]
+pub struct Runner {
+    store: EventStore,
+}
+
+impl Runner {
+    pub fn new(store: EventStore) -> Self {
+        Runner { store }
+    }
+
+    /// Folds every event available now into the projection's tables; returns how many.
+    pub async fn catch_up(&self, projection: Projection) -> Result<usize, ProjectionError> {
+        self.catch_up_into(projection, &projection.consumer(), None)
+            .await
+    }
+
+    /// Folds events batch by batch, each batch and the checkpoint in one transaction.
+    /// `schema`: write into that schema's copies of the tables (rebuild).
+    async fn catch_up_into(
+        &self,
+        projection: Projection,
+        consumer: &str,
+        schema: Option<&str>,
+    ) -> Result<usize, ProjectionError> {
+        let filter = SubscriptionFilter::categories(projection.categories().iter().copied());
+        let mut after = self
+            .store
+            .checkpoint(consumer)
+            .await?
+            .unwrap_or(Position::START);
+        let mut total = 0;
+        loop {
+            let batch = self.store.read_filtered(&filter, after, BATCH).await?;
+            let Some(last) = batch.last().map(|e| e.position) else {
+                return Ok(total);
+            };
+            let mut tx = self.store.begin().await?;
+            if let Some(schema) = schema {
+                // Unqualified table names resolve to the rebuild copies first.
+                tx.connection()
+                    .execute(format!("SET LOCAL search_path = {schema}, public").as_str())
+                    .await?;
+            }
+            for event in &batch {
+                apply(projection, tx.connection(), event).await?;
+            }
+            tx.save_checkpoint(consumer, last).await?;
+            tx.commit().await?;
+            total += batch.len();
+            after = last;
+        }
+    }
+
+    /// Keeps the projection up to date until `stop` resolves: catch up, then wait for new
+    /// events (woken by the store), and again. Errors are logged and retried.
+    pub async fn run(&self, projection: Projection, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let filter = SubscriptionFilter::categories(projection.categories().iter().copied());
+        loop {
+            if let Err(e) = self.catch_up(projection).await {
+                tracing::error!(projection = projection.name(), error = %e, "projection failed; retrying");
+            }
+            let after = self
+                .store
+                .checkpoint(&projection.consumer())
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(Position::START);
+            let mut sub = self.store.subscribe(filter.clone(), after);
+            tokio::select! {
+                () = &mut stop => return,
+                _ = sub.next() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    /// Waits until the projection has folded everything up to `position` (read-your-writes
+    /// for a mutation's answer), at most `timeout`.
+    pub async fn wait_for(
+        &self,
+        projection: Projection,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let at = self
+                .store
+                .checkpoint(&projection.consumer())
+                .await?
+                .unwrap_or(Position::START);
+            if at >= position {
+                return Ok(());
+            }
+            // Catching up here is safe: batches are transactions with their checkpoint.
+            self.catch_up(projection).await?;
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProjectionError::Timeout(projection.name()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Replays the projection from the start into fresh copies of its tables, then swaps
+    /// them in with the new checkpoint in one transaction.
+    pub async fn rebuild(&self, projection: Projection) -> Result<usize, ProjectionError> {
+        let pool = self.store.pool();
+        let rebuild_consumer = format!("rebuild:{}", projection.name());
+        pool.execute(format!("CREATE SCHEMA IF NOT EXISTS {REBUILD_SCHEMA}").as_str())
+            .await?;
+        for table in projection.tables() {
+            pool.execute(
+                format!(
+                    "DROP TABLE IF EXISTS {REBUILD_SCHEMA}.{table};
+                     CREATE TABLE {REBUILD_SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)"
+                )
+                .as_str(),
+            )
+            .await?;
+        }
+        sqlx::query("DELETE FROM checkpoints WHERE consumer = $1")
+            .bind(&rebuild_consumer)
+            .execute(pool)
+            .await?;
+        let folded = self
+            .catch_up_into(projection, &rebuild_consumer, Some(REBUILD_SCHEMA))
+            .await?;
+
+        let mut tx = self.store.begin().await?;
+        let conn: &mut PgConnection = tx.connection();
+        for table in projection.tables() {
+            // Live writers of the old tables wait here, then see the new ones.
+            conn.execute(format!("LOCK TABLE public.{table} IN ACCESS EXCLUSIVE MODE").as_str())
+                .await?;
+        }
+        // Events that arrived during the replay go into the copies before the swap.
+        let at: Option<(i64, i64)> =
+            sqlx::query_as("SELECT tx_id, seq FROM checkpoints WHERE consumer = $1")
+                .bind(&rebuild_consumer)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let mut after = at
+            .map(|(tx_id, seq)| Position { tx_id, seq })
+            .unwrap_or(Position::START);
+        let filter = SubscriptionFilter::categories(projection.categories().iter().copied());
+        conn.execute(format!("SET LOCAL search_path = {REBUILD_SCHEMA}, public").as_str())
+            .await?;
+        loop {
+            let batch = self.store.read_filtered(&filter, after, BATCH).await?;
+            let Some(last) = batch.last().map(|e| e.position) else {
+                break;
+            };
+            for event in &batch {
+                apply(projection, conn, event).await?;
+            }
+            after = last;
+        }
+        conn.execute("SET LOCAL search_path = public").await?;
+        for table in projection.tables() {
+            conn.execute(format!("DROP TABLE public.{table}; ALTER TABLE {REBUILD_SCHEMA}.{table} SET SCHEMA public").as_str())
+                .await?;
+        }
+        tx.save_checkpoint(&projection.consumer(), after).await?;
+        sqlx::query("DELETE FROM checkpoints WHERE consumer = $1")
+            .bind(&rebuild_consumer)
+            .execute(tx.connection())
+            .await?;
+        tx.commit().await?;
+        Ok(folded)
+    }
+}
