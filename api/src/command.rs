@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use domain::{Claim, Decider, DomainError, Scope};
 use eventstore::{
-    Direction, EventStore, ExpectedRevision, Metadata, NewEvent, RecordedEvent, StreamPosition,
+    Direction, EventStore, ExpectedRevision, Metadata, NewEvent, Position, RecordedEvent,
+    StreamPosition,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -134,6 +135,13 @@ impl Change {
     }
 }
 
+/// A command's answer and the streams it wrote with the position of their last event.
+#[derive(Debug)]
+pub struct Executed<T> {
+    pub answer: T,
+    pub written: Vec<(String, Position)>,
+}
+
 /// Runs commands against the event store.
 #[derive(Clone)]
 pub struct CommandHandler {
@@ -157,13 +165,29 @@ impl CommandHandler {
         &self,
         context: &CommandContext,
         streams: &[String],
-        mut decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
+        decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
     ) -> Result<T, CommandError> {
+        Ok(self.execute_tracked(context, streams, decide).await?.answer)
+    }
+
+    /// [`execute`](Self::execute), also telling where the write landed, so the caller can
+    /// wait for read models to pass it.
+    pub async fn execute_tracked<T>(
+        &self,
+        context: &CommandContext,
+        streams: &[String],
+        mut decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
+    ) -> Result<Executed<T>, CommandError> {
         for attempt in 0..MAX_ATTEMPTS {
             let loaded = self.load(streams).await?;
             let (answer, changes) = decide(&loaded)?;
             match self.append(context, &loaded, changes).await {
-                Ok(()) => return Ok(answer),
+                Ok(written) => {
+                    return Ok(Executed {
+                        answer,
+                        written,
+                    })
+                }
                 Err(AppendOutcome::Retry) => tokio::time::sleep(backoff(attempt)).await,
                 Err(AppendOutcome::Failed(e)) => return Err(e),
             }
@@ -204,9 +228,10 @@ impl CommandHandler {
         context: &CommandContext,
         loaded: &Loaded,
         changes: Vec<Change>,
-    ) -> Result<(), AppendOutcome> {
+    ) -> Result<Vec<(String, Position)>, AppendOutcome> {
+        let mut written = Vec::new();
         if changes.iter().all(|c| c.events.is_empty()) {
-            return Ok(());
+            return Ok(written);
         }
         let mut tx = self.store.begin().await.map_err(AppendOutcome::store)?;
         for change in &changes {
@@ -222,16 +247,19 @@ impl CommandHandler {
                 .iter()
                 .map(|(t, d)| NewEvent::new(t.clone(), d.clone()).with_metadata(context.metadata()))
                 .collect();
-            tx.append(&change.stream, loaded.expected(&change.stream), &events)
+            let result = tx
+                .append(&change.stream, loaded.expected(&change.stream), &events)
                 .await
                 .map_err(AppendOutcome::store)?;
+            written.push((change.stream.clone(), result.position));
             for claim in &change.claims {
                 tx.claim(claim.scope.name(), &claim.key, &change.stream)
                     .await
                     .map_err(AppendOutcome::store)?;
             }
         }
-        tx.commit().await.map_err(AppendOutcome::store)
+        tx.commit().await.map_err(AppendOutcome::store)?;
+        Ok(written)
     }
 }
 

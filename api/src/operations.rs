@@ -12,7 +12,7 @@ use domain::subscription::{self, Subscription, SubscriptionCommand, Subscription
 use domain::{Decider, DomainError};
 use uuid::Uuid;
 
-use crate::command::{Change, CommandContext, CommandError, CommandHandler};
+use crate::command::{Change, CommandContext, CommandError, CommandHandler, Executed};
 
 /// Stream names, one place.
 pub mod streams {
@@ -50,11 +50,11 @@ pub async fn provision_subscription(
     trial: bool,
     months: Option<u32>,
     price_list: &PriceList,
-) -> Result<SubscriptionState, CommandError> {
+) -> Result<Executed<SubscriptionState>, CommandError> {
     let id = subscription::subscription_id_for_order(order_id.trim());
     let stream = streams::subscription(id);
     handler
-        .execute(context, std::slice::from_ref(&stream), |loaded| {
+        .execute_tracked(context, std::slice::from_ref(&stream), |loaded| {
             let state = loaded.state::<Subscription>(&stream)?;
             let events = Subscription::decide(
                 &state,
@@ -84,10 +84,10 @@ pub async fn create_organization(
     identifier: &str,
     creator_account: &str,
     as_reseller: bool,
-) -> Result<organization::OrganizationState, CommandError> {
+) -> Result<Executed<organization::OrganizationState>, CommandError> {
     let stream = streams::organization(organization_id);
     handler
-        .execute(context, std::slice::from_ref(&stream), |loaded| {
+        .execute_tracked(context, std::slice::from_ref(&stream), |loaded| {
             let state = loaded.state::<Organization>(&stream)?;
             let events = Organization::decide(
                 &state,
@@ -117,11 +117,11 @@ pub async fn bind_app(
     context: &CommandContext,
     subscription_id: Uuid,
     organization_id: Uuid,
-) -> Result<(), CommandError> {
+) -> Result<Executed<()>, CommandError> {
     let sub = streams::subscription(subscription_id);
     let org = streams::organization(organization_id);
     handler
-        .execute(context, &[sub.clone(), org.clone()], |loaded| {
+        .execute_tracked(context, &[sub.clone(), org.clone()], |loaded| {
             let s = loaded.state::<Subscription>(&sub)?;
             let o = loaded.state::<Organization>(&org)?;
             let (org_events, sub_events) = organization::bind_app(&o, &s, Utc::now())?;
@@ -144,10 +144,10 @@ pub async fn create_department(
     department_id: Uuid,
     name: &str,
     parent_id: Option<Uuid>,
-) -> Result<(), CommandError> {
+) -> Result<Executed<()>, CommandError> {
     let org = streams::organization(organization_id);
     handler
-        .execute(context, std::slice::from_ref(&org), |loaded| {
+        .execute_tracked(context, std::slice::from_ref(&org), |loaded| {
             let o = loaded.state::<Organization>(&org)?;
             let events = Organization::decide(
                 &o,
@@ -170,11 +170,11 @@ pub async fn add_member(
     context: &CommandContext,
     organization_id: Uuid,
     command: AddMember,
-) -> Result<member::MemberState, CommandError> {
+) -> Result<Executed<member::MemberState>, CommandError> {
     let org = streams::organization(organization_id);
     let stream = streams::member(command.member_id);
     handler
-        .execute(context, &[org.clone(), stream.clone()], |loaded| {
+        .execute_tracked(context, &[org.clone(), stream.clone()], |loaded| {
             let o = loaded.state::<Organization>(&org)?;
             let m = loaded.state::<Member>(&stream)?;
             let events = member::add(&o, &m, command.clone())?;
@@ -193,7 +193,7 @@ pub async fn authorize_members(
     context: &CommandContext,
     organization_id: Uuid,
     member_ids: &[Uuid],
-) -> Result<usize, CommandError> {
+) -> Result<Executed<usize>, CommandError> {
     let org = streams::organization(organization_id);
     // The subscription is found through the organization; it only changes by binding.
     let bound = handler
@@ -214,7 +214,7 @@ pub async fn authorize_members(
     let mut names = vec![org.clone(), sub.clone()];
     names.extend(member_ids.iter().map(|m| streams::member(*m)));
     handler
-        .execute(context, &names, |loaded| {
+        .execute_tracked(context, &names, |loaded| {
             let o = loaded.state::<Organization>(&org)?;
             let s = loaded.state::<Subscription>(&sub)?;
             let members = member_ids
@@ -241,7 +241,7 @@ pub async fn add_domain(
     context: &CommandContext,
     command: MailDomainCommand,
     domain_id: Uuid,
-) -> Result<domain::maildomain::MailDomainState, CommandError> {
+) -> Result<Executed<domain::maildomain::MailDomainState>, CommandError> {
     run_mail_domain(handler, context, domain_id, command).await
 }
 
@@ -251,10 +251,10 @@ pub async fn run_mail_domain(
     context: &CommandContext,
     domain_id: Uuid,
     command: MailDomainCommand,
-) -> Result<domain::maildomain::MailDomainState, CommandError> {
+) -> Result<Executed<domain::maildomain::MailDomainState>, CommandError> {
     let stream = streams::maildomain(domain_id);
     handler
-        .execute(context, std::slice::from_ref(&stream), |loaded| {
+        .execute_tracked(context, std::slice::from_ref(&stream), |loaded| {
             let d = loaded.state::<MailDomain>(&stream)?;
             let events = MailDomain::decide(&d, command.clone(), Utc::now())?;
             let change = events.iter().fold(Change::new(&stream, &events)?, |c, e| {
@@ -275,12 +275,12 @@ pub async fn open_mailbox(
     mailbox_id: Uuid,
     local_part: Option<String>,
     holder: &(dyn Fn(&str) -> Option<AddressHolder> + Sync),
-) -> Result<String, CommandError> {
+) -> Result<Executed<String>, CommandError> {
     let m = streams::member(member_id);
     let d = streams::maildomain(domain_id);
     let b = streams::mailbox(mailbox_id);
     handler
-        .execute(context, &[m.clone(), d.clone(), b.clone()], |loaded| {
+        .execute_tracked(context, &[m.clone(), d.clone(), b.clone()], |loaded| {
             let member = loaded.state::<Member>(&m)?;
             let domain = loaded.state::<MailDomain>(&d)?;
             let events = mailbox::open(

@@ -51,7 +51,7 @@ async fn organization_with_trial(h: &CommandHandler, seats: u32) -> Uuid {
     operations::create_organization(h, &ctx, org, "阿克米科技", "acme", "buyer-1", false)
         .await
         .unwrap();
-    operations::bind_app(h, &ctx, sub.id.unwrap(), org)
+    operations::bind_app(h, &ctx, sub.answer.id.unwrap(), org)
         .await
         .unwrap();
     org
@@ -126,7 +126,7 @@ async fn fifty_parallel_authorizations_with_ten_seats_let_exactly_ten_win() {
     let (mut won, mut exhausted) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
-            Ok(1) => won += 1,
+            Ok(e) if e.answer == 1 => won += 1,
             Err(CommandError::Domain(domain::DomainError::SeatsExhausted {
                 available: 0, ..
             })) => exhausted += 1,
@@ -196,7 +196,7 @@ async fn twenty_parallel_opens_of_one_address_let_exactly_one_win() {
     )
     .await
     .unwrap();
-    assert!(verified.allows_mailboxes());
+    assert!(verified.answer.allows_mailboxes());
 
     let mut tasks = Vec::new();
     for m in members {
@@ -218,7 +218,7 @@ async fn twenty_parallel_opens_of_one_address_let_exactly_one_win() {
     let mut won = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            Ok(address) => won.push(address),
+            Ok(e) => won.push(e.answer),
             Err(e) => assert_eq!(e.code(), "ADDRESS_TAKEN", "{e}"),
         }
     }
@@ -292,12 +292,13 @@ async fn provisioning_the_same_order_twice_is_one_subscription() {
     )
     .await
     .unwrap();
-    assert_eq!(first.id, again.id);
+    assert_eq!(first.answer.id, again.answer.id);
+    assert!(again.written.is_empty(), "a repeated order writes nothing");
     assert_eq!(event_count(&h).await, 1);
     let recorded = h
         .store()
         .read_stream(
-            &streams::subscription(first.id.unwrap()),
+            &streams::subscription(first.answer.id.unwrap()),
             eventstore::Direction::Forwards,
             eventstore::StreamPosition::Start,
             10,
