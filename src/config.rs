@@ -20,6 +20,9 @@ pub struct Config {
     pub db_pool_size: u32,
     /// PostgreSQL server binaries for the private cluster; unset = search for them.
     pub pg_bin_dir: Option<PathBuf>,
+    /// AES-256 key (64 hex characters) for the secret table; unset = generated once into
+    /// `data_dir/secret-key`.
+    pub secret_key: Option<String>,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             jwt_secret: get("MAILPLANE_JWT_SECRET"),
             db_pool_size,
             pg_bin_dir: get("MAILPLANE_PG_BINDIR").map(PathBuf::from),
+            secret_key: get("MAILPLANE_SECRET_KEY"),
         })
     }
 
@@ -74,6 +78,25 @@ impl Config {
         write_private(&path, &secret)?;
         tracing::info!(path = %path.display(), "generated a JWT secret");
         Ok(secret.into_bytes())
+    }
+}
+
+impl Config {
+    /// The secret-table key: configured, or read from (first created in) the data folder.
+    pub fn secret_key(&self) -> anyhow::Result<String> {
+        if let Some(key) = &self.secret_key {
+            return Ok(key.clone());
+        }
+        let path = self.data_dir.join("secret-key");
+        if let Ok(key) = std::fs::read_to_string(&path) {
+            return Ok(key.trim().to_owned());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        let key = api::secrets::generate_key()?;
+        write_private(&path, &key)?;
+        tracing::info!(path = %path.display(), "generated a secret-table key");
+        Ok(key)
     }
 }
 

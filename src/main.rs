@@ -45,6 +45,11 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: String,
     },
+    /// Print the GraphQL SDL (or write it to a file: schema/graphql/schema.graphql).
+    Schema {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Manage the read models.
     Projections {
         #[command(subcommand)]
@@ -123,6 +128,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .context("cannot issue the token")?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Schema { out } => {
+            let sdl = api::graphql::sdl();
+            match out {
+                Some(path) => std::fs::write(&path, sdl)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{sdl}"),
+            }
             Ok(())
         }
         Command::Projections {

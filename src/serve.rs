@@ -36,7 +36,17 @@ async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Res
                 .await;
         }));
     }
+    let services = api::graphql::Services {
+        handler: api::command::CommandHandler::new(store.clone()),
+        runner: runner.clone(),
+        pool: db.pool.clone(),
+        price_list: domain::pricing::PriceList::default(),
+        provider: domain::maildomain::Provider::default(),
+        secrets: api::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
+            .context("MAILPLANE_SECRET_KEY")?,
+    };
     let state = api::AppState {
+        schema: api::graphql::build_schema(services),
         store,
         jwt: Arc::new(jwt),
         metrics: Arc::new(api::Metrics::new()),

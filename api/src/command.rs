@@ -158,6 +158,15 @@ impl CommandHandler {
         &self.store
     }
 
+    /// The current state of one stream under a decider.
+    pub async fn load_state<D: Decider>(&self, stream: &str) -> Result<D::State, CommandError>
+    where
+        D::Event: serde::de::DeserializeOwned,
+    {
+        let loaded = self.load(&[stream.to_owned()]).await?;
+        loaded.state::<D>(stream)
+    }
+
     /// Loads `streams`, asks `decide` for an answer and the changes, and appends them
     /// atomically with the loaded revisions as expectations; retries on concurrent writes.
     /// The answer is returned only when the changes committed.

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod command;
+pub mod graphql;
 mod health;
 pub mod metrics;
 pub mod operations;
+pub mod secrets;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,16 +28,63 @@ pub struct AppState {
     pub store: EventStore,
     pub jwt: Arc<JwtKeys>,
     pub metrics: Arc<Metrics>,
+    pub schema: graphql::MailplaneSchema,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/graphql", get(graphiql).post(graphql_request))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// `GET /graphql`: GraphiQL.
+async fn graphiql() -> axum::response::Html<String> {
+    axum::response::Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+/// `POST /graphql`: identifies the caller from the bearer token, runs the request, and
+/// echoes the correlation id that every event it writes carries.
+async fn graphql_request(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    request: async_graphql_axum::GraphQLRequest,
+) -> Response {
+    use axum::response::IntoResponse;
+    let correlation_id = uuid::Uuid::now_v7();
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let principal = match header {
+        None => None,
+        Some(h) => match state.jwt.verify_header(Some(h)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let error = graphql::unauthenticated_error(&e.to_string());
+                let body = async_graphql::Response::from_errors(vec![error]);
+                let mut response = async_graphql_axum::GraphQLResponse::from(body).into_response();
+                set_correlation(&mut response, correlation_id);
+                return response;
+            }
+        },
+    };
+    let request = request.into_inner().data(graphql::Caller {
+        principal,
+        correlation_id,
+    });
+    let mut response = async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response();
+    set_correlation(&mut response, correlation_id);
+    response
+}
+
+fn set_correlation(response: &mut Response, id: uuid::Uuid) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
 }
 
 /// Counts and times every request by route (not raw path, so ids do not explode labels).

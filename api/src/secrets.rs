@@ -1,0 +1,130 @@
+//! Secrets (initial passwords, invitation tokens) encrypted at rest with AES-256-GCM, in a
+//! short-lived table that the workers read and delete after use. They never enter events,
+//! projections, logs or GraphQL answers.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What a secret is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A member's initial password, for the credentials SMS.
+    InitialPassword,
+    /// A member's new password after a reset.
+    ResetPassword,
+    /// An admin invitation's one-time token, for the invitation message.
+    InvitationToken,
+}
+
+impl Purpose {
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::InitialPassword => "initial_password",
+            Purpose::ResetPassword => "reset_password",
+            Purpose::InvitationToken => "invitation_token",
+        }
+    }
+}
+
+/// Why a secret could not be kept or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the secret key must be 64 hex characters (32 bytes)")]
+    BadKey,
+    #[error("a secret could not be decrypted: wrong key or tampered data")]
+    Decrypt,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The encrypted secret table.
+#[derive(Clone)]
+pub struct SecretStore {
+    pool: PgPool,
+    cipher: Aes256Gcm,
+}
+
+impl SecretStore {
+    /// A store with a 32-byte key given as 64 hex characters.
+    pub fn new(pool: PgPool, hex_key: &str) -> Result<Self, SecretError> {
+        let bytes = decode_hex(hex_key.trim()).ok_or(SecretError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(SecretError::BadKey);
+        }
+        let key = Key::<Aes256Gcm>::from_slice(&bytes);
+        Ok(SecretStore {
+            pool,
+            cipher: Aes256Gcm::new(key),
+        })
+    }
+
+    /// Keeps a secret for `subject` (a member or invitation id), replacing an older one.
+    pub async fn put(&self, purpose: Purpose, subject: Uuid, secret: &str) -> Result<(), SecretError> {
+        let mut nonce = [0u8; 12];
+        getrandom::getrandom(&mut nonce).map_err(|_| SecretError::BadKey)?;
+        // The subject and purpose are bound in as associated data: a row moved to another
+        // subject no longer decrypts.
+        let aad = format!("{}/{subject}", purpose.name());
+        let ciphertext = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), aes_gcm::aead::Payload { msg: secret.as_bytes(), aad: aad.as_bytes() })
+            .map_err(|_| SecretError::Decrypt)?;
+        sqlx::query(
+            "INSERT INTO secrets (purpose, subject, nonce, ciphertext) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (purpose, subject) DO UPDATE SET nonce = $3, ciphertext = $4, created_at = now()",
+        )
+        .bind(purpose.name())
+        .bind(subject)
+        .bind(&nonce[..])
+        .bind(ciphertext)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Reads a secret, if it is still kept.
+    pub async fn get(&self, purpose: Purpose, subject: Uuid) -> Result<Option<String>, SecretError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> =
+            sqlx::query_as("SELECT nonce, ciphertext FROM secrets WHERE purpose = $1 AND subject = $2")
+                .bind(purpose.name())
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((nonce, ciphertext)) = row else { return Ok(None) };
+        let aad = format!("{}/{subject}", purpose.name());
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(&nonce), aes_gcm::aead::Payload { msg: &ciphertext, aad: aad.as_bytes() })
+            .map_err(|_| SecretError::Decrypt)?;
+        String::from_utf8(plain).map(Some).map_err(|_| SecretError::Decrypt)
+    }
+
+    /// Forgets a secret (after the message carrying it was sent).
+    pub async fn delete(&self, purpose: Purpose, subject: Uuid) -> Result<(), SecretError> {
+        sqlx::query("DELETE FROM secrets WHERE purpose = $1 AND subject = $2")
+            .bind(purpose.name())
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A fresh random key as 64 hex characters.
+pub fn generate_key() -> Result<String, SecretError> {
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).map_err(|_| SecretError::BadKey)?;
+    Ok(key.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
