@@ -191,12 +191,7 @@ impl CommandHandler {
             let loaded = self.load(streams).await?;
             let (answer, changes) = decide(&loaded)?;
             match self.append(context, &loaded, changes).await {
-                Ok(written) => {
-                    return Ok(Executed {
-                        answer,
-                        written,
-                    })
-                }
+                Ok(written) => return Ok(Executed { answer, written }),
                 Err(AppendOutcome::Retry) => tokio::time::sleep(backoff(attempt)).await,
                 Err(AppendOutcome::Failed(e)) => return Err(e),
             }

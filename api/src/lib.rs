@@ -44,7 +44,11 @@ pub fn router(state: AppState) -> Router {
 
 /// `GET /graphql`: GraphiQL.
 async fn graphiql() -> axum::response::Html<String> {
-    axum::response::Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").finish())
+    axum::response::Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .finish(),
+    )
 }
 
 /// `POST /graphql`: identifies the caller from the bearer token, runs the request, and
@@ -76,7 +80,9 @@ async fn graphql_request(
         principal,
         correlation_id,
     });
-    let mut response = async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response();
+    let mut response =
+        async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await)
+            .into_response();
     set_correlation(&mut response, correlation_id);
     response
 }

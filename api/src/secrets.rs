@@ -61,7 +61,12 @@ impl SecretStore {
     }
 
     /// Keeps a secret for `subject` (a member or invitation id), replacing an older one.
-    pub async fn put(&self, purpose: Purpose, subject: Uuid, secret: &str) -> Result<(), SecretError> {
+    pub async fn put(
+        &self,
+        purpose: Purpose,
+        subject: Uuid,
+        secret: &str,
+    ) -> Result<(), SecretError> {
         let mut nonce = [0u8; 12];
         getrandom::getrandom(&mut nonce).map_err(|_| SecretError::BadKey)?;
         // The subject and purpose are bound in as associated data: a row moved to another
@@ -69,7 +74,13 @@ impl SecretStore {
         let aad = format!("{}/{subject}", purpose.name());
         let ciphertext = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), aes_gcm::aead::Payload { msg: secret.as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                aes_gcm::aead::Payload {
+                    msg: secret.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SecretError::Decrypt)?;
         sqlx::query(
             "INSERT INTO secrets (purpose, subject, nonce, ciphertext) VALUES ($1, $2, $3, $4)
@@ -85,20 +96,35 @@ impl SecretStore {
     }
 
     /// Reads a secret, if it is still kept.
-    pub async fn get(&self, purpose: Purpose, subject: Uuid) -> Result<Option<String>, SecretError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> =
-            sqlx::query_as("SELECT nonce, ciphertext FROM secrets WHERE purpose = $1 AND subject = $2")
-                .bind(purpose.name())
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((nonce, ciphertext)) = row else { return Ok(None) };
+    pub async fn get(
+        &self,
+        purpose: Purpose,
+        subject: Uuid,
+    ) -> Result<Option<String>, SecretError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT nonce, ciphertext FROM secrets WHERE purpose = $1 AND subject = $2",
+        )
+        .bind(purpose.name())
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((nonce, ciphertext)) = row else {
+            return Ok(None);
+        };
         let aad = format!("{}/{subject}", purpose.name());
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(&nonce), aes_gcm::aead::Payload { msg: &ciphertext, aad: aad.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                aes_gcm::aead::Payload {
+                    msg: &ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SecretError::Decrypt)?;
-        String::from_utf8(plain).map(Some).map_err(|_| SecretError::Decrypt)
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| SecretError::Decrypt)
     }
 
     /// Forgets a secret (after the message carrying it was sent).
@@ -120,7 +146,7 @@ pub fn generate_key() -> Result<String, SecretError> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

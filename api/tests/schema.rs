@@ -3,7 +3,10 @@
 
 #[test]
 fn the_committed_sdl_matches_the_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/graphql/schema.graphql");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schema/graphql/schema.graphql"
+    );
     let committed = std::fs::read_to_string(path).expect("schema/graphql/schema.graphql exists");
     let current = api::graphql::sdl();
     assert!(
@@ -16,11 +19,34 @@ fn the_committed_sdl_matches_the_code() {
 fn the_sdl_names_the_operations_of_the_contract() {
     let sdl = api::graphql::sdl();
     for name in [
-        "provisionSubscription(", "convertTrial(", "expandSeats(", "unsubscribe(", "createOrganization(", "bindApp(",
-        "inviteAdmin(", "acceptInvitation(", "createDepartment(", "addMember(", "importMembers(", "disableMember(",
-        "enableMember(", "deleteMember(", "authorizeMembers(", "addDomain(", "openMailbox(", "openMailboxes(",
-        "closeMailbox(", "restoreMailbox(", "purgeMailbox(", "dissolveOrganization(", "me:", "subscriptions(",
-        "subscription(", "organizations(", "organization(", "idempotencyKey: String",
+        "provisionSubscription(",
+        "convertTrial(",
+        "expandSeats(",
+        "unsubscribe(",
+        "createOrganization(",
+        "bindApp(",
+        "inviteAdmin(",
+        "acceptInvitation(",
+        "createDepartment(",
+        "addMember(",
+        "importMembers(",
+        "disableMember(",
+        "enableMember(",
+        "deleteMember(",
+        "authorizeMembers(",
+        "addDomain(",
+        "openMailbox(",
+        "openMailboxes(",
+        "closeMailbox(",
+        "restoreMailbox(",
+        "purgeMailbox(",
+        "dissolveOrganization(",
+        "me:",
+        "subscriptions(",
+        "subscription(",
+        "organizations(",
+        "organization(",
+        "idempotencyKey: String",
     ] {
         assert!(sdl.contains(name), "the SDL lacks {name}");
     }

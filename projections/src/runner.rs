@@ -24,6 +24,25 @@ pub enum ProjectionError {
     Timeout(&'static str),
 }
 
+/// Locks (creating it at the start if needed) a consumer's checkpoint row and reads it.
+async fn lock_checkpoint(
+    conn: &mut PgConnection,
+    consumer: &str,
+) -> Result<Position, ProjectionError> {
+    sqlx::query(
+        "INSERT INTO checkpoints (consumer, tx_id, seq) VALUES ($1, 0, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .execute(&mut *conn)
+    .await?;
+    let (tx_id, seq): (i64, i64) =
+        sqlx::query_as("SELECT tx_id, seq FROM checkpoints WHERE consumer = $1 FOR UPDATE")
+            .bind(consumer)
+            .fetch_one(conn)
+            .await?;
+    Ok(Position { tx_id, seq })
+}
+
 /// Runs projections over the event store.
 #[derive(Clone)]
 pub struct Runner {
@@ -50,18 +69,17 @@ impl Runner {
         schema: Option<&str>,
     ) -> Result<usize, ProjectionError> {
         let filter = SubscriptionFilter::categories(projection.categories().iter().copied());
-        let mut after = self
-            .store
-            .checkpoint(consumer)
-            .await?
-            .unwrap_or(Position::START);
         let mut total = 0;
         loop {
+            let mut tx = self.store.begin().await?;
+            // The checkpoint row is the projection's lock: a second runner (another process,
+            // or a mutation catching up for read-your-writes) waits here and then continues
+            // from where this one ended, so no event is folded twice.
+            let after = lock_checkpoint(tx.connection(), consumer).await?;
             let batch = self.store.read_filtered(&filter, after, BATCH).await?;
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Ok(total);
             };
-            let mut tx = self.store.begin().await?;
             if let Some(schema) = schema {
                 // Unqualified table names resolve to the rebuild copies first.
                 tx.connection()
@@ -74,7 +92,6 @@ impl Runner {
             tx.save_checkpoint(consumer, last).await?;
             tx.commit().await?;
             total += batch.len();
-            after = last;
         }
     }
 

@@ -349,3 +349,33 @@ async fn a_mutation_can_wait_until_its_projection_passed_its_position() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn concurrent_runners_fold_each_event_once() {
+    let _serial = SERIAL.lock().await;
+    let db = fresh_database().await;
+    let store = EventStore::new(db.pool(10).await);
+    let (_, sub) = history(&store).await;
+    let runners: Vec<_> = (0..4)
+        .map(|_| {
+            let runner = Runner::new(store.clone());
+            tokio::spawn(async move { runner.catch_up(Projection::Subscriptions).await.unwrap() })
+        })
+        .collect();
+    let mut folded = 0;
+    for r in runners {
+        folded += r.await.unwrap();
+    }
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE category = 'subscription'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(folded as i64, events);
+    let authorized: i32 = sqlx::query_scalar("SELECT authorized FROM subscriptions WHERE id = $1")
+        .bind(sub)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(authorized, 3);
+}

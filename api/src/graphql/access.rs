@@ -48,7 +48,11 @@ pub fn is_operator(ctx: &Context<'_>) -> bool {
 }
 
 /// Whether `account` may manage the organization.
-pub async fn manages(pool: &PgPool, organization_id: Uuid, account: &str) -> Result<bool, sqlx::Error> {
+pub async fn manages(
+    pool: &PgPool,
+    organization_id: Uuid,
+    account: &str,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM organization_admins WHERE organization_id = $1 AND account = $2)
              OR EXISTS (SELECT 1 FROM organizations o WHERE o.id = $1 AND NOT o.dissolved AND o.as_reseller
@@ -62,9 +66,15 @@ pub async fn manages(pool: &PgPool, organization_id: Uuid, account: &str) -> Res
 }
 
 /// The caller must be an account that manages the organization.
-pub async fn require_manager(ctx: &Context<'_>, organization_id: Uuid) -> async_graphql::Result<String> {
+pub async fn require_manager(
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+) -> async_graphql::Result<String> {
     let account = account(ctx)?;
-    if manages(&services(ctx)?.pool, organization_id, account).await.gql()? {
+    if manages(&services(ctx)?.pool, organization_id, account)
+        .await
+        .gql()?
+    {
         Ok(account.to_owned())
     } else {
         Err(forbidden())
@@ -89,27 +99,46 @@ pub async fn buyer_of(pool: &PgPool, subscription_id: Uuid) -> Result<Option<Str
 }
 
 /// The caller must be the account that bought the subscription.
-pub async fn require_buyer(ctx: &Context<'_>, subscription_id: Uuid) -> async_graphql::Result<String> {
+pub async fn require_buyer(
+    ctx: &Context<'_>,
+    subscription_id: Uuid,
+) -> async_graphql::Result<String> {
     let account = account(ctx)?;
-    match buyer_of(&services(ctx)?.pool, subscription_id).await.gql()? {
+    match buyer_of(&services(ctx)?.pool, subscription_id)
+        .await
+        .gql()?
+    {
         Some(buyer) if buyer == account => Ok(buyer),
         _ => Err(forbidden()),
     }
 }
 
 /// The organization of a member, domain or mailbox (from its read model).
-pub async fn organization_of(pool: &PgPool, table: &'static str, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(&format!("SELECT organization_id FROM {table} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn organization_of(
+    pool: &PgPool,
+    table: &'static str,
+    id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT organization_id FROM {table} WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The caller must manage the organization that owns the row; unknown rows are FORBIDDEN
 /// too, so that probing ids tells nothing.
-pub async fn require_manager_of(ctx: &Context<'_>, table: &'static str, id: Uuid) -> async_graphql::Result<(Uuid, String)> {
+pub async fn require_manager_of(
+    ctx: &Context<'_>,
+    table: &'static str,
+    id: Uuid,
+) -> async_graphql::Result<(Uuid, String)> {
     account(ctx)?;
-    match organization_of(&services(ctx)?.pool, table, id).await.gql()? {
+    match organization_of(&services(ctx)?.pool, table, id)
+        .await
+        .gql()?
+    {
         Some(org) => Ok((org, require_manager(ctx, org).await?)),
         None => Err(forbidden()),
     }

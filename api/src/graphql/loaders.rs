@@ -26,13 +26,17 @@ impl Loader<DepartmentKey> for Loaders {
     type Value = DepartmentRow;
     type Error = Arc<sqlx::Error>;
 
-    async fn load(&self, keys: &[DepartmentKey]) -> Result<HashMap<DepartmentKey, DepartmentRow>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[DepartmentKey],
+    ) -> Result<HashMap<DepartmentKey, DepartmentRow>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows: Vec<DepartmentRow> = sqlx::query_as("SELECT * FROM departments WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(Arc::new)?;
+        let rows: Vec<DepartmentRow> =
+            sqlx::query_as("SELECT * FROM departments WHERE id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Arc::new)?;
         Ok(rows.into_iter().map(|r| (DepartmentKey(r.id), r)).collect())
     }
 }
@@ -41,7 +45,10 @@ impl Loader<MailboxOfMember> for Loaders {
     type Value = MailboxRow;
     type Error = Arc<sqlx::Error>;
 
-    async fn load(&self, keys: &[MailboxOfMember]) -> Result<HashMap<MailboxOfMember, MailboxRow>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[MailboxOfMember],
+    ) -> Result<HashMap<MailboxOfMember, MailboxRow>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows: Vec<MailboxRow> = sqlx::query_as(
             "SELECT DISTINCT ON (member_id) * FROM mailboxes
@@ -52,6 +59,9 @@ impl Loader<MailboxOfMember> for Loaders {
         .fetch_all(&self.pool)
         .await
         .map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|r| (MailboxOfMember(r.member_id), r)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (MailboxOfMember(r.member_id), r))
+            .collect())
     }
 }

@@ -86,7 +86,9 @@ pub fn build_schema(services: Services) -> MailplaneSchema {
 
 /// The SDL clients build against (schema/graphql/schema.graphql).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription).finish().sdl()
+    Schema::build(Query, Mutation, EmptySubscription)
+        .finish()
+        .sdl()
 }
 
 /// Waits (bounded) until the read models of the written streams have folded the write,
@@ -96,7 +98,11 @@ pub(crate) async fn settle(services: &Services, written: &[(String, Position)]) 
         let category = eventstore::category_of(stream);
         for p in Projection::ALL {
             if p != Projection::AuditLog && p.categories().contains(&category) {
-                if let Err(e) = services.runner.wait_for(p, *position, Duration::from_secs(5)).await {
+                if let Err(e) = services
+                    .runner
+                    .wait_for(p, *position, Duration::from_secs(5))
+                    .await
+                {
                     tracing::warn!(error = %e, "read model lags behind a mutation");
                 }
             }

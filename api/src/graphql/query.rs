@@ -11,14 +11,27 @@ impl Query {
     /// The calling principal.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         let p = principal(ctx)?;
-        Ok(Viewer { id: p.id.clone(), kind: p.kind.to_string(), scope: p.scope.clone() })
+        Ok(Viewer {
+            id: p.id.clone(),
+            kind: p.kind.to_string(),
+            scope: p.scope.clone(),
+        })
     }
 
     /// The caller's subscriptions (all of them for an operator).
-    async fn subscriptions(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Page<SubscriptionRow>> {
+    async fn subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Page<SubscriptionRow>> {
         let size = page_size(first)?;
         let after = cursor(after.as_deref())?;
-        let buyer = if access::is_operator(ctx) { None } else { Some(access::account(ctx)?.to_owned()) };
+        let buyer = if access::is_operator(ctx) {
+            None
+        } else {
+            Some(access::account(ctx)?.to_owned())
+        };
         let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "SELECT * FROM subscriptions WHERE id > $1 AND ($2::text IS NULL OR buyer_account_id = $2) ORDER BY id LIMIT $3",
         )
@@ -32,7 +45,11 @@ impl Query {
     }
 
     /// One subscription: its buyer or an operator.
-    async fn subscription(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SubscriptionRow>> {
+    async fn subscription(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<SubscriptionRow>> {
         let id = types::parse_id("id", &id)?;
         if !access::is_operator(ctx) {
             access::require_buyer(ctx, id).await?;
@@ -41,10 +58,19 @@ impl Query {
     }
 
     /// Organizations the caller manages (all of them for an operator).
-    async fn organizations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Page<OrganizationRow>> {
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Page<OrganizationRow>> {
         let size = page_size(first)?;
         let after = cursor(after.as_deref())?;
-        let account = if access::is_operator(ctx) { None } else { Some(access::account(ctx)?.to_owned()) };
+        let account = if access::is_operator(ctx) {
+            None
+        } else {
+            Some(access::account(ctx)?.to_owned())
+        };
         let rows: Vec<OrganizationRow> = sqlx::query_as(
             "SELECT o.* FROM organizations o
              WHERE o.id > $1 AND NOT o.dissolved AND (
@@ -64,7 +90,11 @@ impl Query {
     }
 
     /// One organization: its managers or an operator.
-    async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<OrganizationRow>> {
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<OrganizationRow>> {
         let id = types::parse_id("id", &id)?;
         principal(ctx)?;
         access::require_reader(ctx, id).await?;

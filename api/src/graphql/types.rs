@@ -11,7 +11,8 @@ use super::loaders::{DepartmentKey, Loaders, MailboxOfMember};
 
 /// Parses an `ID` argument; a malformed id is a VALIDATION error on that field.
 pub fn parse_id(field: &'static str, id: &ID) -> async_graphql::Result<Uuid> {
-    id.parse::<Uuid>().map_err(|_| super::error::validation(field, "is not a valid id"))
+    id.parse::<Uuid>()
+        .map_err(|_| super::error::validation(field, "is not a valid id"))
 }
 
 macro_rules! string_enum {
@@ -39,7 +40,8 @@ string_enum!(Role { Member = "MEMBER", Admin = "ADMIN" });
 string_enum!(EmploymentType { FullTime = "FULL_TIME", Intern = "INTERN", Dispatched = "DISPATCHED", Outsourced = "OUTSOURCED" });
 
 fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> async_graphql::Result<T> {
-    parse(text).ok_or_else(|| super::error::internal(format!("unknown status {text:?} in a read model")))
+    parse(text)
+        .ok_or_else(|| super::error::internal(format!("unknown status {text:?} in a read model")))
 }
 
 #[derive(sqlx::FromRow, Clone, Debug)]
@@ -87,7 +89,11 @@ impl SubscriptionRow {
         self.seats
     }
     async fn seat_usage(&self) -> Seats {
-        Seats { purchased: self.seats, authorized: self.authorized, available: (self.seats - self.authorized).max(0) }
+        Seats {
+            purchased: self.seats,
+            authorized: self.authorized,
+            available: (self.seats - self.authorized).max(0),
+        }
     }
     async fn status(&self) -> async_graphql::Result<SubscriptionStatus> {
         status(&self.status, SubscriptionStatus::parse)
@@ -108,13 +114,21 @@ impl SubscriptionRow {
     async fn currency(&self) -> &str {
         &self.currency
     }
-    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OrganizationRow>> {
-        let Some(id) = self.organization_id else { return Ok(None) };
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<OrganizationRow>> {
+        let Some(id) = self.organization_id else {
+            return Ok(None);
+        };
         organization_row(ctx, id).await
     }
 }
 
-pub async fn subscription_row(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<SubscriptionRow>> {
+pub async fn subscription_row(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Option<SubscriptionRow>> {
     sqlx::query_as("SELECT * FROM subscriptions WHERE id = $1")
         .bind(id)
         .fetch_optional(&services(ctx)?.pool)
@@ -136,7 +150,10 @@ pub struct OrganizationRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn organization_row(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<OrganizationRow>> {
+pub async fn organization_row(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Option<OrganizationRow>> {
     sqlx::query_as("SELECT * FROM organizations WHERE id = $1")
         .bind(id)
         .fetch_optional(&services(ctx)?.pool)
@@ -175,15 +192,27 @@ pub fn page_size(first: Option<i32>) -> async_graphql::Result<i64> {
 pub fn cursor(after: Option<&str>) -> async_graphql::Result<Uuid> {
     match after {
         None => Ok(Uuid::nil()),
-        Some(c) => c.parse().map_err(|_| super::error::validation("after", "is not a cursor of this list")),
+        Some(c) => c
+            .parse()
+            .map_err(|_| super::error::validation("after", "is not a cursor of this list")),
     }
 }
 
-pub fn page<T: async_graphql::OutputType>(mut rows: Vec<T>, size: i64, id: impl Fn(&T) -> Uuid) -> Page<T> {
+pub fn page<T: async_graphql::OutputType>(
+    mut rows: Vec<T>,
+    size: i64,
+    id: impl Fn(&T) -> Uuid,
+) -> Page<T> {
     let has_next_page = rows.len() as i64 > size;
     rows.truncate(size as usize);
     let end_cursor = rows.last().map(|r| id(r).to_string());
-    Page { nodes: rows, page_info: PageInfo { has_next_page, end_cursor } }
+    Page {
+        nodes: rows,
+        page_info: PageInfo {
+            has_next_page,
+            end_cursor,
+        },
+    }
 }
 
 /// An organization using the mail app.
@@ -207,12 +236,19 @@ impl OrganizationRow {
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
-    async fn subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SubscriptionRow>> {
-        let Some(id) = self.subscription_id else { return Ok(None) };
+    async fn subscription(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<SubscriptionRow>> {
+        let Some(id) = self.subscription_id else {
+            return Ok(None);
+        };
         subscription_row(ctx, id).await
     }
     async fn seats(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Seats>> {
-        let Some(id) = self.subscription_id else { return Ok(None) };
+        let Some(id) = self.subscription_id else {
+            return Ok(None);
+        };
         Ok(subscription_row(ctx, id).await?.map(|s| Seats {
             purchased: s.seats,
             authorized: s.authorized,
@@ -237,7 +273,10 @@ impl OrganizationRow {
     ) -> async_graphql::Result<Page<MemberRow>> {
         let size = page_size(first)?;
         let after = cursor(after.as_deref())?;
-        let department = department_id.as_ref().map(|d| parse_id("departmentId", d)).transpose()?;
+        let department = department_id
+            .as_ref()
+            .map(|d| parse_id("departmentId", d))
+            .transpose()?;
         let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT * FROM members WHERE organization_id = $1 AND id > $2
                AND ($3::uuid IS NULL OR department_id = $3)
@@ -256,11 +295,13 @@ impl OrganizationRow {
         Ok(page(rows, size, |m| m.id))
     }
     async fn domains(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DomainRow>> {
-        sqlx::query_as("SELECT * FROM mail_domains WHERE organization_id = $1 AND NOT removed ORDER BY name")
-            .bind(self.id)
-            .fetch_all(&services(ctx)?.pool)
-            .await
-            .gql()
+        sqlx::query_as(
+            "SELECT * FROM mail_domains WHERE organization_id = $1 AND NOT removed ORDER BY name",
+        )
+        .bind(self.id)
+        .fetch_all(&services(ctx)?.pool)
+        .await
+        .gql()
     }
     async fn mailboxes(
         &self,
@@ -294,19 +335,28 @@ impl OrganizationRow {
             .gql()
     }
     async fn invitations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InvitationRow>> {
-        sqlx::query_as("SELECT * FROM invitations WHERE organization_id = $1 ORDER BY expires_at DESC, id")
-            .bind(self.id)
-            .fetch_all(&services(ctx)?.pool)
-            .await
-            .gql()
+        sqlx::query_as(
+            "SELECT * FROM invitations WHERE organization_id = $1 ORDER BY expires_at DESC, id",
+        )
+        .bind(self.id)
+        .fetch_all(&services(ctx)?.pool)
+        .await
+        .gql()
     }
     /// Who did what, newest first.
-    async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Page<AuditEntry>> {
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Page<AuditEntry>> {
         let size = page_size(first)?;
         let (tx, seq) = match after.as_deref() {
             None => (i64::MAX, i64::MAX),
             Some(c) => {
-                let p: eventstore::Position = c.parse().map_err(|_| super::error::validation("after", "is not a cursor of this list"))?;
+                let p: eventstore::Position = c.parse().map_err(|_| {
+                    super::error::validation("after", "is not a cursor of this list")
+                })?;
                 (p.tx_id, p.seq)
             }
         };
@@ -325,8 +375,20 @@ impl OrganizationRow {
         let has_next_page = rows.len() as i64 > size;
         let mut rows = rows;
         rows.truncate(size as usize);
-        let end_cursor = rows.last().map(|r| eventstore::Position { tx_id: r.tx_id, seq: r.seq }.to_string());
-        Ok(Page { nodes: rows, page_info: PageInfo { has_next_page, end_cursor } })
+        let end_cursor = rows.last().map(|r| {
+            eventstore::Position {
+                tx_id: r.tx_id,
+                seq: r.seq,
+            }
+            .to_string()
+        });
+        Ok(Page {
+            nodes: rows,
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor,
+            },
+        })
     }
 }
 
@@ -411,17 +473,29 @@ impl MemberRow {
     }
     /// None: the organization root.
     async fn department(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DepartmentRow>> {
-        let Some(id) = self.department_id else { return Ok(None) };
-        ctx.data::<DataLoader<Loaders>>()?.load_one(DepartmentKey(id)).await.map_err(|e| super::error::internal(e))
+        let Some(id) = self.department_id else {
+            return Ok(None);
+        };
+        ctx.data::<DataLoader<Loaders>>()?
+            .load_one(DepartmentKey(id))
+            .await
+            .map_err(super::error::internal)
     }
     /// The member's mailbox (not purged), if any.
     async fn mailbox(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MailboxRow>> {
-        ctx.data::<DataLoader<Loaders>>()?.load_one(MailboxOfMember(self.id)).await.map_err(|e| super::error::internal(e))
+        ctx.data::<DataLoader<Loaders>>()?
+            .load_one(MailboxOfMember(self.id))
+            .await
+            .map_err(super::error::internal)
     }
 }
 
 pub async fn member_row(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<MemberRow>> {
-    sqlx::query_as("SELECT * FROM members WHERE id = $1").bind(id).fetch_optional(&services(ctx)?.pool).await.gql()
+    sqlx::query_as("SELECT * FROM members WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&services(ctx)?.pool)
+        .await
+        .gql()
 }
 
 #[derive(sqlx::FromRow, Clone, Debug)]
@@ -479,18 +553,34 @@ impl DomainRow {
                 records
                     .iter()
                     .map(|r| {
-                        let text = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                        let result = results.iter().find(|x| x.get("type") == r.get("type") && x.get("host") == r.get("host") && x.get("value") == r.get("value"));
+                        let text = |k: &str| {
+                            r.get(k)
+                                .and_then(|v| v.as_str())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        let result = results.iter().find(|x| {
+                            x.get("type") == r.get("type")
+                                && x.get("host") == r.get("host")
+                                && x.get("value") == r.get("value")
+                        });
                         DnsRecord {
                             record_type: text("type"),
                             host: text("host"),
                             value: text("value"),
                             priority: r.get("priority").and_then(|p| p.as_i64()).map(|p| p as i32),
-                            status: result.and_then(|x| x.get("status")).and_then(|s| s.as_str()).map(str::to_owned),
+                            status: result
+                                .and_then(|x| x.get("status"))
+                                .and_then(|s| s.as_str())
+                                .map(str::to_owned),
                             found: result
                                 .and_then(|x| x.get("found"))
                                 .and_then(|f| f.as_array())
-                                .map(|f| f.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                                .map(|f| {
+                                    f.iter()
+                                        .filter_map(|v| v.as_str().map(str::to_owned))
+                                        .collect()
+                                })
                                 .unwrap_or_default(),
                         }
                     })
@@ -543,7 +633,11 @@ impl MailboxRow {
 }
 
 pub async fn mailbox_row(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<MailboxRow>> {
-    sqlx::query_as("SELECT * FROM mailboxes WHERE id = $1").bind(id).fetch_optional(&services(ctx)?.pool).await.gql()
+    sqlx::query_as("SELECT * FROM mailboxes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&services(ctx)?.pool)
+        .await
+        .gql()
 }
 
 #[derive(sqlx::FromRow, Clone, Debug, SimpleObject)]
@@ -592,7 +686,11 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// The event's position in the log.
     async fn position(&self) -> String {
-        eventstore::Position { tx_id: self.tx_id, seq: self.seq }.to_string()
+        eventstore::Position {
+            tx_id: self.tx_id,
+            seq: self.seq,
+        }
+        .to_string()
     }
 }
 
@@ -603,5 +701,3 @@ pub struct Viewer {
     pub kind: String,
     pub scope: Option<String>,
 }
-
-

@@ -1,0 +1,501 @@
+//! The whole flow through the real binary over HTTP GraphQL: subscription → organization
+//! → departments → members → authorization → domains → conversion, expansion, unsubscribe;
+//! the error codes the flow can produce; a restart in the middle; secrets nowhere.
+//!
+//! Bad inputs tried here: a reused idempotency key with other arguments, a taken and a
+//! malformed identifier, a taken account, a taken phone, a weak password, more members
+//! than seats, deleting an active member, converting twice, expanding an unsubscribed
+//! subscription, wrong principals (another buyer, no token, a forged token, wrong kind).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eventstore::testkit::fresh_database;
+use serde_json::{json, Value};
+
+const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123";
+const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const PASSWORD: &str = "Zw-Passw0rd!9";
+
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+fn mailplane() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
+    cmd.env("MAILPLANE_JWT_SECRET", JWT_SECRET)
+        .env("MAILPLANE_SECRET_KEY", SECRET_KEY)
+        .env("MAILPLANE_LOG", "debug,sqlx=warn,hyper=warn");
+    cmd
+}
+
+fn start(url: &str, dir: &std::path::Path) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join(format!("serve-{port}.log"));
+    let child = mailplane()
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("MAILPLANE_DATA_DIR", dir)
+        .env("MAILPLANE_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = ureq::get(&format!("http://127.0.0.1:{port}/readyz")).call() {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "serve did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server { child, port, log }
+}
+
+fn stop(mut server: Server) -> String {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    assert!(server.child.wait().unwrap().success());
+    let mut log = String::new();
+    std::fs::File::open(&server.log)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
+}
+
+fn token(sub: &str, kind: &str, scope: Option<&str>) -> String {
+    let mut cmd = mailplane();
+    cmd.args(["token", "--sub", sub, "--kind", kind]);
+    if let Some(s) = scope {
+        cmd.args(["--scope", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs a GraphQL request; returns the body and the correlation id header.
+fn call(port: u16, token: Option<&str>, query: &str, variables: Value) -> (Value, Option<String>) {
+    let mut req = ureq::post(&format!("http://127.0.0.1:{port}/graphql"));
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let r = req
+        .send_json(json!({"query": query, "variables": variables}))
+        .unwrap();
+    let correlation = r.header("x-correlation-id").map(str::to_owned);
+    (r.into_json().unwrap(), correlation)
+}
+
+fn gql(port: u16, token: &str, query: &str, variables: Value) -> Value {
+    let (body, _) = call(port, Some(token), query, variables);
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+    body["data"].clone()
+}
+
+/// The error code (and field) of a refused request.
+fn refused(
+    port: u16,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (String, Option<String>) {
+    let (body, _) = call(port, token, query, variables);
+    let e = &body["errors"][0];
+    assert!(!e.is_null(), "expected an error: {body}");
+    (
+        e["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        e["extensions"]["field"].as_str().map(str::to_owned),
+    )
+}
+
+const PROVISION: &str = "mutation($input: ProvisionSubscriptionInput!, $key: String) {
+  provisionSubscription(input: $input, idempotencyKey: $key) { id status seats trialEndsAt buyerAccountId } }";
+const CREATE_ORG: &str = "mutation($name: String!, $identifier: String!) {
+  createOrganization(input: {name: $name, identifier: $identifier}) { id name identifier } }";
+const ADD_MEMBER: &str = "mutation($input: AddMemberInput!) { addMember(input: $input) { id name account status authorized department { name } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_flow_through_graphql() {
+    let db = fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("mailplane-e2e-flow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = db.url();
+    let server = start(&url, &dir);
+    let port = server.port;
+
+    let market = token("orders", "service", Some("marketplace"));
+    let buyer = token("buyer-1", "account", None);
+    let stranger = token("buyer-2", "account", None);
+    let billing = token("billing", "service", Some("billing"));
+
+    // Subscription: a trial, idempotent on the key and on the order.
+    let input = json!({"buyerAccountId": "buyer-1", "orderId": "CS2308131523H3TVZ", "edition": "standard", "seats": 3, "trial": true});
+    let sub = gql(
+        port,
+        &market,
+        PROVISION,
+        json!({"input": input, "key": "k1"}),
+    )["provisionSubscription"]
+        .clone();
+    assert_eq!(sub["status"], "TRIAL");
+    assert_eq!(sub["seats"], 3);
+    let again = gql(
+        port,
+        &market,
+        PROVISION,
+        json!({"input": input, "key": "k1"}),
+    )["provisionSubscription"]
+        .clone();
+    assert_eq!(again["id"], sub["id"]);
+    let other = json!({"buyerAccountId": "buyer-1", "orderId": "CS2308131523H3TVZ", "edition": "standard", "seats": 4, "trial": true});
+    assert_eq!(
+        refused(
+            port,
+            Some(&market),
+            PROVISION,
+            json!({"input": other, "key": "k1"})
+        )
+        .0,
+        "CONFLICT"
+    );
+    assert_eq!(
+        refused(port, Some(&buyer), PROVISION, json!({"input": input})).0,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        refused(port, Some(&billing), PROVISION, json!({"input": input})).0,
+        "FORBIDDEN"
+    );
+    let sub_id = sub["id"].as_str().unwrap().to_owned();
+
+    // Organization.
+    let (body, correlation) = call(
+        port,
+        Some(&buyer),
+        CREATE_ORG,
+        json!({"name": "阿克米科技", "identifier": "Acme"}),
+    );
+    let org = body["data"]["createOrganization"].clone();
+    assert_eq!(org["identifier"], "acme");
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    assert!(correlation.is_some(), "x-correlation-id header");
+    assert_eq!(
+        refused(
+            port,
+            Some(&stranger),
+            CREATE_ORG,
+            json!({"name": "x", "identifier": "acme"})
+        )
+        .0,
+        "IDENTIFIER_TAKEN"
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&stranger),
+            CREATE_ORG,
+            json!({"name": "x", "identifier": "-bad"})
+        ),
+        ("VALIDATION".to_owned(), Some("identifier".to_owned()))
+    );
+    assert_eq!(
+        refused(
+            port,
+            None,
+            CREATE_ORG,
+            json!({"name": "x", "identifier": "xyz"})
+        )
+        .0,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some("not.a.token"),
+            CREATE_ORG,
+            json!({"name": "x", "identifier": "xyz"})
+        )
+        .0,
+        "UNAUTHENTICATED"
+    );
+
+    let bind = "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id subscription { id } } }";
+    assert_eq!(
+        refused(
+            port,
+            Some(&stranger),
+            bind,
+            json!({"s": sub_id, "o": org_id})
+        )
+        .0,
+        "FORBIDDEN"
+    );
+    let bound = gql(port, &buyer, bind, json!({"s": sub_id, "o": org_id}));
+    assert_eq!(bound["bindApp"]["subscription"]["id"], sub_id);
+
+    // Departments and members.
+    let dept = gql(
+        port,
+        &buyer,
+        "mutation($o: ID!) { createDepartment(organizationId: $o, name: \"销售部\") { id name } }",
+        json!({"o": org_id}),
+    )["createDepartment"]
+        .clone();
+    let dept_id = dept["id"].as_str().unwrap().to_owned();
+    let member = |name: &str, account: &str, phone: &str| json!({"input": {"organizationId": org_id, "name": name, "account": account, "phone": phone, "password": PASSWORD, "departmentId": dept_id}});
+    let mut members = Vec::new();
+    for (name, account, phone) in [
+        ("张伟", "zhangwei", "13800138000"),
+        ("张伟", "zhangwei2", "13800138001"),
+        ("李娜", "lina", "13800138002"),
+        ("王芳", "wangfang", "13800138003"),
+    ] {
+        let m = gql(port, &buyer, ADD_MEMBER, member(name, account, phone))["addMember"].clone();
+        assert_eq!(m["status"], "ACTIVE");
+        assert_eq!(m["department"]["name"], "销售部");
+        members.push(m["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            ADD_MEMBER,
+            member("重复", "zhangwei", "13900000000")
+        )
+        .0,
+        "ACCOUNT_TAKEN"
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            ADD_MEMBER,
+            member("重复", "other", "13800138000")
+        )
+        .0,
+        "PHONE_TAKEN"
+    );
+    let mut weak = member("弱", "weak", "13900000001");
+    weak["input"]["password"] = json!("password");
+    assert_eq!(
+        refused(port, Some(&buyer), ADD_MEMBER, weak),
+        ("VALIDATION".to_owned(), Some("password".to_owned()))
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&stranger),
+            ADD_MEMBER,
+            member("x", "x1", "13900000002")
+        )
+        .0,
+        "FORBIDDEN"
+    );
+
+    let import = "mutation($o: ID!, $rows: [AddMemberRowInput!]!) { importMembers(organizationId: $o, rows: $rows) { imported failed { row code field } } }";
+    let result = gql(
+        port,
+        &buyer,
+        import,
+        json!({"o": org_id, "rows": [
+            {"name": "赵六", "account": "zhaoliu", "email": "zl@acme.cn", "password": PASSWORD},
+            {"name": "坏行", "account": "bad row", "email": "x@acme.cn", "password": PASSWORD},
+        ]}),
+    )["importMembers"]
+        .clone();
+    assert_eq!(result["imported"], 1);
+    assert_eq!(
+        result["failed"],
+        json!([{"row": 1, "code": "VALIDATION", "field": "account"}])
+    );
+
+    // Authorization never exceeds the seats.
+    let authorize = "mutation($o: ID!, $m: [ID!]) { authorizeMembers(organizationId: $o, memberIds: $m) { authorized availableSeats } }";
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            authorize,
+            json!({"o": org_id, "m": members})
+        )
+        .0,
+        "SEATS_EXHAUSTED"
+    );
+    let done = gql(
+        port,
+        &buyer,
+        authorize,
+        json!({"o": org_id, "m": members[..3]}),
+    )["authorizeMembers"]
+        .clone();
+    assert_eq!(done, json!({"authorized": 3, "availableSeats": 0}));
+
+    // A restart in the middle: everything is still there.
+    stop(server);
+    let server = start(&url, &dir);
+    let port = server.port;
+    let q = "query($o: ID!) { organization(id: $o) { name seats { purchased authorized available }
+        members(first: 10) { nodes { account authorized } pageInfo { hasNextPage } }
+        auditLog(first: 3) { nodes { eventType actor } } } }";
+    let o = gql(port, &buyer, q, json!({"o": org_id}))["organization"].clone();
+    assert_eq!(
+        o["seats"],
+        json!({"purchased": 3, "authorized": 3, "available": 0})
+    );
+    assert_eq!(o["members"]["nodes"].as_array().unwrap().len(), 5);
+    assert_eq!(o["auditLog"]["nodes"][0]["actor"], "account:buyer-1");
+    assert_eq!(
+        refused(port, Some(&stranger), q, json!({"o": org_id})).0,
+        "FORBIDDEN"
+    );
+    let page = gql(port, &buyer, "query($o: ID!) { organization(id: $o) { members(first: 2) { nodes { id } pageInfo { hasNextPage endCursor } } } }", json!({"o": org_id}));
+    let cursor = page["organization"]["members"]["pageInfo"]["endCursor"].clone();
+    assert_eq!(
+        page["organization"]["members"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    let next = gql(port, &buyer, "query($o: ID!, $a: String) { organization(id: $o) { members(first: 10, after: $a) { nodes { id } } } }", json!({"o": org_id, "a": cursor}));
+    assert_eq!(
+        next["organization"]["members"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // A domain lists the records to publish.
+    let d = gql(port, &buyer, "mutation($o: ID!) { addDomain(organizationId: $o, name: \"Acme.CN\", mode: FULL) { id name status records { type host value } } }", json!({"o": org_id}))["addDomain"].clone();
+    assert_eq!(d["name"], "acme.cn");
+    assert_eq!(d["status"], "PENDING");
+    assert_eq!(d["records"].as_array().unwrap().len(), 4);
+
+    // Deleting needs a disabled member, and frees the seat.
+    let del = "mutation($m: ID!) { deleteMember(memberId: $m) { status } }";
+    assert_eq!(
+        refused(port, Some(&buyer), del, json!({"m": members[2]})).0,
+        "MEMBER_NOT_DISABLED"
+    );
+    gql(
+        port,
+        &buyer,
+        "mutation($m: ID!) { disableMember(memberId: $m) { status } }",
+        json!({"m": members[2]}),
+    );
+    assert_eq!(
+        gql(port, &buyer, del, json!({"m": members[2]}))["deleteMember"]["status"],
+        "DELETED"
+    );
+    let seats = gql(
+        port,
+        &buyer,
+        "query($o: ID!) { organization(id: $o) { seats { available } } }",
+        json!({"o": org_id}),
+    );
+    assert_eq!(seats["organization"]["seats"]["available"], 1);
+
+    // Conversion, expansion, unsubscribe.
+    let convert =
+        "mutation($s: ID!) { convertTrial(subscriptionId: $s, months: 12) { status expiresAt } }";
+    assert_eq!(
+        refused(port, Some(&stranger), convert, json!({"s": sub_id})).0,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        gql(port, &buyer, convert, json!({"s": sub_id}))["convertTrial"]["status"],
+        "ACTIVE"
+    );
+    assert_eq!(
+        refused(port, Some(&buyer), convert, json!({"s": sub_id})).0,
+        "NOT_TRIAL"
+    );
+    let expand = "mutation($s: ID!) { expandSeats(subscriptionId: $s, additionalSeats: 2) { newTotal amount currency } }";
+    let e = gql(port, &buyer, expand, json!({"s": sub_id}))["expandSeats"].clone();
+    assert_eq!(e["newTotal"], 5);
+    assert!(e["amount"].as_str().unwrap().parse::<i64>().unwrap() > 0);
+    let unsub =
+        "mutation($s: ID!) { unsubscribe(subscriptionId: $s, reason: \"testing\") { status } }";
+    assert_eq!(
+        gql(port, &buyer, unsub, json!({"s": sub_id}))["unsubscribe"]["status"],
+        "UNSUBSCRIBED"
+    );
+    assert_eq!(
+        refused(port, Some(&buyer), expand, json!({"s": sub_id})).0,
+        "SUBSCRIPTION_INACTIVE"
+    );
+
+    let me = gql(
+        port,
+        &buyer,
+        "{ me { id kind } subscriptions { nodes { id status } } }",
+        json!({}),
+    );
+    assert_eq!(me["me"], json!({"id": "buyer-1", "kind": "account"}));
+    assert_eq!(me["subscriptions"]["nodes"][0]["status"], "UNSUBSCRIBED");
+    assert!(gql(
+        port,
+        &stranger,
+        "{ subscriptions { nodes { id } } organizations { nodes { id } } }",
+        json!({})
+    )["subscriptions"]["nodes"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // The initial password is nowhere but (encrypted) in the secret table.
+    let pool = db.pool(2).await;
+    for (table, column) in [
+        ("events", "data::text || metadata::text"),
+        ("members", "to_jsonb(members)::text"),
+        ("audit_log", "to_jsonb(audit_log)::text"),
+        (
+            "idempotency_keys",
+            "coalesce(answer::text, '') || request_hash",
+        ),
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE {column} LIKE '%' || $1 || '%'"
+        ))
+        .bind(PASSWORD)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(n, 0, "the password leaked into {table}");
+    }
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM secrets WHERE purpose = 'initial_password'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 5);
+    let raw: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM secrets WHERE position(convert_to($1, 'UTF8') in ciphertext) > 0",
+    )
+    .bind(PASSWORD)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(raw, 0);
+    let log = stop(server);
+    assert!(!log.is_empty(), "the server logged nothing (debug level)");
+    assert!(!log.contains(PASSWORD), "the password leaked into the log");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
