@@ -1,0 +1,297 @@
+//! Every mutation and query with the wrong principal: another tenant's admin, an account
+//! that belongs to nothing, the wrong kind of principal, no principal; and at the HTTP
+//! edge an expired token, a bad signature, `alg: none`. Each is refused with FORBIDDEN or
+//! UNAUTHENTICATED, writes nothing, and answers no data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::auth::{JwtKeys, Principal, PrincipalKind};
+use api::command::CommandHandler;
+use api::graphql::{build_schema, Caller, MailplaneSchema, Services};
+use api::secrets::SecretStore;
+use async_graphql::{Request, Variables};
+use eventstore::testkit::fresh_database;
+use eventstore::EventStore;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const SECRET: &[u8] = b"matrix-secret-matrix-secret-matrix-secret";
+
+fn who(id: &str, kind: PrincipalKind, scope: Option<&str>) -> Option<Principal> {
+    Some(Principal {
+        id: id.into(),
+        kind,
+        scope: scope.map(str::to_owned),
+    })
+}
+
+async fn run(
+    schema: &MailplaneSchema,
+    principal: Option<Principal>,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let request = Request::new(query)
+        .variables(Variables::from_json(vars))
+        .data(Caller {
+            principal,
+            correlation_id: Uuid::now_v7(),
+        });
+    serde_json::to_value(schema.execute(request).await).unwrap()
+}
+
+async fn ok(
+    schema: &MailplaneSchema,
+    principal: Option<Principal>,
+    query: &str,
+    vars: Value,
+) -> Value {
+    let r = run(schema, principal, query, vars).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    r["data"].clone()
+}
+
+async fn events(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn setup() -> (MailplaneSchema, PgPool, Value) {
+    let db = fresh_database().await;
+    let pool = db.pool(10).await;
+    let store = EventStore::new(pool.clone());
+    let schema = build_schema(Services {
+        handler: CommandHandler::new(store.clone()),
+        runner: projections::Runner::new(store),
+        pool: pool.clone(),
+        price_list: Default::default(),
+        provider: Default::default(),
+        secrets: SecretStore::new(pool.clone(), &api::secrets::generate_key().unwrap()).unwrap(),
+    });
+    let market = who("orders", PrincipalKind::Service, Some("marketplace"));
+    let buyer = who("buyer-1", PrincipalKind::Account, None);
+    let sub = ok(&schema, market, "mutation { provisionSubscription(input: {buyerAccountId: \"buyer-1\", orderId: \"O-1\", edition: \"standard\", seats: 2, trial: true}) { id } }", json!({})).await;
+    let sub = sub["provisionSubscription"]["id"].clone();
+    let org = ok(
+        &schema,
+        buyer.clone(),
+        "mutation { createOrganization(input: {name: \"A\", identifier: \"acme\"}) { id } }",
+        json!({}),
+    )
+    .await["createOrganization"]["id"]
+        .clone();
+    ok(
+        &schema,
+        buyer.clone(),
+        "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }",
+        json!({"s": sub, "o": org}),
+    )
+    .await;
+    let dept = ok(
+        &schema,
+        buyer.clone(),
+        "mutation($o: ID!) { createDepartment(organizationId: $o, name: \"D\") { id } }",
+        json!({"o": org}),
+    )
+    .await["createDepartment"]["id"]
+        .clone();
+    let member = ok(&schema, buyer.clone(), "mutation($o: ID!) { addMember(input: {organizationId: $o, name: \"张伟\", account: \"zw\", phone: \"13800138000\", password: \"Passw0rd!\"}) { id } }", json!({"o": org})).await["addMember"]["id"].clone();
+    ok(&schema, buyer.clone(), "mutation($o: ID!, $m: [ID!]) { authorizeMembers(organizationId: $o, memberIds: $m) { authorized } }", json!({"o": org, "m": [member]})).await;
+    let domain = ok(
+        &schema,
+        buyer.clone(),
+        "mutation($o: ID!) { addDomain(organizationId: $o, name: \"acme.cn\", mode: FULL) { id } }",
+        json!({"o": org}),
+    )
+    .await["addDomain"]["id"]
+        .clone();
+    let invitation = ok(&schema, buyer, "mutation($o: ID!) { inviteAdmin(input: {organizationId: $o, name: \"李娜\", phone: \"13800138001\", email: \"l@acme.cn\", validHours: 24}) { id } }", json!({"o": org})).await["inviteAdmin"]["id"].clone();
+    let ids = json!({"s": sub, "o": org, "d": dept, "m": member, "dom": domain, "i": invitation, "mb": Uuid::now_v7().to_string()});
+    (schema, pool, ids)
+}
+
+/// Operations a tenant's admin or buyer may run, with the variables they need.
+fn operations() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("convertTrial", "mutation($s: ID!) { convertTrial(subscriptionId: $s, months: 1) { id } }"),
+        ("expandSeats", "mutation($s: ID!) { expandSeats(subscriptionId: $s, additionalSeats: 1) { amount } }"),
+        ("unsubscribe", "mutation($s: ID!) { unsubscribe(subscriptionId: $s) { id } }"),
+        ("bindApp", "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }"),
+        ("inviteAdmin", "mutation($o: ID!) { inviteAdmin(input: {organizationId: $o, name: \"X\", phone: \"13900000000\", email: \"x@x.cn\", validHours: 1}) { id } }"),
+        ("createDepartment", "mutation($o: ID!) { createDepartment(organizationId: $o, name: \"E\") { id } }"),
+        ("addMember", "mutation($o: ID!) { addMember(input: {organizationId: $o, name: \"X\", account: \"x\", phone: \"13900000001\", password: \"Passw0rd!\"}) { id } }"),
+        ("importMembers", "mutation($o: ID!) { importMembers(organizationId: $o, rows: [{name: \"X\", account: \"y\", email: \"y@x.cn\", password: \"Passw0rd!\"}]) { imported } }"),
+        ("disableMember", "mutation($m: ID!) { disableMember(memberId: $m) { id } }"),
+        ("enableMember", "mutation($m: ID!) { enableMember(memberId: $m) { id } }"),
+        ("deleteMember", "mutation($m: ID!) { deleteMember(memberId: $m) { id } }"),
+        ("authorizeMembers", "mutation($o: ID!, $m: ID!) { authorizeMembers(organizationId: $o, memberIds: [$m]) { authorized } }"),
+        ("addDomain", "mutation($o: ID!) { addDomain(organizationId: $o, name: \"other.cn\", mode: FULL) { id } }"),
+        ("openMailbox", "mutation($m: ID!, $dom: ID!) { openMailbox(memberId: $m, domainId: $dom) { id } }"),
+        ("openMailboxes", "mutation($m: ID!, $dom: ID!) { openMailboxes(memberIds: [$m], domainId: $dom) { id } }"),
+        ("closeMailbox", "mutation($mb: ID!) { closeMailbox(mailboxId: $mb) { id } }"),
+        ("restoreMailbox", "mutation($mb: ID!) { restoreMailbox(mailboxId: $mb) { id } }"),
+        ("purgeMailbox", "mutation($mb: ID!) { purgeMailbox(mailboxId: $mb) { id } }"),
+        ("dissolveOrganization", "mutation($o: ID!) { dissolveOrganization(organizationId: $o, confirmIdentifier: \"acme\") { id } }"),
+        ("provisionSubscription", "mutation { provisionSubscription(input: {buyerAccountId: \"b\", orderId: \"O-9\", edition: \"standard\", seats: 1, trial: true}) { id } }"),
+        ("subscription", "query($s: ID!) { subscription(id: $s) { id seats } }"),
+        ("organization", "query($o: ID!) { organization(id: $o) { id members { nodes { phone } } } }"),
+    ]
+}
+
+#[tokio::test]
+async fn wrong_principals_are_refused_and_nothing_is_written_or_leaked() {
+    let (schema, pool, ids) = setup().await;
+    let before = events(&pool).await;
+    let wrong = [
+        (
+            "another tenant's admin",
+            who("buyer-2", PrincipalKind::Account, None),
+        ),
+        (
+            "an account of nothing",
+            who("nobody", PrincipalKind::Account, None),
+        ),
+        (
+            "billing service",
+            who("billing", PrincipalKind::Service, Some("billing")),
+        ),
+        ("no principal", None),
+    ];
+    // The other tenant has an organization of its own, so it is a real admin elsewhere.
+    ok(
+        &schema,
+        wrong[0].1.clone(),
+        "mutation { createOrganization(input: {name: \"B\", identifier: \"beta\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    let before = before + 1;
+    for (name, query) in operations() {
+        for (label, principal) in &wrong {
+            let r = run(&schema, principal.clone(), query, ids.clone()).await;
+            let code = r["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned();
+            let expected: &[&str] = if principal.is_none() {
+                &["UNAUTHENTICATED"]
+            } else {
+                &["FORBIDDEN"]
+            };
+            assert!(expected.contains(&code.as_str()), "{name} by {label}: {r}");
+            assert!(
+                r["data"].is_null()
+                    || r["data"]
+                        .as_object()
+                        .is_some_and(|o| o.values().all(Value::is_null)),
+                "{name} by {label} leaked: {r}"
+            );
+        }
+    }
+    // Operators read, but never act as a tenant.
+    let operator = who("ops", PrincipalKind::Operator, None);
+    let r = run(
+        &schema,
+        operator.clone(),
+        "mutation($o: ID!) { createDepartment(organizationId: $o, name: \"Z\") { id } }",
+        ids.clone(),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let read = ok(
+        &schema,
+        operator,
+        "query($o: ID!) { organization(id: $o) { id } }",
+        ids.clone(),
+    )
+    .await;
+    assert_eq!(read["organization"]["id"], ids["o"]);
+    assert_eq!(
+        events(&pool).await,
+        before,
+        "a refused request wrote events"
+    );
+}
+
+#[tokio::test]
+async fn tokens_that_are_expired_forged_or_unsigned_are_unauthenticated() {
+    let (schema, pool, _) = setup().await;
+    let before = events(&pool).await;
+    let keys = Arc::new(JwtKeys::from_secret(SECRET).unwrap());
+    let state = api::AppState {
+        store: EventStore::new(pool.clone()),
+        jwt: keys.clone(),
+        metrics: Arc::new(api::Metrics::new()),
+        schema,
+    };
+    let app = api::router(state);
+    let now = chrono::Utc::now().timestamp();
+    let expired = keys
+        .issue(
+            "buyer-1",
+            PrincipalKind::Account,
+            None,
+            Duration::from_secs(60),
+            now - 3600,
+        )
+        .unwrap();
+    let forged = JwtKeys::from_secret(b"some-other-secret-some-other-secret!!")
+        .unwrap()
+        .issue(
+            "buyer-1",
+            PrincipalKind::Account,
+            None,
+            Duration::from_secs(600),
+            now,
+        )
+        .unwrap();
+    let b64 = |s: &str| {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&format!(
+            r#"{{"sub":"buyer-1","kind":"account","exp":{}}}"#,
+            now + 600
+        ))
+    );
+    for token in [expired, forged, unsigned, "garbage".to_owned()] {
+        let request = axum::http::Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(json!({"query": "mutation { createOrganization(input: {name: \"C\", identifier: \"gamma\"}) { id } }"}).to_string()))
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app.clone(), request)
+            .await
+            .unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{body}"
+        );
+        assert!(body["data"].is_null());
+    }
+    assert_eq!(events(&pool).await, before);
+}
