@@ -23,6 +23,8 @@ pub struct Config {
     /// AES-256 key (64 hex characters) for the secret table; unset = generated once into
     /// `data_dir/secret-key`.
     pub secret_key: Option<String>,
+    /// The DNS resolver for domain verification (ip:port); unset = the system's.
+    pub dns: Option<SocketAddr>,
 }
 
 impl Config {
@@ -55,6 +57,12 @@ impl Config {
             db_pool_size,
             pg_bin_dir: get("MAILPLANE_PG_BINDIR").map(PathBuf::from),
             secret_key: get("MAILPLANE_SECRET_KEY"),
+            dns: match get("MAILPLANE_DNS") {
+                None => None,
+                Some(v) => Some(v.parse().with_context(|| {
+                    format!("MAILPLANE_DNS={v:?} is not a resolver address like 127.0.0.1:53")
+                })?),
+            },
         })
     }
 

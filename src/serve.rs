@@ -44,6 +44,7 @@ async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Res
         provider: domain::maildomain::Provider::default(),
         secrets: api::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
             .context("MAILPLANE_SECRET_KEY")?,
+        dns: api::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?,
     };
     let state = api::AppState {
         schema: api::graphql::build_schema(services),

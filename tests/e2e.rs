@@ -34,7 +34,67 @@ fn mailplane() -> Command {
     cmd
 }
 
-fn start(url: &str, dir: &std::path::Path) -> Server {
+/// A private DNS server (dnsmasq on loopback) serving the records the test writes.
+struct Dns {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Dns {
+    fn new(dir: &std::path::Path) -> Dns {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Dns {
+            child: None,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// (Re)starts dnsmasq with these `--conf-file` lines; names it does not know are NXDOMAIN.
+    fn serve(&mut self, lines: &[&str]) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let conf = self.dir.join("dnsmasq.conf");
+        std::fs::write(&conf, format!("{}\nlocal=/#/\n", lines.join("\n"))).unwrap();
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--user=root",
+            ])
+            .arg(format!("--conf-file={}", conf.display()))
+            .arg("--listen-address=127.0.0.1")
+            .arg(format!("--port={}", self.port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "dnsmasq is needed for this test: apt-get install -y dnsmasq-base (.ci/run does)",
+            );
+        self.child = Some(child);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start(url: &str, dir: &std::path::Path, dns: &Dns) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,6 +106,7 @@ fn start(url: &str, dir: &std::path::Path) -> Server {
         .env("DATABASE_URL", url)
         .env("MAILPLANE_DATA_DIR", dir)
         .env("MAILPLANE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MAILPLANE_DNS", format!("127.0.0.1:{}", dns.port))
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
@@ -139,7 +200,10 @@ async fn the_whole_flow_through_graphql() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = db.url();
-    let server = start(&url, &dir);
+    let mut dns = Dns::new(&dir);
+    // At first only one MX record is published.
+    dns.serve(&["mx-host=acme.cn,mx1.mailplane.test,5"]);
+    let server = start(&url, &dir, &dns);
     let port = server.port;
 
     let market = token("orders", "service", Some("marketplace"));
@@ -351,7 +415,7 @@ async fn the_whole_flow_through_graphql() {
 
     // A restart in the middle: everything is still there.
     stop(server);
-    let server = start(&url, &dir);
+    let server = start(&url, &dir, &dns);
     let port = server.port;
     let q = "query($o: ID!) { organization(id: $o) { name seats { purchased authorized available }
         members(first: 10) { nodes { account authorized } pageInfo { hasNextPage } }
@@ -387,6 +451,141 @@ async fn the_whole_flow_through_graphql() {
     assert_eq!(d["name"], "acme.cn");
     assert_eq!(d["status"], "PENDING");
     assert_eq!(d["records"].as_array().unwrap().len(), 4);
+    let domain_id = d["id"].as_str().unwrap().to_owned();
+
+    // Mailboxes need a verified domain; verification asks the real DNS server.
+    let open = "mutation($m: ID!, $d: ID!, $l: String) { openMailbox(memberId: $m, domainId: $d, localPart: $l) { id address status } }";
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            open,
+            json!({"m": members[0], "d": domain_id})
+        )
+        .0,
+        "DOMAIN_NOT_VERIFIED"
+    );
+    let verify = "mutation($d: ID!) { verifyDomain(domainId: $d) { status records { type host status found } } }";
+    let checked = gql(port, &buyer, verify, json!({"d": domain_id}))["verifyDomain"].clone();
+    assert_eq!(checked["status"], "FAILED");
+    let statuses: Vec<&str> = checked["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["OK", "MISSING", "MISSING", "MISSING"]);
+    dns.serve(&[
+        "mx-host=acme.cn,mx1.mailplane.test,5",
+        "mx-host=acme.cn,mx2.mailplane.test,10",
+        "txt-record=acme.cn,\"v=spf1 include:spf.mailplane.test -all\"",
+        "cname=mp1._domainkey.acme.cn,dkim.mailplane.test",
+        "host-record=dkim.mailplane.test,127.0.0.2",
+    ]);
+    let checked = gql(port, &buyer, verify, json!({"d": domain_id}))["verifyDomain"].clone();
+    assert_eq!(checked["status"], "VERIFIED", "{checked}");
+
+    // Chinese names become pinyin addresses; a clash gets a digit.
+    let mb0 =
+        gql(port, &buyer, open, json!({"m": members[0], "d": domain_id}))["openMailbox"].clone();
+    assert_eq!(mb0["address"], "zhangwei@acme.cn");
+    assert_eq!(mb0["status"], "PROVISIONING");
+    let mb1 =
+        gql(port, &buyer, open, json!({"m": members[1], "d": domain_id}))["openMailbox"].clone();
+    assert_eq!(mb1["address"], "zhangwei1@acme.cn");
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            open,
+            json!({"m": members[1], "d": domain_id})
+        )
+        .0,
+        "MEMBER_HAS_MAILBOX"
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            open,
+            json!({"m": members[2], "d": domain_id, "l": "ZhangWei"})
+        )
+        .0,
+        "ADDRESS_TAKEN"
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            open,
+            json!({"m": members[3], "d": domain_id})
+        )
+        .0,
+        "MEMBER_NOT_AUTHORIZED"
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            open,
+            json!({"m": members[2], "d": domain_id, "l": "a..b"})
+        ),
+        ("VALIDATION".to_owned(), Some("localPart".to_owned()))
+    );
+
+    // The recycle bin: close, restore, close, purge; the address stays taken until purged.
+    let mb0_id = mb0["id"].as_str().unwrap().to_owned();
+    let close = "mutation($b: ID!) { closeMailbox(mailboxId: $b) { status closedAt purgeAfter } }";
+    let closed = gql(port, &buyer, close, json!({"b": mb0_id}))["closeMailbox"].clone();
+    assert_eq!(closed["status"], "CLOSED");
+    assert!(closed["purgeAfter"].is_string());
+    let bin = gql(
+        port,
+        &buyer,
+        "query($o: ID!) { organization(id: $o) { recycleBin { address } } }",
+        json!({"o": org_id}),
+    );
+    assert_eq!(
+        bin["organization"]["recycleBin"],
+        json!([{"address": "zhangwei@acme.cn"}])
+    );
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            open,
+            json!({"m": members[2], "d": domain_id, "l": "zhangwei"})
+        )
+        .0,
+        "ADDRESS_IN_RECYCLE_BIN"
+    );
+    let restored = gql(
+        port,
+        &buyer,
+        "mutation($b: ID!) { restoreMailbox(mailboxId: $b) { status } }",
+        json!({"b": mb0_id}),
+    );
+    assert_eq!(restored["restoreMailbox"]["status"], "ACTIVE");
+    gql(port, &buyer, close, json!({"b": mb0_id}));
+    let purged = gql(
+        port,
+        &buyer,
+        "mutation($b: ID!) { purgeMailbox(mailboxId: $b) { status } }",
+        json!({"b": mb0_id}),
+    );
+    assert_eq!(purged["purgeMailbox"]["status"], "PURGED");
+    let reused = gql(
+        port,
+        &buyer,
+        open,
+        json!({"m": members[2], "d": domain_id, "l": "zhangwei"}),
+    )["openMailbox"]
+        .clone();
+    assert_eq!(reused["address"], "zhangwei@acme.cn");
+    assert_ne!(
+        reused["id"], mb0["id"],
+        "a purged address opened again is a new mailbox"
+    );
 
     // Deleting needs a disabled member, and frees the seat.
     let del = "mutation($m: ID!) { deleteMember(memberId: $m) { status } }";

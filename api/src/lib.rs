@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod command;
+pub mod dns;
 pub mod graphql;
 mod health;
 pub mod metrics;

@@ -71,6 +71,8 @@ async fn setup() -> (MailplaneSchema, PgPool, Value) {
         price_list: Default::default(),
         provider: Default::default(),
         secrets: SecretStore::new(pool.clone(), &api::secrets::generate_key().unwrap()).unwrap(),
+        // Never asked in these tests: every verification is refused before a lookup.
+        dns: api::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap(),
     });
     let market = who("orders", PrincipalKind::Service, Some("marketplace"));
     let buyer = who("buyer-1", PrincipalKind::Account, None);
@@ -130,6 +132,7 @@ fn operations() -> Vec<(&'static str, &'static str)> {
         ("deleteMember", "mutation($m: ID!) { deleteMember(memberId: $m) { id } }"),
         ("authorizeMembers", "mutation($o: ID!, $m: ID!) { authorizeMembers(organizationId: $o, memberIds: [$m]) { authorized } }"),
         ("addDomain", "mutation($o: ID!) { addDomain(organizationId: $o, name: \"other.cn\", mode: FULL) { id } }"),
+        ("verifyDomain", "mutation($dom: ID!) { verifyDomain(domainId: $dom) { id status } }"),
         ("openMailbox", "mutation($m: ID!, $dom: ID!) { openMailbox(memberId: $m, domainId: $dom) { id } }"),
         ("openMailboxes", "mutation($m: ID!, $dom: ID!) { openMailboxes(memberIds: [$m], domainId: $dom) { id } }"),
         ("closeMailbox", "mutation($mb: ID!) { closeMailbox(mailboxId: $mb) { id } }"),

@@ -42,6 +42,7 @@ pub struct Services {
     pub price_list: PriceList,
     pub provider: Provider,
     pub secrets: SecretStore,
+    pub dns: crate::dns::DnsLookup,
 }
 
 /// Who calls, per request.

@@ -967,6 +967,41 @@ impl Mutation {
             .ok_or_else(|| not_found("domain"))
     }
 
+    /// Manager: look the domain's records up in DNS now and judge them; all OK verifies it.
+    async fn verify_domain(
+        &self,
+        ctx: &Context<'_>,
+        domain_id: ID,
+    ) -> async_graphql::Result<types::DomainRow> {
+        let id = parse_id("domainId", &domain_id)?;
+        access::require_manager_of(ctx, "mail_domains", id).await?;
+        let s = services(ctx)?;
+        let state = s
+            .handler
+            .load_state::<domain::maildomain::MailDomain>(&streams::maildomain(id))
+            .await
+            .gql()?;
+        let answers = s.dns.answers(&state.name, &state.records).await;
+        let executed = operations::run_mail_domain(
+            &s.handler,
+            &caller(ctx)?.context(),
+            id,
+            MailDomainCommand::Check {
+                answers,
+                provider: s.provider.clone(),
+            },
+        )
+        .await
+        .gql()?;
+        settled(s, executed).await;
+        sqlx::query_as("SELECT * FROM mail_domains WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&s.pool)
+            .await
+            .gql()?
+            .ok_or_else(|| not_found("domain"))
+    }
+
     /// Manager: open a mailbox for an authorized member on a verified domain. Without a
     /// local part, the pinyin of the member's name (a taken one gets 1, 2, 3…).
     async fn open_mailbox(
