@@ -51,3 +51,28 @@ fn the_sdl_names_the_operations_of_the_contract() {
         assert!(sdl.contains(name), "the SDL lacks {name}");
     }
 }
+
+#[test]
+fn every_mutation_takes_an_idempotency_key() {
+    let sdl = api::graphql::sdl();
+    let start = sdl.find("type Mutation {").expect("a Mutation type");
+    let block = &sdl[start..start + sdl[start..].find("\n}").unwrap()];
+    let mut fields = 0;
+    let mut in_description = false;
+    for line in block.lines().skip(1) {
+        let line = line.trim();
+        if line.starts_with("\"\"\"") {
+            // A one-line description opens and closes on the same line.
+            if !(line.len() > 3 && line.ends_with("\"\"\"")) {
+                in_description = !in_description;
+            }
+            continue;
+        }
+        if in_description || line.is_empty() || line.starts_with('"') {
+            continue;
+        }
+        fields += 1;
+        assert!(line.contains("idempotencyKey: String"), "{line}");
+    }
+    assert!(fields >= 23, "{fields} mutations");
+}

@@ -634,25 +634,32 @@ impl Mutation {
         ctx: &Context<'_>,
         invitation_id: ID,
         token: String,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<OrganizationRow> {
         let account = access::account(ctx)?.to_owned();
         let id = parse_id("invitationId", &invitation_id)?;
-        let org: Uuid = sqlx::query_scalar("SELECT organization_id FROM invitations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&services(ctx)?.pool)
-            .await
-            .gql()?
-            .ok_or_else(|| coded("INVALID_TOKEN", "the token is not valid"))?;
-        run_on::<Organization>(
-            ctx,
-            streams::organization(org),
-            OrganizationCommand::AcceptInvitation {
-                invitation_id: id,
-                token,
-                account,
-            },
-            none,
-        )
+        let args = format!("{id}|{}", organization::token_hash(&token));
+        let org: Uuid = once(ctx, idempotency_key, "acceptInvitation", args, async {
+            let org: Uuid =
+                sqlx::query_scalar("SELECT organization_id FROM invitations WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&services(ctx)?.pool)
+                    .await
+                    .gql()?
+                    .ok_or_else(|| coded("INVALID_TOKEN", "the token is not valid"))?;
+            run_on::<Organization>(
+                ctx,
+                streams::organization(org),
+                OrganizationCommand::AcceptInvitation {
+                    invitation_id: id,
+                    token: token.clone(),
+                    account: account.clone(),
+                },
+                none,
+            )
+            .await?;
+            Ok(org)
+        })
         .await?;
         organization_answer(ctx, org).await
     }
@@ -745,46 +752,67 @@ impl Mutation {
         ctx: &Context<'_>,
         organization_id: ID,
         rows: Vec<AddMemberRowInput>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<ImportResult> {
         let org = parse_id("organizationId", &organization_id)?;
         access::require_manager(ctx, org).await?;
-        if rows.len() > member::MAX_IMPORT_ROWS {
-            return Err(super::error::GqlError::from(DomainError::ImportTooLarge {
-                rows: rows.len(),
-                max: member::MAX_IMPORT_ROWS,
-            })
-            .0);
-        }
-        let mut last_row_of = std::collections::HashMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            last_row_of.insert(r.account.trim().to_owned(), i);
-        }
-        let mut result = ImportResult {
-            imported: 0,
-            failed: vec![],
-        };
-        for (i, row) in rows.iter().enumerate() {
-            if last_row_of.get(row.account.trim()) != Some(&i) {
-                continue;
-            }
-            match add_one(ctx, org, row).await {
-                Ok(_) => result.imported += 1,
-                Err(e) => {
-                    let ext = e.extensions.as_ref();
-                    let get = |k: &str| {
-                        ext.and_then(|x| x.get(k))
-                            .map(|v| v.to_string().trim_matches('"').to_owned())
-                    };
-                    result.failed.push(ImportFailure {
-                        row: i as i32,
-                        code: get("code").unwrap_or_else(|| "INTERNAL".into()),
-                        message: e.message.clone(),
-                        field: get("field"),
-                    });
+        once(
+            ctx,
+            idempotency_key,
+            "importMembers",
+            format!(
+                "{org}|{:?}",
+                rows.iter()
+                    .map(|r| (
+                        &r.name,
+                        &r.account,
+                        &r.phone,
+                        &r.email,
+                        organization::token_hash(&r.password)
+                    ))
+                    .collect::<Vec<_>>()
+            ),
+            async {
+                if rows.len() > member::MAX_IMPORT_ROWS {
+                    return Err(super::error::GqlError::from(DomainError::ImportTooLarge {
+                        rows: rows.len(),
+                        max: member::MAX_IMPORT_ROWS,
+                    })
+                    .0);
                 }
-            }
-        }
-        Ok(result)
+                let mut last_row_of = std::collections::HashMap::new();
+                for (i, r) in rows.iter().enumerate() {
+                    last_row_of.insert(r.account.trim().to_owned(), i);
+                }
+                let mut result = ImportResult {
+                    imported: 0,
+                    failed: vec![],
+                };
+                for (i, row) in rows.iter().enumerate() {
+                    if last_row_of.get(row.account.trim()) != Some(&i) {
+                        continue;
+                    }
+                    match add_one(ctx, org, row).await {
+                        Ok(_) => result.imported += 1,
+                        Err(e) => {
+                            let ext = e.extensions.as_ref();
+                            let get = |k: &str| {
+                                ext.and_then(|x| x.get(k))
+                                    .map(|v| v.to_string().trim_matches('"').to_owned())
+                            };
+                            result.failed.push(ImportFailure {
+                                row: i as i32,
+                                code: get("code").unwrap_or_else(|| "INTERNAL".into()),
+                                message: e.message.clone(),
+                                field: get("field"),
+                            });
+                        }
+                    }
+                }
+                Ok(result)
+            },
+        )
+        .await
     }
 
     /// Manager: a disabled member cannot log in.
@@ -792,10 +820,21 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         member_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MemberRow> {
         let id = parse_id("memberId", &member_id)?;
         access::require_manager_of(ctx, "members", id).await?;
-        run_on::<Member>(ctx, streams::member(id), MemberCommand::Disable, none).await?;
+        once(
+            ctx,
+            idempotency_key,
+            "disableMember",
+            id.to_string(),
+            async {
+                run_on::<Member>(ctx, streams::member(id), MemberCommand::Disable, none).await?;
+                Ok(())
+            },
+        )
+        .await?;
         member_answer(ctx, id).await
     }
 
@@ -803,10 +842,21 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         member_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MemberRow> {
         let id = parse_id("memberId", &member_id)?;
         access::require_manager_of(ctx, "members", id).await?;
-        run_on::<Member>(ctx, streams::member(id), MemberCommand::Enable, none).await?;
+        once(
+            ctx,
+            idempotency_key,
+            "enableMember",
+            id.to_string(),
+            async {
+                run_on::<Member>(ctx, streams::member(id), MemberCommand::Enable, none).await?;
+                Ok(())
+            },
+        )
+        .await?;
         member_answer(ctx, id).await
     }
 
@@ -815,41 +865,55 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         member_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MemberRow> {
         let id = parse_id("memberId", &member_id)?;
         let (org, _) = access::require_manager_of(ctx, "members", id).await?;
-        let s = services(ctx)?;
-        let sub_id: Option<Uuid> =
-            sqlx::query_scalar("SELECT subscription_id FROM organizations WHERE id = $1")
-                .bind(org)
-                .fetch_one(&s.pool)
-                .await
-                .gql()?;
-        let m = streams::member(id);
-        let mut names = vec![m.clone()];
-        names.extend(sub_id.map(streams::subscription));
-        let executed = s
-            .handler
-            .execute_tracked(&caller(ctx)?.context(), &names, |loaded| {
-                let member_state = loaded.state::<Member>(&m)?;
-                let sub_state = match sub_id {
-                    Some(sid) => loaded.state::<Subscription>(&streams::subscription(sid))?,
-                    None => Default::default(),
-                };
-                let (member_events, seat_events) = member::delete(&member_state, &sub_state)?;
-                let mut changes = vec![member_events
-                    .iter()
-                    .fold(Change::new(&m, &member_events)?, |c, e| {
-                        c.with_claims(e.claims(org))
-                    })];
-                if let Some(sid) = sub_id {
-                    changes.push(Change::new(streams::subscription(sid), &seat_events)?);
-                }
-                Ok(((), changes))
-            })
-            .await
-            .gql()?;
-        settled(s, executed).await;
+        once(
+            ctx,
+            idempotency_key,
+            "deleteMember",
+            id.to_string(),
+            async {
+                let s = services(ctx)?;
+                let sub_id: Option<Uuid> =
+                    sqlx::query_scalar("SELECT subscription_id FROM organizations WHERE id = $1")
+                        .bind(org)
+                        .fetch_one(&s.pool)
+                        .await
+                        .gql()?;
+                let m = streams::member(id);
+                let mut names = vec![m.clone()];
+                names.extend(sub_id.map(streams::subscription));
+                let executed = s
+                    .handler
+                    .execute_tracked(&caller(ctx)?.context(), &names, |loaded| {
+                        let member_state = loaded.state::<Member>(&m)?;
+                        let sub_state = match sub_id {
+                            Some(sid) => {
+                                loaded.state::<Subscription>(&streams::subscription(sid))?
+                            }
+                            None => Default::default(),
+                        };
+                        let (member_events, seat_events) =
+                            member::delete(&member_state, &sub_state)?;
+                        let mut changes = vec![member_events
+                            .iter()
+                            .fold(Change::new(&m, &member_events)?, |c, e| {
+                                c.with_claims(e.claims(org))
+                            })];
+                        if let Some(sid) = sub_id {
+                            changes.push(Change::new(streams::subscription(sid), &seat_events)?);
+                        }
+                        Ok(((), changes))
+                    })
+                    .await
+                    .gql()?;
+                settled(s, executed).await;
+                Ok(())
+            },
+        )
+        .await?;
         member_answer(ctx, id).await
     }
 
@@ -861,9 +925,11 @@ impl Mutation {
         organization_id: ID,
         member_ids: Option<Vec<ID>>,
         department_ids: Option<Vec<ID>>,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<AuthorizationResult> {
         let org = parse_id("organizationId", &organization_id)?;
         access::require_manager(ctx, org).await?;
+        once(ctx, idempotency_key, "authorizeMembers", format!("{org}|{member_ids:?}|{department_ids:?}"), async {
         let s = services(ctx)?;
         let mut ids: Vec<Uuid> = member_ids
             .unwrap_or_default()
@@ -906,6 +972,8 @@ impl Mutation {
             authorized: authorized as i32,
             available_seats: available,
         })
+        })
+        .await
     }
 
     /// Manager: add a mail domain; the answer lists the DNS records to publish.
@@ -972,31 +1040,42 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         domain_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<types::DomainRow> {
         let id = parse_id("domainId", &domain_id)?;
         access::require_manager_of(ctx, "mail_domains", id).await?;
-        let s = services(ctx)?;
-        let state = s
-            .handler
-            .load_state::<domain::maildomain::MailDomain>(&streams::maildomain(id))
-            .await
-            .gql()?;
-        let answers = s.dns.answers(&state.name, &state.records).await;
-        let executed = operations::run_mail_domain(
-            &s.handler,
-            &caller(ctx)?.context(),
-            id,
-            MailDomainCommand::Check {
-                answers,
-                provider: s.provider.clone(),
+        once(
+            ctx,
+            idempotency_key,
+            "verifyDomain",
+            id.to_string(),
+            async {
+                let s = services(ctx)?;
+                let state = s
+                    .handler
+                    .load_state::<domain::maildomain::MailDomain>(&streams::maildomain(id))
+                    .await
+                    .gql()?;
+                let answers = s.dns.answers(&state.name, &state.records).await;
+                let executed = operations::run_mail_domain(
+                    &s.handler,
+                    &caller(ctx)?.context(),
+                    id,
+                    MailDomainCommand::Check {
+                        answers,
+                        provider: s.provider.clone(),
+                    },
+                )
+                .await
+                .gql()?;
+                settled(s, executed).await;
+                Ok(())
             },
         )
-        .await
-        .gql()?;
-        settled(s, executed).await;
+        .await?;
         sqlx::query_as("SELECT * FROM mail_domains WHERE id = $1")
             .bind(id)
-            .fetch_optional(&s.pool)
+            .fetch_optional(&services(ctx)?.pool)
             .await
             .gql()?
             .ok_or_else(|| not_found("domain"))
@@ -1040,6 +1119,7 @@ impl Mutation {
         ctx: &Context<'_>,
         member_ids: Vec<ID>,
         domain_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<Vec<MailboxRow>> {
         let domain = parse_id("domainId", &domain_id)?;
         let org = access::organization_of(&services(ctx)?.pool, "mail_domains", domain)
@@ -1047,21 +1127,30 @@ impl Mutation {
             .gql()?
             .ok_or_else(forbidden)?;
         access::require_manager(ctx, org).await?;
-        let mut opened = Vec::new();
-        for m in &member_ids {
-            let member = parse_id("memberIds", m)?;
-            if access::organization_of(&services(ctx)?.pool, "members", member)
-                .await
-                .gql()?
-                != Some(org)
-            {
-                return Err(forbidden());
+        let args = format!("{domain}|{member_ids:?}");
+        let ids: Vec<Uuid> = once(ctx, idempotency_key, "openMailboxes", args, async {
+            let mut opened = Vec::new();
+            for m in &member_ids {
+                let member = parse_id("memberIds", m)?;
+                if access::organization_of(&services(ctx)?.pool, "members", member)
+                    .await
+                    .gql()?
+                    != Some(org)
+                {
+                    return Err(forbidden());
+                }
+                if let Ok(id) = open_one(ctx, member, domain, None).await {
+                    opened.push(id);
+                }
             }
-            if let Ok(id) = open_one(ctx, member, domain, None).await {
-                opened.push(mailbox_answer(ctx, id).await?);
-            }
+            Ok(opened)
+        })
+        .await?;
+        let mut answer = Vec::with_capacity(ids.len());
+        for id in ids {
+            answer.push(mailbox_answer(ctx, id).await?);
         }
-        Ok(opened)
+        Ok(answer)
     }
 
     /// Manager: close a mailbox into the recycle bin (purged after 30 days).
@@ -1069,17 +1158,28 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         mailbox_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
         let id = parse_id("mailboxId", &mailbox_id)?;
         access::require_manager_of(ctx, "mailboxes", id).await?;
-        let member = mailbox_answer(ctx, id).await?.member_id;
-        run_on::<Mailbox>(
+        once(
             ctx,
-            streams::mailbox(id),
-            MailboxCommand::Close {
-                reason: mailbox::CloseReason::ByAdmin,
+            idempotency_key,
+            "closeMailbox",
+            id.to_string(),
+            async {
+                let member = mailbox_answer(ctx, id).await?.member_id;
+                run_on::<Mailbox>(
+                    ctx,
+                    streams::mailbox(id),
+                    MailboxCommand::Close {
+                        reason: mailbox::CloseReason::ByAdmin,
+                    },
+                    move |e| e.claims(member),
+                )
+                .await?;
+                Ok(())
             },
-            move |e| e.claims(member),
         )
         .await?;
         mailbox_answer(ctx, id).await
@@ -1090,23 +1190,34 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         mailbox_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
         let id = parse_id("mailboxId", &mailbox_id)?;
         access::require_manager_of(ctx, "mailboxes", id).await?;
-        let member = mailbox_answer(ctx, id).await?.member_id;
-        let s = services(ctx)?;
-        let member_state = s
-            .handler
-            .load_state::<Member>(&streams::member(member))
-            .await
-            .gql()?;
-        run_on::<Mailbox>(
+        once(
             ctx,
-            streams::mailbox(id),
-            MailboxCommand::Restore {
-                member_may_use_mail: member_state.may_use_mail(),
+            idempotency_key,
+            "restoreMailbox",
+            id.to_string(),
+            async {
+                let member = mailbox_answer(ctx, id).await?.member_id;
+                let s = services(ctx)?;
+                let member_state = s
+                    .handler
+                    .load_state::<Member>(&streams::member(member))
+                    .await
+                    .gql()?;
+                run_on::<Mailbox>(
+                    ctx,
+                    streams::mailbox(id),
+                    MailboxCommand::Restore {
+                        member_may_use_mail: member_state.may_use_mail(),
+                    },
+                    move |e| e.claims(member),
+                )
+                .await?;
+                Ok(())
             },
-            move |e| e.claims(member),
         )
         .await?;
         mailbox_answer(ctx, id).await
@@ -1117,13 +1228,24 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         mailbox_id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
         let id = parse_id("mailboxId", &mailbox_id)?;
         access::require_manager_of(ctx, "mailboxes", id).await?;
-        let member = mailbox_answer(ctx, id).await?.member_id;
-        run_on::<Mailbox>(ctx, streams::mailbox(id), MailboxCommand::Purge, move |e| {
-            e.claims(member)
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "purgeMailbox",
+            id.to_string(),
+            async {
+                let member = mailbox_answer(ctx, id).await?.member_id;
+                run_on::<Mailbox>(ctx, streams::mailbox(id), MailboxCommand::Purge, move |e| {
+                    e.claims(member)
+                })
+                .await?;
+                Ok(())
+            },
+        )
         .await?;
         mailbox_answer(ctx, id).await
     }
@@ -1134,25 +1256,36 @@ impl Mutation {
         ctx: &Context<'_>,
         organization_id: ID,
         confirm_identifier: String,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<OrganizationRow> {
         let org = parse_id("organizationId", &organization_id)?;
         let actor = access::require_manager(ctx, org).await?;
-        let members_left: i64 = sqlx::query_scalar(
+        once(
+            ctx,
+            idempotency_key,
+            "dissolveOrganization",
+            format!("{org}|{confirm_identifier}"),
+            async {
+                let members_left: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM members WHERE organization_id = $1 AND status <> 'DELETED'",
         )
         .bind(org)
         .fetch_one(&services(ctx)?.pool)
         .await
         .gql()?;
-        run_on::<Organization>(
-            ctx,
-            streams::organization(org),
-            OrganizationCommand::Dissolve {
-                confirm_identifier,
-                actor,
-                members_left: members_left as u32,
+                run_on::<Organization>(
+                    ctx,
+                    streams::organization(org),
+                    OrganizationCommand::Dissolve {
+                        confirm_identifier,
+                        actor,
+                        members_left: members_left as u32,
+                    },
+                    |e| e.claims(),
+                )
+                .await?;
+                Ok(())
             },
-            |e| e.claims(),
         )
         .await?;
         organization_answer(ctx, org).await
