@@ -298,3 +298,74 @@ async fn tokens_that_are_expired_forged_or_unsigned_are_unauthenticated() {
     }
     assert_eq!(events(&pool).await, before);
 }
+
+#[tokio::test]
+async fn billing_and_operators_read_the_log_in_order_and_accounts_do_not() {
+    let (schema, pool, _) = setup().await;
+    let total = events(&pool).await;
+    let query = "query($a: String) { events(first: 100, after: $a) { nodes { position stream type } pageInfo { hasNextPage endCursor } } }";
+    let billing = who("billing", PrincipalKind::Service, Some("billing"));
+    let page = ok(&schema, billing.clone(), query, json!({})).await;
+    assert_eq!(
+        page["events"]["nodes"].as_array().unwrap().len() as i64,
+        total
+    );
+    let end = page["events"]["pageInfo"]["endCursor"].clone();
+    let rest = ok(&schema, billing.clone(), query, json!({"a": end})).await;
+    assert!(rest["events"]["nodes"].as_array().unwrap().is_empty());
+    let subs = ok(
+        &schema,
+        billing,
+        "{ events(categories: [\"subscription\"]) { nodes { stream } } }",
+        json!({}),
+    )
+    .await;
+    assert!(subs["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["stream"].as_str().unwrap().starts_with("subscription-")));
+    ok(
+        &schema,
+        who("ops", PrincipalKind::Operator, None),
+        "{ events { nodes { type } } }",
+        json!({}),
+    )
+    .await;
+    for principal in [
+        who("buyer-1", PrincipalKind::Account, None),
+        who("orders", PrincipalKind::Service, Some("marketplace")),
+    ] {
+        let r = run(
+            &schema,
+            principal,
+            "{ events { nodes { type } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    }
+}
+
+#[tokio::test]
+async fn over_deep_queries_are_refused() {
+    let (schema, _, ids) = setup().await;
+    let mut query = "id".to_owned();
+    for _ in 0..8 {
+        query = format!("subscription {{ organization {{ {query} }} }}");
+    }
+    let r = run(
+        &schema,
+        who("buyer-1", PrincipalKind::Account, None),
+        &format!("query($o: ID!) {{ organization(id: $o) {{ {query} }} }}"),
+        ids,
+    )
+    .await;
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{r}"
+    );
+}

@@ -161,16 +161,31 @@ pub async fn organization_row(
         .gql()
 }
 
-/// A page of a list, newest last, with the cursor to continue after.
+/// A page of a list: its nodes in order and where to continue (`pageInfo.endCursor`).
 #[derive(SimpleObject)]
 #[graphql(concrete(name = "MemberConnection", params(MemberRow)))]
 #[graphql(concrete(name = "MailboxConnection", params(MailboxRow)))]
 #[graphql(concrete(name = "OrganizationConnection", params(OrganizationRow)))]
 #[graphql(concrete(name = "MailSubscriptionConnection", params(SubscriptionRow)))]
 #[graphql(concrete(name = "AuditEntryConnection", params(AuditEntry)))]
-pub struct Page<T: async_graphql::OutputType> {
+#[graphql(concrete(name = "EventConnection", params(EventNode)))]
+pub struct Page<T: async_graphql::OutputType + Clone> {
     pub nodes: Vec<T>,
     pub page_info: PageInfo,
+}
+
+/// An event of the log, as the billing system and operators read it.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "Event")]
+pub struct EventNode {
+    /// Opaque cursor: pass it as `after` to continue.
+    pub position: String,
+    pub stream: String,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub data: async_graphql::Json<serde_json::Value>,
+    pub metadata: async_graphql::Json<serde_json::Value>,
+    pub recorded_at: DateTime<Utc>,
 }
 
 #[derive(SimpleObject, Clone)]
@@ -198,14 +213,23 @@ pub fn cursor(after: Option<&str>) -> async_graphql::Result<Uuid> {
     }
 }
 
-pub fn page<T: async_graphql::OutputType>(
-    mut rows: Vec<T>,
+pub fn page<T: async_graphql::OutputType + Clone>(
+    rows: Vec<T>,
     size: i64,
     id: impl Fn(&T) -> Uuid,
 ) -> Page<T> {
+    page_with(rows, size, |r| id(r).to_string())
+}
+
+/// A page from rows fetched one beyond its size, with the cursor of its last row.
+pub fn page_with<T: async_graphql::OutputType + Clone>(
+    mut rows: Vec<T>,
+    size: i64,
+    cursor: impl Fn(&T) -> String,
+) -> Page<T> {
     let has_next_page = rows.len() as i64 > size;
     rows.truncate(size as usize);
-    let end_cursor = rows.last().map(|r| id(r).to_string());
+    let end_cursor = rows.last().map(cursor);
     Page {
         nodes: rows,
         page_info: PageInfo {
@@ -372,23 +396,13 @@ impl OrganizationRow {
         .fetch_all(&services(ctx)?.pool)
         .await
         .gql()?;
-        let has_next_page = rows.len() as i64 > size;
-        let mut rows = rows;
-        rows.truncate(size as usize);
-        let end_cursor = rows.last().map(|r| {
+        Ok(page_with(rows, size, |r| {
             eventstore::Position {
                 tx_id: r.tx_id,
                 seq: r.seq,
             }
             .to_string()
-        });
-        Ok(Page {
-            nodes: rows,
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor,
-            },
-        })
+        }))
     }
 }
 
