@@ -81,7 +81,12 @@ impl Dns {
                 "dnsmasq is needed for this test: apt-get install -y dnsmasq-base (.ci/run does)",
             );
         self.child = Some(child);
-        std::thread::sleep(Duration::from_millis(300));
+        // Listening once its port can no longer be bound by us.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::UdpSocket::bind(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "dnsmasq did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
