@@ -17,6 +17,10 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// The `events` query reads `$all`, which stops below the oldest open transaction of the
+/// whole cluster: one test at a time keeps its completeness assertion exact.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const SECRET: &[u8] = b"matrix-secret-matrix-secret-matrix-secret";
 
 fn who(id: &str, kind: PrincipalKind, scope: Option<&str>) -> Option<Principal> {
@@ -147,6 +151,7 @@ fn operations() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test]
 async fn wrong_principals_are_refused_and_nothing_is_written_or_leaked() {
+    let _serial = SERIAL.lock().await;
     let (schema, pool, ids) = setup().await;
     let before = events(&pool).await;
     let wrong = [
@@ -222,6 +227,7 @@ async fn wrong_principals_are_refused_and_nothing_is_written_or_leaked() {
 
 #[tokio::test]
 async fn tokens_that_are_expired_forged_or_unsigned_are_unauthenticated() {
+    let _serial = SERIAL.lock().await;
     let (schema, pool, _) = setup().await;
     let before = events(&pool).await;
     let keys = Arc::new(JwtKeys::from_secret(SECRET).unwrap());
@@ -301,6 +307,7 @@ async fn tokens_that_are_expired_forged_or_unsigned_are_unauthenticated() {
 
 #[tokio::test]
 async fn billing_and_operators_read_the_log_in_order_and_accounts_do_not() {
+    let _serial = SERIAL.lock().await;
     let (schema, pool, _) = setup().await;
     let total = events(&pool).await;
     let query = "query($a: String) { events(first: 100, after: $a) { nodes { position stream type } pageInfo { hasNextPage endCursor } } }";
@@ -349,6 +356,7 @@ async fn billing_and_operators_read_the_log_in_order_and_accounts_do_not() {
 
 #[tokio::test]
 async fn over_deep_queries_are_refused() {
+    let _serial = SERIAL.lock().await;
     let (schema, _, ids) = setup().await;
     let mut query = "id".to_owned();
     for _ in 0..8 {

@@ -8,6 +8,10 @@ use eventstore::{
 };
 use serde_json::json;
 
+/// `$all` reads stop below the oldest open transaction of the whole cluster, and tests here
+/// open transactions: one test at a time keeps "everything is visible" assertions exact.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn store() -> EventStore {
     let db = fresh_database().await;
     EventStore::new(db.pool(10).await)
@@ -26,6 +30,7 @@ fn ns(events: &[eventstore::RecordedEvent]) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_stream_reads_forwards_and_backwards_from_a_revision() {
+    let _serial = SERIAL.lock().await;
     let store = store().await;
     let batch: Vec<NewEvent> = (0..10).map(event).collect();
     store
@@ -74,6 +79,7 @@ async fn a_stream_reads_forwards_and_backwards_from_a_revision() {
 
 #[tokio::test]
 async fn all_and_categories_read_in_commit_order_from_a_position() {
+    let _serial = SERIAL.lock().await;
     let store = store().await;
     for n in 0..10 {
         let stream = if n % 2 == 0 { "member-1" } else { "mailbox-1" };
@@ -105,6 +111,7 @@ async fn all_and_categories_read_in_commit_order_from_a_position() {
 
 #[tokio::test]
 async fn a_subscription_catches_up_then_goes_live() {
+    let _serial = SERIAL.lock().await;
     let store = store().await;
     for n in 0..5 {
         store
@@ -139,6 +146,7 @@ async fn a_subscription_catches_up_then_goes_live() {
 
 #[tokio::test]
 async fn a_subscription_in_another_process_is_woken_by_notify() {
+    let _serial = SERIAL.lock().await;
     let db = fresh_database().await;
     // Two stores over two pools stand for two processes: no local wake-up is shared.
     let writer = EventStore::new(db.pool(2).await);
@@ -165,6 +173,7 @@ async fn a_subscription_in_another_process_is_woken_by_notify() {
 
 #[tokio::test]
 async fn a_category_subscription_skips_other_categories() {
+    let _serial = SERIAL.lock().await;
     let store = store().await;
     store
         .append("member-1", ExpectedRevision::Any, &[event(0)])
@@ -188,6 +197,7 @@ async fn a_category_subscription_skips_other_categories() {
 
 #[tokio::test]
 async fn checkpoints_are_kept_per_consumer() {
+    let _serial = SERIAL.lock().await;
     let store = store().await;
     for n in 0..6 {
         store
