@@ -43,10 +43,26 @@ pub enum Error {
     },
     /// The database failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for Error {
+    /// A deadlock or serialization failure between concurrent transactions (two writers
+    /// appending to the same two streams in opposite order, say) is a conflict to retry,
+    /// not a failure.
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+                return Error::Conflict {
+                    stream: db.table().unwrap_or("(transaction)").to_owned(),
+                };
+            }
+        }
+        Error::Database(e)
+    }
 }
 
 /// Malformed input, caught before anything is sent to the database.

@@ -205,3 +205,44 @@ async fn bad_claims_are_refused() {
     tx.commit().await.unwrap();
     assert_eq!(count(&pool, "claims").await, 0);
 }
+
+#[tokio::test]
+async fn crossing_transactions_that_deadlock_get_a_conflict_to_retry() {
+    let (store, pool) = store().await;
+    let mut t1 = store.begin().await.unwrap();
+    let mut t2 = store.begin().await.unwrap();
+    t1.append("member-a", ExpectedRevision::Any, &[event("A1")])
+        .await
+        .unwrap();
+    t2.append("member-b", ExpectedRevision::Any, &[event("B2")])
+        .await
+        .unwrap();
+    // Each now appends to the stream the other holds: PostgreSQL detects the deadlock.
+    let first = tokio::spawn(async move {
+        let r = t1
+            .append("member-b", ExpectedRevision::Any, &[event("B1")])
+            .await;
+        assert!(
+            r.is_ok() || matches!(r, Err(Error::Conflict { .. })),
+            "{r:?}"
+        );
+        (r.is_ok(), t1)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let second = t2
+        .append("member-a", ExpectedRevision::Any, &[event("A2")])
+        .await;
+    let (first_ok, t1) = first.await.unwrap();
+    match (first_ok, &second) {
+        (true, Err(Error::Conflict { .. })) => {
+            drop(t2);
+            t1.commit().await.unwrap();
+        }
+        (false, Ok(_)) => {
+            drop(t1);
+            t2.commit().await.unwrap();
+        }
+        other => panic!("expected one conflict, got {:?}", other.1),
+    }
+    assert_eq!(count(&pool, "events").await, 2);
+}
