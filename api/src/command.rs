@@ -286,7 +286,7 @@ impl AppendOutcome {
             eventstore::Error::WrongExpectedVersion { .. } | eventstore::Error::Conflict { .. } => {
                 AppendOutcome::Retry
             }
-            eventstore::Error::ClaimTaken { scope, .. } => match scope_named(&scope) {
+            eventstore::Error::ClaimTaken { scope, .. } => match Scope::named(&scope) {
                 Some(scope) => AppendOutcome::Failed(CommandError::Domain(scope.taken_error())),
                 None => AppendOutcome::Failed(CommandError::Store(eventstore::Error::Conflict {
                     stream: scope,
@@ -295,17 +295,4 @@ impl AppendOutcome {
             other => AppendOutcome::Failed(CommandError::Store(other)),
         }
     }
-}
-
-fn scope_named(name: &str) -> Option<Scope> {
-    [
-        Scope::OrganizationIdentifier,
-        Scope::MailDomain,
-        Scope::MailboxAddress,
-        Scope::MemberAccount,
-        Scope::MemberPhone,
-        Scope::MemberMailbox,
-    ]
-    .into_iter()
-    .find(|s| s.name() == name)
 }

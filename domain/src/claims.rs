@@ -15,6 +15,21 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 6] = [
+        Scope::OrganizationIdentifier,
+        Scope::MailDomain,
+        Scope::MailboxAddress,
+        Scope::MemberAccount,
+        Scope::MemberPhone,
+        Scope::MemberMailbox,
+    ];
+
+    /// The scope with this name in the claims table.
+    pub fn named(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The scope's name in the claims table.
     pub fn name(self) -> &'static str {
         match self {
@@ -67,17 +82,7 @@ mod tests {
 
     #[test]
     fn each_scope_has_its_taken_error_code() {
-        let codes: Vec<&str> = [
-            Scope::OrganizationIdentifier,
-            Scope::MailDomain,
-            Scope::MailboxAddress,
-            Scope::MemberAccount,
-            Scope::MemberPhone,
-            Scope::MemberMailbox,
-        ]
-        .iter()
-        .map(|s| s.taken_error().code())
-        .collect();
+        let codes: Vec<&str> = Scope::ALL.iter().map(|s| s.taken_error().code()).collect();
         assert_eq!(
             codes,
             [
@@ -89,5 +94,9 @@ mod tests {
                 "MEMBER_HAS_MAILBOX"
             ]
         );
+        for scope in Scope::ALL {
+            assert_eq!(Scope::named(scope.name()), Some(scope));
+        }
+        assert_eq!(Scope::named("nope"), None);
     }
 }
