@@ -2,7 +2,7 @@
 //! loads, which decision it makes, which changes it appends. GraphQL resolvers and workers
 //! call these; they hold no rules of their own.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::mailbox::{self, AddressHolder, MailboxEvent, OpenMailbox};
 use domain::maildomain::{MailDomain, MailDomainCommand};
 use domain::member::{self, AddMember, Member};
@@ -36,6 +36,61 @@ pub mod streams {
     pub fn buyer(account: &str) -> String {
         format!("buyer-{account}")
     }
+    /// The outcome of the text message that event `source` asked for.
+    pub fn sms(source: Uuid) -> String {
+        format!("sms-{source}")
+    }
+}
+
+/// For events that claim and release nothing.
+pub fn no_claims<E>(_: &E) -> (Vec<domain::Claim>, Vec<domain::Claim>) {
+    (vec![], vec![])
+}
+
+/// One decider's command on one stream at `now`, with the claims its events declare;
+/// answers the state after the command.
+pub async fn run_decider<D>(
+    handler: &CommandHandler,
+    context: &CommandContext,
+    stream: &str,
+    command: D::Command,
+    now: DateTime<Utc>,
+    claims: impl Fn(&D::Event) -> (Vec<domain::Claim>, Vec<domain::Claim>),
+) -> Result<Executed<D::State>, CommandError>
+where
+    D: Decider,
+    D::Command: Clone,
+    D::Event: serde::Serialize + serde::de::DeserializeOwned,
+{
+    handler
+        .execute_tracked(context, &[stream.to_owned()], |loaded| {
+            let state = loaded.state::<D>(stream)?;
+            let events = D::decide(&state, command.clone(), now)?;
+            let change = events.iter().fold(Change::new(stream, &events)?, |c, e| {
+                c.with_claims(claims(e))
+            });
+            Ok((events.iter().fold(state, D::evolve), vec![change]))
+        })
+        .await
+}
+
+/// A mailbox command at `now` (the claims need the mailbox's member, read from its stream).
+pub async fn run_mailbox(
+    handler: &CommandHandler,
+    context: &CommandContext,
+    mailbox_id: Uuid,
+    command: mailbox::MailboxCommand,
+    now: DateTime<Utc>,
+) -> Result<Executed<mailbox::MailboxState>, CommandError> {
+    let stream = streams::mailbox(mailbox_id);
+    let member = handler
+        .load_state::<mailbox::Mailbox>(&stream)
+        .await?
+        .member_id;
+    run_decider::<mailbox::Mailbox>(handler, context, &stream, command, now, move |e| {
+        e.claims(member)
+    })
+    .await
 }
 
 /// `provisionSubscription`: idempotent on the order id.

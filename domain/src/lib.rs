@@ -14,6 +14,7 @@ mod error;
 pub mod mailbox;
 pub mod maildomain;
 pub mod member;
+pub mod notification;
 pub mod organization;
 pub mod policy;
 pub mod pricing;

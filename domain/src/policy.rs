@@ -4,6 +4,7 @@
 use crate::mailbox::{CloseReason, MailboxCommand};
 use crate::maildomain::MailDomainEvent;
 use crate::member::MemberEvent;
+use crate::subscription::SubscriptionEvent;
 
 /// What a member event asks of that member's open mailbox.
 pub fn mailbox_command_for_member_event(event: &MemberEvent) -> Option<MailboxCommand> {
@@ -27,6 +28,19 @@ pub fn mailbox_command_for_domain_event(event: &MailDomainEvent) -> Option<Mailb
         MailDomainEvent::DomainReplaced { name, .. } => Some(MailboxCommand::Rename {
             domain_name: name.clone(),
         }),
+        _ => None,
+    }
+}
+
+/// What a subscription event asks of every open mailbox of its organization.
+pub fn mailbox_command_for_subscription_event(event: &SubscriptionEvent) -> Option<MailboxCommand> {
+    match event {
+        // An ended trial or term suspends mail: into the recycle bin, purged with the data.
+        SubscriptionEvent::TrialExpired { .. } | SubscriptionEvent::SubscriptionExpired { .. } => {
+            Some(MailboxCommand::Close {
+                reason: CloseReason::SubscriptionExpired,
+            })
+        }
         _ => None,
     }
 }
@@ -57,6 +71,30 @@ mod tests {
         );
         assert_eq!(
             mailbox_command_for_member_event(&MemberEvent::MemberDisabled {}),
+            None
+        );
+    }
+
+    #[test]
+    fn an_ended_subscription_closes_its_mailboxes() {
+        let close = Some(MailboxCommand::Close {
+            reason: CloseReason::SubscriptionExpired,
+        });
+        let due = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        assert_eq!(
+            mailbox_command_for_subscription_event(&SubscriptionEvent::TrialExpired {
+                data_delete_due: due
+            }),
+            close
+        );
+        assert_eq!(
+            mailbox_command_for_subscription_event(&SubscriptionEvent::SubscriptionExpired {
+                data_delete_due: due
+            }),
+            close
+        );
+        assert_eq!(
+            mailbox_command_for_subscription_event(&SubscriptionEvent::SubscriptionDataPurged {}),
             None
         );
     }

@@ -15,7 +15,7 @@ use crate::runner::ProjectionError;
 use crate::Projection;
 
 /// The id in a stream name `{category}-{uuid}`.
-fn stream_id(event: &RecordedEvent) -> Result<Uuid, ProjectionError> {
+pub(crate) fn stream_id(event: &RecordedEvent) -> Result<Uuid, ProjectionError> {
     event
         .stream_name
         .split_once('-')
@@ -43,6 +43,7 @@ pub(crate) async fn apply(
         Projection::MailDomains => mail_domains(conn, event).await,
         Projection::Mailboxes => mailboxes(conn, event).await,
         Projection::AuditLog => audit_log(conn, event).await,
+        Projection::Timers => crate::timers::apply(conn, event).await,
     }
 }
 

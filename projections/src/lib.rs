@@ -4,6 +4,9 @@
 
 mod apply;
 mod runner;
+mod timers;
+
+pub use timers::{TimerKind, DNS_RECHECK_EVERY, DNS_RECHECK_FOR};
 
 pub use runner::{ProjectionError, Runner};
 
@@ -16,17 +19,20 @@ pub enum Projection {
     MailDomains,
     Mailboxes,
     AuditLog,
+    /// Due times for the timer worker.
+    Timers,
 }
 
 impl Projection {
     /// Every projection.
-    pub const ALL: [Projection; 6] = [
+    pub const ALL: [Projection; 7] = [
         Projection::Subscriptions,
         Projection::Organizations,
         Projection::Members,
         Projection::MailDomains,
         Projection::Mailboxes,
         Projection::AuditLog,
+        Projection::Timers,
     ];
 
     /// Its name on the command line and in checkpoints.
@@ -38,6 +44,7 @@ impl Projection {
             Projection::MailDomains => "mail_domains",
             Projection::Mailboxes => "mailboxes",
             Projection::AuditLog => "audit_log",
+            Projection::Timers => "timers",
         }
     }
 
@@ -60,6 +67,7 @@ impl Projection {
             Projection::MailDomains => &["mail_domains"],
             Projection::Mailboxes => &["mailboxes"],
             Projection::AuditLog => &["audit_log", "audit_streams"],
+            Projection::Timers => &["timers"],
         }
     }
 
@@ -71,6 +79,7 @@ impl Projection {
             Projection::Members => &["member"],
             Projection::MailDomains => &["maildomain"],
             Projection::Mailboxes => &["mailbox"],
+            Projection::Timers => &["subscription", "organization", "maildomain", "mailbox"],
             Projection::AuditLog => &[
                 "organization",
                 "member",

@@ -1,2 +1,30 @@
-//! Event-driven side effects (SMS, mail data plane, DNS verification, timers, webhooks),
-//! each a checkpointed subscription. They arrive with the workers issue.
+//! Workers: each one follows the log with its own checkpoint and makes events act on the
+//! world (text messages, the mail data plane, timers, reactions between streams). Effects
+//! are at-least-once and idempotent; outcomes that matter to the product become events.
+
+pub mod clock;
+pub mod consumer;
+pub mod dataplane;
+pub mod managers;
+pub mod sms;
+pub mod timers;
+
+mod retry;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use consumer::{Failure, Handler};
+
+/// The actor written into the metadata of events a worker causes.
+pub(crate) fn context(
+    worker: &str,
+    cause: &eventstore::RecordedEvent,
+) -> api::command::CommandContext {
+    api::command::CommandContext {
+        actor: format!("worker:{worker}"),
+        correlation_id: cause
+            .metadata
+            .correlation_id
+            .unwrap_or_else(uuid::Uuid::now_v7),
+        causation_id: Some(cause.event_id),
+    }
+}

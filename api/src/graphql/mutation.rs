@@ -217,22 +217,16 @@ where
     D::Event: Serialize + DeserializeOwned,
 {
     let s = services(ctx)?;
-    let executed = s
-        .handler
-        .execute_tracked(
-            &caller(ctx)?.context(),
-            std::slice::from_ref(&stream),
-            |loaded| {
-                let state = loaded.state::<D>(&stream)?;
-                let events = D::decide(&state, command.clone(), Utc::now())?;
-                let change = events.iter().fold(Change::new(&stream, &events)?, |c, e| {
-                    c.with_claims(claims(e))
-                });
-                Ok((events.iter().fold(state, D::evolve), vec![change]))
-            },
-        )
-        .await
-        .gql()?;
+    let executed = operations::run_decider::<D>(
+        &s.handler,
+        &caller(ctx)?.context(),
+        &stream,
+        command,
+        Utc::now(),
+        claims,
+    )
+    .await
+    .gql()?;
     Ok(settled(s, executed).await)
 }
 
@@ -1305,6 +1299,16 @@ async fn add_one(
         .gql()?;
     s.secrets
         .put(Purpose::InitialPassword, member_id, &row.password)
+        .await
+        .map_err(super::error::internal)?;
+    // Hashed once, when the password arrives, so opening mailboxes never waits on Argon2.
+    let password = row.password.clone();
+    let hash = tokio::task::spawn_blocking(move || crate::secrets::mail_password_hash(&password))
+        .await
+        .map_err(super::error::internal)?
+        .map_err(super::error::internal)?;
+    s.secrets
+        .put(Purpose::MailboxPasswordHash, member_id, &hash)
         .await
         .map_err(super::error::internal)?;
     settled(s, executed).await;

@@ -1,0 +1,409 @@
+//! Driving a Dovecot: users in a passwd-file that Dovecot reads for both passdb and userdb,
+//! mail under `mail/<mailbox id>`, sessions and mail removed through `doveadm`.
+//!
+//! Why a passwd-file and not a PostgreSQL table: the data plane stays a separate system
+//! that needs nothing of the control plane's database (no credentials for Dovecot into
+//! it, no network path from the mail hosts to it), and the file is the data plane's whole
+//! user state in one place an operator can read. It is rewritten atomically (temporary file
+//! + rename) under a lock, with a strictly increasing modification time: Dovecot notices a
+//! change by mtime (whole seconds) or size only, so two same-size rewrites within one second
+//! would otherwise go unseen.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use uuid::Uuid;
+
+use super::{DataPlane, DataPlaneError, NewMailbox, Work};
+
+/// Where a mailplane-driven Dovecot keeps its files (made by `mailplane dataplane dovecot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DovecotLayout {
+    pub dir: PathBuf,
+}
+
+impl DovecotLayout {
+    /// The layout under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DovecotLayout { dir: dir.into() }
+    }
+    /// Dovecot's configuration.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("dovecot.conf")
+    }
+    /// The passwd-file of mailboxes.
+    pub fn users_file(&self) -> PathBuf {
+        self.dir.join("users")
+    }
+    /// Mail, one folder per mailbox id.
+    pub fn mail_root(&self) -> PathBuf {
+        self.dir.join("mail")
+    }
+    /// Dovecot's runtime folder (sockets, master.pid).
+    pub fn base_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+    fn lock_file(&self) -> PathBuf {
+        self.dir.join("users.lock")
+    }
+}
+
+/// One line of the passwd-file: `address:hash::::home::extra fields`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UserLine {
+    address: String,
+    password_hash: String,
+    mailbox_id: Uuid,
+    quota_mb: u64,
+    suspended: bool,
+}
+
+impl UserLine {
+    fn render(&self, mail_root: &Path) -> String {
+        let home = mail_root.join(self.mailbox_id.to_string());
+        let mut extra = format!("userdb_quota_rule=*:storage={}M", self.quota_mb);
+        if self.suspended {
+            extra.push_str(" nologin=y");
+        }
+        format!(
+            "{}:{}::::{}::{}",
+            self.address,
+            self.password_hash,
+            home.display(),
+            extra
+        )
+    }
+
+    fn parse(line: &str) -> Option<UserLine> {
+        // The extra fields come last and may hold ':' themselves (`*:storage=…`).
+        let fields: Vec<&str> = line.splitn(8, ':').collect();
+        if fields.len() != 8 {
+            return None;
+        }
+        let mailbox_id = Path::new(fields[5]).file_name()?.to_str()?.parse().ok()?;
+        let extra: Vec<&str> = fields[7].split_whitespace().collect();
+        let quota_mb = extra
+            .iter()
+            .find_map(|f| f.strip_prefix("userdb_quota_rule=*:storage="))
+            .and_then(|q| q.trim_end_matches('M').parse().ok())
+            .unwrap_or(super::DEFAULT_QUOTA_MB);
+        Some(UserLine {
+            address: fields[0].to_owned(),
+            password_hash: fields[1].to_owned(),
+            mailbox_id,
+            quota_mb,
+            suspended: extra.contains(&"nologin=y"),
+        })
+    }
+}
+
+/// A Dovecot that mailplane provisions through its passwd-file and `doveadm`.
+#[derive(Debug, Clone)]
+pub struct Dovecot {
+    layout: DovecotLayout,
+    doveadm: PathBuf,
+}
+
+impl Dovecot {
+    /// Drives the Dovecot whose files are in `layout`.
+    pub fn new(layout: DovecotLayout) -> Self {
+        let doveadm = super::server::find_binary("doveadm").unwrap_or_else(|| "doveadm".into());
+        Dovecot { layout, doveadm }
+    }
+
+    /// The files it writes.
+    pub fn layout(&self) -> &DovecotLayout {
+        &self.layout
+    }
+
+    /// Reads the user lines, lets `change` edit them, writes them back if they changed;
+    /// answers what `change` answered. Under an exclusive lock: several workers may share it.
+    async fn edit<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Vec<UserLine>) -> T + Send + 'static,
+    ) -> Result<T, DataPlaneError> {
+        let layout = self.layout.clone();
+        tokio::task::spawn_blocking(move || edit_users(&layout, change))
+            .await
+            .map_err(|e| DataPlaneError::Unavailable(e.to_string()))?
+            .map_err(|e| {
+                DataPlaneError::Unavailable(format!("{}: {e}", layout_users(&self.layout)))
+            })
+    }
+
+    async fn find(&self, mailbox_id: Uuid) -> Result<Option<UserLine>, DataPlaneError> {
+        self.edit(move |users| users.iter().find(|u| u.mailbox_id == mailbox_id).cloned())
+            .await
+    }
+
+    /// Runs `doveadm -c <config> args…`; its output.
+    async fn doveadm(&self, args: &[&str]) -> Result<String, DataPlaneError> {
+        self.doveadm_allowing(args, &[]).await
+    }
+
+    /// The same, also taking these exit codes as success.
+    async fn doveadm_allowing(
+        &self,
+        args: &[&str],
+        also_ok: &[i32],
+    ) -> Result<String, DataPlaneError> {
+        let out = tokio::process::Command::new(&self.doveadm)
+            .arg("-c")
+            .arg(self.layout.config_file())
+            .args(args)
+            .output()
+            .await
+            .map_err(|e| DataPlaneError::Unavailable(format!("doveadm: {e}")))?;
+        if out.status.success() || out.status.code().is_some_and(|c| also_ok.contains(&c)) {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(DataPlaneError::Unavailable(format!(
+                "doveadm {}: {} {}",
+                args.first().unwrap_or(&""),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// Ends the open IMAP sessions of `address` (a blocked user's sessions survive otherwise).
+    async fn kick(&self, address: &str) -> Result<(), DataPlaneError> {
+        // 68 (EX_NOUSER): nobody of that name was logged in.
+        self.doveadm_allowing(&["kick", address], &[68])
+            .await
+            .map(|_| ())
+    }
+}
+
+fn layout_users(layout: &DovecotLayout) -> String {
+    layout.users_file().display().to_string()
+}
+
+fn edit_users<T>(
+    layout: &DovecotLayout,
+    change: impl FnOnce(&mut Vec<UserLine>) -> T,
+) -> std::io::Result<T> {
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(layout.lock_file())?;
+    // SAFETY: flock on a descriptor we own; released when `lock` is closed.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let path = layout.users_file();
+    let (text, modified) = match fs::read_to_string(&path) {
+        Ok(text) => (text, fs::metadata(&path)?.modified().ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
+        Err(e) => return Err(e),
+    };
+    let before: Vec<UserLine> = text.lines().filter_map(UserLine::parse).collect();
+    let mut users = before.clone();
+    let answer = change(&mut users);
+    if users != before {
+        write_users(&path, &users, &layout.mail_root(), modified)?;
+    }
+    Ok(answer)
+}
+
+fn write_users(
+    path: &Path,
+    users: &[UserLine],
+    mail_root: &Path,
+    previous: Option<SystemTime>,
+) -> std::io::Result<()> {
+    let temp = path.with_extension("tmp");
+    let mut file = fs::File::create(&temp)?;
+    for user in users {
+        writeln!(file, "{}", user.render(mail_root))?;
+    }
+    // Strictly later than the last version, in whole seconds, so Dovecot re-reads it.
+    let now = whole_seconds(SystemTime::now());
+    let mtime = match previous {
+        Some(p) if whole_seconds(p) >= now => whole_seconds(p) + Duration::from_secs(1),
+        _ => now,
+    };
+    file.set_modified(UNIX_EPOCH + mtime)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temp, path)
+}
+
+fn whole_seconds(t: SystemTime) -> Duration {
+    Duration::from_secs(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+}
+
+impl DataPlane for Dovecot {
+    fn name(&self) -> &'static str {
+        "dovecot"
+    }
+
+    fn ensure_domain<'a>(&'a self, _domain: &'a str) -> Work<'a, ()> {
+        // Users are full addresses in one passwd-file: every domain is accepted already.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn create_mailbox<'a>(&'a self, mailbox: &'a NewMailbox) -> Work<'a, ()> {
+        Box::pin(async move {
+            if mailbox.password_hash.contains(':') || mailbox.address.contains(':') {
+                return Err(DataPlaneError::Refused(
+                    "':' cannot appear in a passwd-file field".into(),
+                ));
+            }
+            let line = UserLine {
+                address: mailbox.address.clone(),
+                password_hash: mailbox.password_hash.clone(),
+                mailbox_id: mailbox.mailbox_id,
+                quota_mb: mailbox.quota_mb,
+                suspended: false,
+            };
+            let taken = self
+                .edit(move |users| {
+                    if users
+                        .iter()
+                        .any(|u| u.address == line.address && u.mailbox_id != line.mailbox_id)
+                    {
+                        return true;
+                    }
+                    match users.iter_mut().find(|u| u.mailbox_id == line.mailbox_id) {
+                        // A repeat keeps a suspension the control plane asked for later.
+                        Some(u) => {
+                            *u = UserLine {
+                                suspended: u.suspended,
+                                ..line
+                            }
+                        }
+                        None => users.push(line),
+                    }
+                    false
+                })
+                .await?;
+            if taken {
+                // Another mailbox still holds the address: its purge has not reached us yet.
+                return Err(DataPlaneError::Unavailable(format!(
+                    "{} still belongs to another mailbox",
+                    mailbox.address
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn suspend(&self, mailbox_id: Uuid) -> Work<'_, ()> {
+        Box::pin(async move {
+            let address = self
+                .edit(move |users| {
+                    users
+                        .iter_mut()
+                        .find(|u| u.mailbox_id == mailbox_id)
+                        .map(|u| {
+                            u.suspended = true;
+                            u.address.clone()
+                        })
+                })
+                .await?;
+            match address {
+                Some(a) => self.kick(&a).await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn restore(&self, mailbox_id: Uuid) -> Work<'_, ()> {
+        Box::pin(async move {
+            self.edit(move |users| {
+                if let Some(u) = users.iter_mut().find(|u| u.mailbox_id == mailbox_id) {
+                    u.suspended = false;
+                }
+            })
+            .await
+        })
+    }
+
+    fn purge(&self, mailbox_id: Uuid) -> Work<'_, ()> {
+        Box::pin(async move {
+            if let Some(user) = self.find(mailbox_id).await? {
+                self.kick(&user.address).await?;
+                // Through Dovecot first, so its indexes and caches let go of the mail.
+                if let Err(e) = self
+                    .doveadm(&["expunge", "-u", &user.address, "mailbox", "*", "all"])
+                    .await
+                {
+                    tracing::debug!(%mailbox_id, error = %e, "nothing to expunge");
+                }
+                self.edit(move |users| users.retain(|u| u.mailbox_id != mailbox_id))
+                    .await?;
+            }
+            let folder = self.layout.mail_root().join(mailbox_id.to_string());
+            match tokio::fs::remove_dir_all(&folder).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(DataPlaneError::Unavailable(format!(
+                    "{}: {e}",
+                    folder.display()
+                ))),
+            }
+        })
+    }
+
+    fn rename<'a>(&'a self, mailbox_id: Uuid, address: &'a str) -> Work<'a, ()> {
+        Box::pin(async move {
+            let new = address.to_owned();
+            let previous = self
+                .edit(move |users| {
+                    users
+                        .iter_mut()
+                        .find(|u| u.mailbox_id == mailbox_id)
+                        .map(|u| std::mem::replace(&mut u.address, new))
+                })
+                .await?;
+            match previous {
+                // Sessions under the old login end; the next login uses the new address.
+                Some(old) if old != address => self.kick(&old).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn usage(&self, mailbox_id: Uuid) -> Work<'_, Option<u64>> {
+        Box::pin(async move {
+            let Some(user) = self.find(mailbox_id).await? else {
+                return Ok(None);
+            };
+            let out = self
+                .doveadm(&["-f", "flow", "quota", "get", "-u", &user.address])
+                .await?;
+            // "Quota name=User quota Type=STORAGE Value=12 Limit=1048576 %=0" (KiB).
+            let kib = out
+                .lines()
+                .filter(|l| l.contains("Type=STORAGE"))
+                .find_map(|l| l.split_whitespace().find_map(|f| f.strip_prefix("Value=")))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            Ok(Some(kib * 1024))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_line_reads_back_as_written() {
+        let line = UserLine {
+            address: "zhangwei@example.cn".into(),
+            password_hash: "{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            mailbox_id: Uuid::now_v7(),
+            quota_mb: 1024,
+            suspended: true,
+        };
+        let text = line.render(Path::new("/srv/mail"));
+        assert!(text.contains(&format!("::::/srv/mail/{}::", line.mailbox_id)));
+        assert_eq!(UserLine::parse(&text), Some(line));
+    }
+}

@@ -1,0 +1,68 @@
+//! The mail data plane: where mailboxes really live. One trait for what the control plane
+//! asks of it, with a Dovecot implementation (the reference) and an HTTP one (any other
+//! data plane speaking schema/dataplane.md). Every operation is keyed by mailbox id and
+//! safe to repeat.
+
+mod dovecot;
+mod http;
+mod server;
+mod worker;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use uuid::Uuid;
+
+pub use dovecot::{Dovecot, DovecotLayout};
+pub use http::HttpDataPlane;
+pub use server::{DovecotServer, ServerError};
+pub use worker::DataPlaneWorker;
+
+/// A mailbox to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMailbox {
+    pub mailbox_id: Uuid,
+    /// The login: the full address.
+    pub address: String,
+    /// `{ARGON2ID}$argon2id$…` (or another scheme Dovecot knows); never a plaintext.
+    pub password_hash: String,
+    pub quota_mb: u64,
+}
+
+/// Why the data plane did not do it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataPlaneError {
+    /// Down or busy: the work waits and is retried.
+    #[error("the data plane is unavailable: {0}")]
+    Unavailable(String),
+    /// It refused; retrying the same request cannot help.
+    #[error("the data plane refused: {0}")]
+    Refused(String),
+}
+
+/// A future the data plane returns.
+pub type Work<'a, T> = Pin<Box<dyn Future<Output = Result<T, DataPlaneError>> + Send + 'a>>;
+
+/// The operations of a mail data plane.
+pub trait DataPlane: Send + Sync {
+    /// Its name, for logs.
+    fn name(&self) -> &'static str;
+    /// Makes the data plane accept mail for `domain` (ASCII).
+    fn ensure_domain<'a>(&'a self, domain: &'a str) -> Work<'a, ()>;
+    /// Creates the mailbox, or updates it to these values if it exists.
+    fn create_mailbox<'a>(&'a self, mailbox: &'a NewMailbox) -> Work<'a, ()>;
+    /// Blocks logins and ends open sessions; the mail stays.
+    fn suspend(&self, mailbox_id: Uuid) -> Work<'_, ()>;
+    /// Lets logins in again.
+    fn restore(&self, mailbox_id: Uuid) -> Work<'_, ()>;
+    /// Deletes the mailbox and all its mail. Unknown mailboxes are already purged.
+    fn purge(&self, mailbox_id: Uuid) -> Work<'_, ()>;
+    /// Gives the mailbox a new address (login); its mail stays.
+    fn rename<'a>(&'a self, mailbox_id: Uuid, address: &'a str) -> Work<'a, ()>;
+    /// Bytes of mail stored; None for an unknown mailbox.
+    fn usage(&self, mailbox_id: Uuid) -> Work<'_, Option<u64>>;
+}
+
+/// The quota each mailbox gets: an ordinary member's mailbox starts at 1 GB (Tencent Exmail
+/// admin manual, basic edition).
+pub const DEFAULT_QUOTA_MB: u64 = 1024;

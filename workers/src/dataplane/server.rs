@@ -1,0 +1,195 @@
+//! A private Dovecot for local mode and tests: writes its configuration from the template
+//! in `workers/dovecot/`, starts `dovecot -F` and stops it with us.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::dovecot::DovecotLayout;
+
+const TEMPLATE: &str = include_str!("../../dovecot/dovecot.conf.template");
+
+/// Why the private Dovecot did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("Dovecot is not installed (no `dovecot` in PATH or /usr/sbin): apt-get install -y dovecot-imapd, or set MAILPLANE_DATAPLANE to another data plane")]
+    NotInstalled,
+    #[error("the mail user `mail` does not exist (needed when running as root)")]
+    NoMailUser,
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("Dovecot did not start listening on {0}; see {1}")]
+    NotListening(SocketAddr, PathBuf),
+}
+
+/// A running private Dovecot.
+#[derive(Debug)]
+pub struct DovecotServer {
+    layout: DovecotLayout,
+    listen: SocketAddr,
+    pid: u32,
+}
+
+/// A program in PATH or /usr/sbin (Dovecot's binaries live there on Debian).
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn io(what: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
+    move |e| ServerError::Io(what.display().to_string(), e)
+}
+
+/// Who owns mail: Dovecot never runs mail processes as root, so as root that is Debian's
+/// `mail` user; otherwise ourselves.
+fn mail_owner() -> Result<(String, u32, u32, bool), ServerError> {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let root = euid == 0;
+    let name = if root {
+        "mail".to_owned()
+    } else {
+        std::env::var("USER").unwrap_or_default()
+    };
+    let cname = std::ffi::CString::new(name.clone()).map_err(|_| ServerError::NoMailUser)?;
+    // SAFETY: getpwnam with a valid C string; the record is copied out at once.
+    let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
+    if pw.is_null() {
+        if root {
+            return Err(ServerError::NoMailUser);
+        }
+        // SAFETY: getegid has no preconditions.
+        return Ok((euid.to_string(), euid, unsafe { libc::getegid() }, false));
+    }
+    // SAFETY: pw is non-null and points to a static passwd record.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Ok((name, uid, gid, root))
+}
+
+/// Writes the configuration for a Dovecot listening on `listen` with its files in `layout`.
+pub fn write_config(layout: &DovecotLayout, listen: SocketAddr) -> Result<(), ServerError> {
+    let (user, uid, gid, root) = mail_owner()?;
+    for dir in [
+        layout.dir.clone(),
+        layout.mail_root(),
+        layout.base_dir(),
+        layout.dir.join("state"),
+    ] {
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Mail processes (another user when we are root) must pass through every folder.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(io(&dir))?;
+    }
+    let mail_root = layout.mail_root();
+    std::os::unix::fs::chown(&mail_root, Some(uid), Some(gid)).map_err(io(&mail_root))?;
+    let dir = std::fs::canonicalize(&layout.dir).map_err(io(&layout.dir))?;
+    // As an ordinary user, Dovecot's own helper processes must run as that user too.
+    let login_users = if root {
+        String::new()
+    } else {
+        format!("default_login_user = {user}\ndefault_internal_user = {user}")
+    };
+    let text = TEMPLATE
+        .replace("{{dir}}", &dir.display().to_string())
+        .replace("{{instance}}", &listen.port().to_string())
+        .replace("{{listen_address}}", &listen.ip().to_string())
+        .replace("{{listen_port}}", &listen.port().to_string())
+        .replace("{{mail_user}}", &user)
+        .replace("{{mail_group}}", &gid.to_string())
+        .replace("{{first_valid_uid}}", &uid.min(500).to_string())
+        .replace("{{login_users}}", &login_users);
+    let file = layout.config_file();
+    std::fs::write(&file, text).map_err(io(&file))?;
+    let users = layout.users_file();
+    if !users.exists() {
+        std::fs::write(&users, "").map_err(io(&users))?;
+    }
+    Ok(())
+}
+
+impl DovecotServer {
+    /// Writes the configuration and starts Dovecot in the foreground as our child; it
+    /// stops when this process ends, however it ends.
+    pub fn start(layout: DovecotLayout, listen: SocketAddr) -> Result<DovecotServer, ServerError> {
+        let dovecot = find_binary("dovecot").ok_or(ServerError::NotInstalled)?;
+        write_config(&layout, listen)?;
+        let config = layout.config_file();
+        let log = layout.dir.join("dovecot.log");
+        // The child gets SIGTERM when the thread that spawned it ends (PR_SET_PDEATHSIG is
+        // per thread), so it is spawned from a thread that lives as long as the child.
+        let (sent, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut command = Command::new(dovecot);
+            command
+                .arg("-F")
+                .arg("-c")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            match command.spawn() {
+                Ok(mut child) => {
+                    let _ = sent.send(Ok(child.id()));
+                    let _ = child.wait();
+                }
+                Err(e) => {
+                    let _ = sent.send(Err(e));
+                }
+            }
+        });
+        let pid = got
+            .recv()
+            .map_err(|_| ServerError::NotListening(listen, log.clone()))?
+            .map_err(io(Path::new("dovecot")))?;
+        let server = DovecotServer {
+            layout,
+            listen,
+            pid,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_err() {
+            if Instant::now() > deadline {
+                return Err(ServerError::NotListening(listen, log));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tracing::info!(imap = %listen, dir = %server.layout.dir.display(), "private Dovecot started");
+        Ok(server)
+    }
+
+    /// Its files.
+    pub fn layout(&self) -> &DovecotLayout {
+        &self.layout
+    }
+
+    /// Where it answers IMAP.
+    pub fn imap(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+impl Drop for DovecotServer {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        while unsafe { libc::kill(self.pid as i32, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

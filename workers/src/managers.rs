@@ -1,0 +1,197 @@
+//! Process managers: what an event in one stream asks of other streams (rules in
+//! `domain::policy`). A deleted or revoked member's mailbox is closed, a replaced domain's
+//! mailboxes are renamed, an ended subscription's mailboxes are closed; and, when an
+//! expired subscription's data is due, every mailbox is purged before the purge is recorded.
+
+use std::time::Duration;
+
+use api::command::{CommandContext, CommandHandler};
+use api::operations::{self, streams};
+use chrono::{DateTime, Utc};
+use domain::mailbox::{CloseReason, MailboxCommand};
+use domain::maildomain::MailDomainEvent;
+use domain::member::MemberEvent;
+use domain::policy;
+use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
+use eventstore::{RecordedEvent, SubscriptionFilter};
+use projections::{Projection, Runner};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::consumer::{Failure, Handler};
+
+/// How long to wait for the read models this manager queries to reach an event.
+const READ_MODEL_WAIT: Duration = Duration::from_secs(30);
+
+/// Reacts to member, mail domain and subscription events.
+pub struct ProcessManager {
+    handler: CommandHandler,
+    runner: Runner,
+    clock: Arc<dyn Clock>,
+}
+
+fn transient(e: impl std::fmt::Display) -> Failure {
+    Failure::Transient(e.to_string())
+}
+
+impl ProcessManager {
+    /// A manager running commands through `handler`, finding mailboxes in `runner`'s read models.
+    pub fn new(handler: CommandHandler, runner: Runner, clock: Arc<dyn Clock>) -> Self {
+        ProcessManager {
+            handler,
+            runner,
+            clock,
+        }
+    }
+
+    /// The mailboxes a query selects, once the read models have folded `event`.
+    async fn mailboxes(
+        &self,
+        event: &RecordedEvent,
+        sql: &str,
+        key: Uuid,
+    ) -> Result<Vec<Uuid>, Failure> {
+        for p in [Projection::Organizations, Projection::Mailboxes] {
+            self.runner
+                .wait_for(p, event.position, READ_MODEL_WAIT)
+                .await
+                .map_err(transient)?;
+        }
+        sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_all(self.handler.store().pool())
+            .await
+            .map_err(transient)
+    }
+
+    async fn each(
+        &self,
+        context: &CommandContext,
+        mailboxes: &[Uuid],
+        command: &MailboxCommand,
+    ) -> Result<(), Failure> {
+        for id in mailboxes {
+            operations::run_mailbox(
+                &self.handler,
+                context,
+                *id,
+                command.clone(),
+                self.clock.now(),
+            )
+            .await
+            .map_err(transient)?;
+        }
+        Ok(())
+    }
+}
+
+const OPEN_OF_MEMBER: &str =
+    "SELECT id FROM mailboxes WHERE member_id = $1 AND status NOT IN ('CLOSED', 'PURGED')";
+const ON_DOMAIN: &str = "SELECT id FROM mailboxes WHERE domain_id = $1 AND status <> 'PURGED'";
+const OPEN_OF_SUBSCRIPTION: &str =
+    "SELECT m.id FROM mailboxes m JOIN organizations o ON o.id = m.organization_id
+     WHERE o.subscription_id = $1 AND m.status NOT IN ('CLOSED', 'PURGED')";
+const KEPT_OF_SUBSCRIPTION: &str =
+    "SELECT m.id FROM mailboxes m JOIN organizations o ON o.id = m.organization_id
+     WHERE o.subscription_id = $1 AND m.status <> 'PURGED'";
+
+fn stream_uuid(event: &RecordedEvent) -> Result<Uuid, Failure> {
+    event
+        .stream_name
+        .split_once('-')
+        .and_then(|(_, id)| id.parse().ok())
+        .ok_or_else(|| Failure::Permanent(format!("bad stream {}", event.stream_name)))
+}
+
+impl Handler for ProcessManager {
+    fn name(&self) -> &'static str {
+        "worker:process-manager"
+    }
+
+    fn filter(&self) -> SubscriptionFilter {
+        SubscriptionFilter::categories(["member", "maildomain", "subscription"])
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), Failure> {
+        let bad = |e: eventstore::Error| Failure::Permanent(e.to_string());
+        let id = stream_uuid(event)?;
+        let (command, query) = match event.category() {
+            "member" => (
+                policy::mailbox_command_for_member_event(
+                    &eventstore::decode_serde::<MemberEvent>(event).map_err(bad)?,
+                ),
+                OPEN_OF_MEMBER,
+            ),
+            "maildomain" => (
+                policy::mailbox_command_for_domain_event(
+                    &eventstore::decode_serde::<MailDomainEvent>(event).map_err(bad)?,
+                ),
+                ON_DOMAIN,
+            ),
+            "subscription" => (
+                policy::mailbox_command_for_subscription_event(
+                    &eventstore::decode_serde::<SubscriptionEvent>(event).map_err(bad)?,
+                ),
+                OPEN_OF_SUBSCRIPTION,
+            ),
+            _ => (None, ""),
+        };
+        let Some(command) = command else {
+            return Ok(());
+        };
+        let mailboxes = self.mailboxes(event, query, id).await?;
+        self.each(
+            &crate::context("process-manager", event),
+            &mailboxes,
+            &command,
+        )
+        .await
+    }
+}
+
+/// An expired subscription's data is due: close and purge every mailbox of its
+/// organization, then record the purge (which the decider refuses before it is due).
+pub async fn purge_subscription_data(
+    handler: &CommandHandler,
+    context: &CommandContext,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    let stream = streams::subscription(subscription_id);
+    let state = handler
+        .load_state::<Subscription>(&stream)
+        .await
+        .map_err(transient)?;
+    let due = state.data_delete_due.is_some_and(|d| now >= d) && !state.data_purged;
+    if !due {
+        return Ok(());
+    }
+    let mailboxes: Vec<Uuid> = sqlx::query_scalar(KEPT_OF_SUBSCRIPTION)
+        .bind(subscription_id)
+        .fetch_all(handler.store().pool())
+        .await
+        .map_err(transient)?;
+    for id in mailboxes {
+        let close = MailboxCommand::Close {
+            reason: CloseReason::SubscriptionExpired,
+        };
+        operations::run_mailbox(handler, context, id, close, now)
+            .await
+            .map_err(transient)?;
+        operations::run_mailbox(handler, context, id, MailboxCommand::Purge, now)
+            .await
+            .map_err(transient)?;
+    }
+    operations::run_decider::<Subscription>(
+        handler,
+        context,
+        &stream,
+        SubscriptionCommand::PurgeData,
+        now,
+        operations::no_claims,
+    )
+    .await
+    .map(|_| ())
+    .map_err(transient)
+}

@@ -1,0 +1,403 @@
+//! Text messages: the credentials message when a member is authorized, the invitation
+//! message when an admin is invited, the new password after a reset. The secret comes from
+//! the secret table and is deleted once the message is sent; the outcome is an event in
+//! `sms-{source event id}`, which also makes a second send of the same message visible.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use api::command::CommandHandler;
+use api::operations::streams;
+use api::secrets::{Purpose, SecretStore};
+use domain::member::{Member, MemberEvent};
+use domain::notification::{self, SmsEvent, SmsPurpose};
+use domain::organization::{Organization, OrganizationEvent};
+use eventstore::{ExpectedRevision, Metadata, RecordedEvent, SubscriptionFilter};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::consumer::{Failure, Handler};
+use crate::retry::backoff;
+
+/// One message to send.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sms {
+    /// The phone number.
+    pub to: String,
+    /// The text, secrets included.
+    pub text: String,
+    /// The event that asked for it: the provider's idempotency key.
+    pub id: Uuid,
+}
+
+/// Why a message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later.
+    #[error("{0}")]
+    Transient(String),
+    /// The provider refused the message.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A future a provider returns.
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Something that delivers text messages.
+pub trait SmsProvider: Send + Sync {
+    /// Its name, recorded in SmsSent.
+    fn name(&self) -> &'static str;
+    /// Sends one message; sending the same `id` twice must deliver it once.
+    fn send<'a>(&'a self, sms: &'a Sms) -> Sending<'a>;
+}
+
+/// Local mode: appends each message, unmasked, to a file in the data folder, and logs that
+/// it did so with the phone masked and no text.
+#[derive(Debug, Clone)]
+pub struct LogProvider {
+    file: PathBuf,
+}
+
+impl LogProvider {
+    /// Messages go to `file` (JSON lines: id, to, text).
+    pub fn new(file: PathBuf) -> Self {
+        LogProvider { file }
+    }
+}
+
+impl SmsProvider for LogProvider {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn send<'a>(&'a self, sms: &'a Sms) -> Sending<'a> {
+        Box::pin(async move {
+            let mut line =
+                serde_json::to_string(sms).map_err(|e| SendError::Refused(e.to_string()))?;
+            line.push('\n');
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.file)
+                .await
+                .map_err(|e| SendError::Transient(format!("{}: {e}", self.file.display())))?;
+            file.write_all(line.as_bytes())
+                .await
+                .map_err(|e| SendError::Transient(e.to_string()))?;
+            tracing::info!(to = %notification::mask_phone(&sms.to), id = %sms.id, file = %self.file.display(), "text message written (log provider; text withheld from the log)");
+            Ok(())
+        })
+    }
+}
+
+/// An SMS gateway over HTTP: `POST url` with JSON `{to, text, id}` and the `id` as
+/// `Idempotency-Key`. 2xx sent; 429 and 5xx (and no answer) retried with backoff; any other
+/// answer is a refusal.
+#[derive(Debug, Clone)]
+pub struct HttpProvider {
+    client: reqwest::Client,
+    url: String,
+    attempts: u32,
+    base_wait: Duration,
+}
+
+impl HttpProvider {
+    /// A gateway at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpProvider {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            url: url.into(),
+            attempts: 6,
+            base_wait: Duration::from_millis(200),
+        }
+    }
+
+    /// Tries per message before the worker's own (slower) retry takes over, and the first wait.
+    pub fn with_retries(mut self, attempts: u32, base_wait: Duration) -> Self {
+        self.attempts = attempts.max(1);
+        self.base_wait = base_wait;
+        self
+    }
+}
+
+impl SmsProvider for HttpProvider {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn send<'a>(&'a self, sms: &'a Sms) -> Sending<'a> {
+        Box::pin(async move {
+            let mut last = String::new();
+            for attempt in 0..self.attempts {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt, self.base_wait, Duration::from_secs(10)))
+                        .await;
+                }
+                let answer = self
+                    .client
+                    .post(&self.url)
+                    .header("Idempotency-Key", sms.id.to_string())
+                    .json(sms)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status().is_success() => return Ok(()),
+                    Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                        last = format!("the SMS gateway answered {}", r.status());
+                    }
+                    Ok(r) => {
+                        return Err(SendError::Refused(format!(
+                            "the SMS gateway refused the message: {}",
+                            r.status()
+                        )))
+                    }
+                    Err(e) => last = format!("the SMS gateway did not answer: {e}"),
+                }
+            }
+            Err(SendError::Transient(last))
+        })
+    }
+}
+
+/// The SMS worker.
+pub struct SmsWorker {
+    handler: CommandHandler,
+    secrets: SecretStore,
+    provider: Box<dyn SmsProvider>,
+    /// The app's name in the credentials message.
+    app_name: String,
+    /// Where invitation links point (the admin console).
+    console_url: String,
+}
+
+impl SmsWorker {
+    /// A worker sending through `provider`.
+    pub fn new(
+        handler: CommandHandler,
+        secrets: SecretStore,
+        provider: Box<dyn SmsProvider>,
+        app_name: impl Into<String>,
+        console_url: impl Into<String>,
+    ) -> Self {
+        SmsWorker {
+            handler,
+            secrets,
+            provider,
+            app_name: app_name.into(),
+            console_url: console_url.into(),
+        }
+    }
+
+    /// The message an event asks for, if any: (purpose, secret kind and subject, phone, text
+    /// with `{secret}` still to fill in).
+    async fn wanted(&self, event: &RecordedEvent) -> Result<Option<Wanted>, Failure> {
+        let internal = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
+        match event.category() {
+            "member" => {
+                let e: MemberEvent = eventstore::decode_serde(event)
+                    .map_err(|e| Failure::Permanent(e.to_string()))?;
+                let (purpose, secret) = match e {
+                    MemberEvent::MemberAuthorized {
+                        send_credentials_sms: true,
+                        ..
+                    } => (SmsPurpose::Credentials, Purpose::InitialPassword),
+                    MemberEvent::MemberPasswordReset {} => {
+                        (SmsPurpose::PasswordReset, Purpose::ResetPassword)
+                    }
+                    _ => return Ok(None),
+                };
+                let member = self
+                    .handler
+                    .load_state::<Member>(&event.stream_name)
+                    .await
+                    .map_err(|e| internal(&e))?;
+                let organization = self
+                    .handler
+                    .load_state::<Organization>(&streams::organization(member.organization_id))
+                    .await
+                    .map_err(|e| internal(&e))?;
+                let subject = member.id.unwrap_or_default();
+                let (name, org, app, account) = (
+                    member.name,
+                    organization.name,
+                    self.app_name.clone(),
+                    member.account,
+                );
+                let render: Render = match purpose {
+                    SmsPurpose::PasswordReset => Box::new(move |pw| {
+                        notification::password_reset_text(&name, &org, &app, &account, pw)
+                    }),
+                    _ => Box::new(move |pw| {
+                        notification::credentials_text(&name, &org, &app, &account, pw)
+                    }),
+                };
+                Ok(Some(Wanted {
+                    purpose,
+                    secret,
+                    subject,
+                    to: member.phone,
+                    render,
+                }))
+            }
+            "organization" => {
+                let e: OrganizationEvent = eventstore::decode_serde(event)
+                    .map_err(|e| Failure::Permanent(e.to_string()))?;
+                let OrganizationEvent::AdminInvited {
+                    invitation_id,
+                    name,
+                    phone,
+                    expires_at,
+                    ..
+                } = e
+                else {
+                    return Ok(None);
+                };
+                let organization = self
+                    .handler
+                    .load_state::<Organization>(&event.stream_name)
+                    .await
+                    .map_err(|e| internal(&e))?;
+                let org = organization.name;
+                let base = self.console_url.trim_end_matches('/').to_owned();
+                // A started day counts as a whole one.
+                let days = ((expires_at - event.recorded_at).num_hours() + 23).max(24) / 24;
+                let render: Render = Box::new(move |token| {
+                    let link = format!("{base}/invitations/{invitation_id}?token={token}");
+                    notification::invitation_text(&name, &org, &link, days)
+                });
+                Ok(Some(Wanted {
+                    purpose: SmsPurpose::Invitation,
+                    secret: Purpose::InvitationToken,
+                    subject: invitation_id,
+                    to: Some(phone),
+                    render,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn record(&self, cause: &RecordedEvent, outcome: SmsEvent) -> Result<(), Failure> {
+        let mut metadata = Metadata::new();
+        metadata.actor = Some("worker:sms".into());
+        metadata.correlation_id = cause.metadata.correlation_id;
+        metadata.causation_id = Some(cause.event_id);
+        let event = eventstore::encode_serde(&outcome, metadata, domain::SCHEMA_VERSION)
+            .map_err(|e| Failure::Permanent(e.to_string()))?;
+        match self
+            .handler
+            .store()
+            .append(
+                &streams::sms(cause.event_id),
+                ExpectedRevision::NoStream,
+                &[event],
+            )
+            .await
+        {
+            // Already recorded by an earlier run: the same outcome.
+            Ok(_) | Err(eventstore::Error::WrongExpectedVersion { .. }) => Ok(()),
+            Err(e) => Err(Failure::Transient(e.to_string())),
+        }
+    }
+}
+
+type Render = Box<dyn FnOnce(&str) -> String + Send>;
+
+struct Wanted {
+    purpose: SmsPurpose,
+    secret: Purpose,
+    subject: Uuid,
+    to: Option<String>,
+    render: Render,
+}
+
+impl Handler for SmsWorker {
+    fn name(&self) -> &'static str {
+        "worker:sms"
+    }
+
+    fn filter(&self) -> SubscriptionFilter {
+        SubscriptionFilter::categories(["member", "organization"])
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), Failure> {
+        let Some(wanted) = self.wanted(event).await? else {
+            return Ok(());
+        };
+        let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
+        let done = self
+            .handler
+            .store()
+            .stream_revision(&streams::sms(event.event_id))
+            .await
+            .map_err(|e| transient(&e))?
+            .is_some();
+        if done {
+            // Sent (or refused) before a crash that came before the secret was deleted.
+            return self
+                .secrets
+                .delete(wanted.secret, wanted.subject)
+                .await
+                .map_err(|e| transient(&e));
+        }
+        let failed = |to: Option<String>, reason: String| SmsEvent::SmsFailed {
+            source_event_id: event.event_id,
+            purpose: wanted.purpose,
+            to,
+            reason,
+        };
+        let Some(to) = wanted.to.clone() else {
+            return self
+                .record(event, failed(None, "no phone number to send to".into()))
+                .await;
+        };
+        let Some(secret) = self
+            .secrets
+            .get(wanted.secret, wanted.subject)
+            .await
+            .map_err(|e| transient(&e))?
+        else {
+            return self
+                .record(
+                    event,
+                    failed(
+                        Some(to),
+                        "the secret for this message is no longer kept".into(),
+                    ),
+                )
+                .await;
+        };
+        let sms = Sms {
+            to: to.clone(),
+            text: (wanted.render)(&secret),
+            id: event.event_id,
+        };
+        match self.provider.send(&sms).await {
+            Ok(()) => {
+                self.record(
+                    event,
+                    SmsEvent::SmsSent {
+                        source_event_id: event.event_id,
+                        purpose: wanted.purpose,
+                        to,
+                        provider: self.provider.name().into(),
+                    },
+                )
+                .await?;
+                self.secrets
+                    .delete(wanted.secret, wanted.subject)
+                    .await
+                    .map_err(|e| transient(&e))
+            }
+            Err(SendError::Refused(reason)) => self.record(event, failed(Some(to), reason)).await,
+            Err(SendError::Transient(reason)) => Err(Failure::Transient(reason)),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The Dovecot data plane against a real private Dovecot on loopback: create, log in over
+//! IMAP, suspend, restore, rename, purge, and an address reused by another mailbox starting
+//! empty. Needs Debian's dovecot-imapd (.ci/run installs it).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+use workers::dataplane::{DataPlane, Dovecot, DovecotLayout, DovecotServer, NewMailbox};
+
+const PASSWORD: &str = "Zw-Passw0rd!9";
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A folder every user can pass through (mail is written by Dovecot's `mail` user).
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mailplane-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Logs in and opens INBOX; the number of messages, or why it failed.
+async fn inbox(imap: SocketAddr, user: &str, password: &str) -> Result<u32, String> {
+    let stream = tokio::net::TcpStream::connect(imap)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = async_imap::Client::new(stream);
+    client
+        .read_response()
+        .await
+        .ok_or("no greeting")?
+        .map_err(|e| e.to_string())?;
+    let mut session = client
+        .login(user, password)
+        .await
+        .map_err(|(e, _)| e.to_string())?;
+    let mailbox = session.select("INBOX").await.map_err(|e| e.to_string())?;
+    let _ = session.logout().await;
+    Ok(mailbox.exists)
+}
+
+/// Delivers one message into a mailbox with `doveadm save`.
+fn deliver(layout: &DovecotLayout, user: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("doveadm")
+        .arg("-c")
+        .arg(layout.config_file())
+        .args(["save", "-u", user])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"From: a@b.test\r\nSubject: hello\r\n\r\nprivate mail of the first owner\r\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// Polls until `inbox` answers as `expected` wants (a changed passwd-file is seen at the next
+/// login; a failed login answers after Dovecot's ~2 s auth delay).
+async fn eventually(
+    imap: SocketAddr,
+    user: &str,
+    expected: impl Fn(&Result<u32, String>) -> bool,
+) -> Result<u32, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = inbox(imap, user, PASSWORD).await;
+        if expected(&got) || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says() {
+    let layout = DovecotLayout::new(folder("dovecot-test"));
+    let imap = free_port();
+    let server = DovecotServer::start(layout.clone(), imap)
+        .expect("dovecot-imapd is needed: apt-get install -y dovecot-imapd (.ci/run does)");
+    let plane = Dovecot::new(layout.clone());
+    let hash = api::secrets::mail_password_hash(PASSWORD).unwrap();
+    assert!(hash.starts_with("{ARGON2ID}$argon2id$"));
+    let first = NewMailbox {
+        mailbox_id: Uuid::now_v7(),
+        address: "zhangwei@example.cn".into(),
+        password_hash: hash.clone(),
+        quota_mb: 1024,
+    };
+    plane.ensure_domain("example.cn").await.unwrap();
+    plane.create_mailbox(&first).await.unwrap();
+    // A repeat (a worker restarted mid-batch) changes nothing.
+    plane.create_mailbox(&first).await.unwrap();
+    let users = std::fs::read_to_string(layout.users_file()).unwrap();
+    assert_eq!(users.lines().count(), 1);
+    assert!(
+        !users.contains(PASSWORD),
+        "no plaintext reaches the data plane"
+    );
+    assert!(
+        users.contains(&first.mailbox_id.to_string()),
+        "the home is named by mailbox id"
+    );
+    assert_eq!(inbox(imap, &first.address, PASSWORD).await, Ok(0));
+    assert!(inbox(imap, &first.address, "wrong-password").await.is_err());
+
+    deliver(&layout, &first.address);
+    assert_eq!(inbox(imap, &first.address, PASSWORD).await, Ok(1));
+    assert!(plane.usage(first.mailbox_id).await.unwrap().unwrap() > 0);
+    assert_eq!(plane.usage(Uuid::now_v7()).await.unwrap(), None);
+
+    plane.suspend(first.mailbox_id).await.unwrap();
+    assert!(
+        eventually(imap, &first.address, |r| r.is_err())
+            .await
+            .is_err(),
+        "a suspended mailbox refuses logins"
+    );
+    plane.restore(first.mailbox_id).await.unwrap();
+    assert_eq!(
+        eventually(imap, &first.address, |r| r.is_ok()).await,
+        Ok(1),
+        "restored with its mail"
+    );
+
+    plane
+        .rename(first.mailbox_id, "zhangwei@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        eventually(imap, "zhangwei@example.com", |r| r.is_ok()).await,
+        Ok(1),
+        "renamed, mail kept"
+    );
+    assert!(
+        inbox(imap, &first.address, PASSWORD).await.is_err(),
+        "the old address is gone"
+    );
+
+    plane.purge(first.mailbox_id).await.unwrap();
+    plane.purge(first.mailbox_id).await.unwrap();
+    assert!(
+        !layout
+            .mail_root()
+            .join(first.mailbox_id.to_string())
+            .exists(),
+        "the mail folder is gone"
+    );
+    assert!(eventually(imap, "zhangwei@example.com", |r| r.is_err())
+        .await
+        .is_err());
+
+    // The same address opened again for someone else starts empty.
+    let second = NewMailbox {
+        mailbox_id: Uuid::now_v7(),
+        address: "zhangwei@example.com".into(),
+        password_hash: hash,
+        quota_mb: 1024,
+    };
+    plane.create_mailbox(&second).await.unwrap();
+    assert_eq!(
+        eventually(imap, &second.address, |r| r.is_ok()).await,
+        Ok(0),
+        "a new owner never sees the old mail"
+    );
+
+    // An address still held by another mailbox is not taken over.
+    let third = NewMailbox {
+        mailbox_id: Uuid::now_v7(),
+        ..second.clone()
+    };
+    assert!(plane.create_mailbox(&third).await.is_err());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&layout.dir);
+}
