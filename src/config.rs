@@ -25,6 +25,47 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// The DNS resolver for domain verification (ip:port); unset = the system's.
     pub dns: Option<SocketAddr>,
+    /// Where text messages go.
+    pub sms: SmsSetting,
+    /// Which mail data plane the workers drive.
+    pub dataplane: DataPlaneSetting,
+    /// The private Dovecot's IMAP address (`dovecot` data plane).
+    pub imap_listen: SocketAddr,
+    /// The app's name in the credentials message.
+    pub app_name: String,
+    /// Where invitation links point; unset = this server's address.
+    pub console_url: Option<String>,
+}
+
+/// `MAILPLANE_SMS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsSetting {
+    /// Append messages to `data_dir/sms.log` (local mode).
+    Log,
+    /// POST them to an SMS gateway.
+    Http(String),
+}
+
+/// `MAILPLANE_DATAPLANE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataPlaneSetting {
+    /// Start and drive a private Dovecot in `data_dir/dovecot` (the default when Dovecot
+    /// is installed; otherwise the workers say what is missing and leave mailboxes waiting).
+    Dovecot,
+    /// Drive a Dovecot whose files `mailplane dataplane dovecot --dir` made.
+    DovecotExternal(PathBuf),
+    /// Any data plane speaking schema/dataplane.md.
+    Http(String),
+    /// No data plane: mailboxes stay PROVISIONING until one is configured.
+    None,
+}
+
+fn http_url(name: &str, value: &str, url: &str) -> anyhow::Result<String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_owned())
+    } else {
+        bail!("{name}={value:?}: the URL after http: must start with http:// or https://")
+    }
 }
 
 impl Config {
@@ -63,6 +104,38 @@ impl Config {
                     format!("MAILPLANE_DNS={v:?} is not a resolver address like 127.0.0.1:53")
                 })?),
             },
+            sms: match get("MAILPLANE_SMS") {
+                None => SmsSetting::Log,
+                Some(v) if v == "log" => SmsSetting::Log,
+                Some(v) => match v.strip_prefix("http:") {
+                    Some(url) => SmsSetting::Http(http_url("MAILPLANE_SMS", &v, url)?),
+                    None => bail!("MAILPLANE_SMS={v:?} must be `log` or `http:<url>`"),
+                },
+            },
+            dataplane: match get("MAILPLANE_DATAPLANE") {
+                None => DataPlaneSetting::Dovecot,
+                Some(v) => match v.split_once(':') {
+                    None if v == "dovecot" => DataPlaneSetting::Dovecot,
+                    None if v == "none" => DataPlaneSetting::None,
+                    Some(("dovecot-external", dir)) if !dir.is_empty() => {
+                        DataPlaneSetting::DovecotExternal(PathBuf::from(dir))
+                    }
+                    Some(("http", url)) => {
+                        DataPlaneSetting::Http(http_url("MAILPLANE_DATAPLANE", &v, url)?)
+                    }
+                    _ => bail!(
+                        "MAILPLANE_DATAPLANE={v:?} must be `dovecot`, `dovecot-external:<dir>`, `http:<url>` or `none`"
+                    ),
+                },
+            },
+            imap_listen: {
+                let v = get("MAILPLANE_IMAP_LISTEN").unwrap_or_else(|| "127.0.0.1:10143".into());
+                v.parse().with_context(|| {
+                    format!("MAILPLANE_IMAP_LISTEN={v:?} is not an address like 127.0.0.1:10143")
+                })?
+            },
+            app_name: get("MAILPLANE_APP_NAME").unwrap_or_else(|| "企业邮箱".into()),
+            console_url: get("MAILPLANE_CONSOLE_URL"),
         })
     }
 
@@ -146,6 +219,26 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        for (name, value) in [
+            ("MAILPLANE_SMS", "carrier-pigeon"),
+            ("MAILPLANE_SMS", "http:ftp://x"),
+            ("MAILPLANE_DATAPLANE", "exchange"),
+            ("MAILPLANE_DATAPLANE", "dovecot-external:"),
+            ("MAILPLANE_IMAP_LISTEN", "imap"),
+        ] {
+            let e = config(&[(name, value)]).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        let c = config(&[
+            ("MAILPLANE_SMS", "http:http://127.0.0.1:9/sms"),
+            ("MAILPLANE_DATAPLANE", "dovecot-external:/srv/dovecot"),
+        ])
+        .unwrap();
+        assert_eq!(c.sms, SmsSetting::Http("http://127.0.0.1:9/sms".into()));
+        assert_eq!(
+            c.dataplane,
+            DataPlaneSetting::DovecotExternal("/srv/dovecot".into())
+        );
         let e = config(&[("MAILPLANE_LISTEN", "localhost")]).unwrap_err();
         assert!(e.to_string().contains("MAILPLANE_LISTEN"));
         let e = config(&[("MAILPLANE_DB_POOL_SIZE", "0")]).unwrap_err();

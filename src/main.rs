@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod database;
 mod serve;
+mod work;
 
 use std::process::ExitCode;
 
@@ -25,9 +26,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (health, readiness, metrics). Without DATABASE_URL it runs a
-    /// private PostgreSQL in MAILPLANE_DATA_DIR.
-    Serve,
+    /// Serve the GraphQL API and run the workers (SMS, mail data plane, timers). Without
+    /// DATABASE_URL it runs a private PostgreSQL in MAILPLANE_DATA_DIR.
+    Serve {
+        /// Only the API; run the workers elsewhere with `mailplane workers`.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run only the workers (several processes share the work safely).
+    Workers,
+    /// Run a mail data plane for local mode and tests.
+    Dataplane {
+        #[command(subcommand)]
+        kind: DataPlaneKind,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Print a signed token for development and tests.
@@ -72,6 +84,20 @@ enum ProjectionsAction {
 }
 
 #[derive(Subcommand)]
+enum DataPlaneKind {
+    /// A private Dovecot on loopback, in the foreground until Ctrl-C; point
+    /// MAILPLANE_DATAPLANE=dovecot-external:<dir> at it.
+    Dovecot {
+        /// Its files: configuration, passwd-file, mail.
+        #[arg(long, default_value = ".mailplane/dovecot")]
+        dir: std::path::PathBuf,
+        /// Its IMAP address (default MAILPLANE_IMAP_LISTEN, else 127.0.0.1:10143).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchTarget {
     /// Event store appends (1 and 8 writers, against a raw INSERT) and $all catch-up.
     Eventstore,
@@ -102,7 +128,37 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command {
-        Command::Serve => serve::run(config).await,
+        Command::Serve { no_workers } => {
+            let roles = serve::Roles {
+                api: true,
+                workers: !no_workers,
+            };
+            serve::run(config, roles).await
+        }
+        Command::Workers => {
+            let roles = serve::Roles {
+                api: false,
+                workers: true,
+            };
+            serve::run(config, roles).await
+        }
+        Command::Dataplane {
+            kind: DataPlaneKind::Dovecot { dir, listen },
+        } => {
+            let listen = listen.unwrap_or(config.imap_listen);
+            let layout = workers::dataplane::DovecotLayout::new(dir.clone());
+            let server = tokio::task::spawn_blocking(move || {
+                workers::dataplane::DovecotServer::start(layout, listen)
+            })
+            .await??;
+            println!(
+                "Dovecot answers IMAP on {listen}; run mailplane with MAILPLANE_DATAPLANE=dovecot-external:{}",
+                dir.display()
+            );
+            serve::shutdown_signal().await;
+            drop(server);
+            Ok(())
+        }
         Command::Migrate => {
             let db = database::Database::open(&config).await?;
             db.migrate().await?;

@@ -8,17 +8,31 @@ use eventstore::EventStore;
 use crate::config::Config;
 use crate::database::Database;
 
+/// What this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The HTTP API.
+    pub api: bool,
+    /// SMS, data plane, timers, process managers.
+    pub workers: bool,
+}
+
 /// Opens the database, migrates it, serves until told to stop, then shuts down cleanly.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
     let jwt = api::JwtKeys::from_secret(&config.jwt_secret()?)?;
     let db = Database::open(&config).await?;
-    let served = serve(&config, &db, jwt).await;
+    let served = serve(&config, &db, jwt, roles).await;
     let closed = db.close().await;
     served?;
     closed
 }
 
-async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    db: &Database,
+    jwt: api::JwtKeys,
+    roles: Roles,
+) -> anyhow::Result<()> {
     db.migrate().await?;
     let store = EventStore::new(db.pool.clone());
     // Read models follow the log in the background until shutdown.
@@ -36,15 +50,53 @@ async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Res
                 .await;
         }));
     }
+    let secrets = api::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
+        .context("MAILPLANE_SECRET_KEY")?;
+    let dns = api::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?;
+    let working = if roles.workers {
+        Some(crate::work::start(config, &store, &runner, &secrets, &dns, &stop_rx).await?)
+    } else {
+        None
+    };
+    let served = if roles.api {
+        serve_http(config, &store, &runner, db, jwt, secrets, dns).await
+    } else {
+        tracing::info!("workers running (no HTTP API in this process)");
+        shutdown_signal().await;
+        Ok(())
+    };
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for task in folding {
+        let _ = task.await;
+    }
+    if let Some(working) = working {
+        for task in working.tasks {
+            let _ = task.await;
+        }
+        drop(working.dovecot);
+    }
+    served
+}
+
+async fn serve_http(
+    config: &Config,
+    store: &EventStore,
+    runner: &projections::Runner,
+    db: &Database,
+    jwt: api::JwtKeys,
+    secrets: api::secrets::SecretStore,
+    dns: api::dns::DnsLookup,
+) -> anyhow::Result<()> {
+    let store = store.clone();
     let services = api::graphql::Services {
         handler: api::command::CommandHandler::new(store.clone()),
         runner: runner.clone(),
         pool: db.pool.clone(),
         price_list: domain::pricing::PriceList::default(),
         provider: domain::maildomain::Provider::default(),
-        secrets: api::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
-            .context("MAILPLANE_SECRET_KEY")?,
-        dns: api::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?,
+        secrets,
+        dns,
     };
     let state = api::AppState {
         schema: api::graphql::build_schema(services),
@@ -59,17 +111,11 @@ async fn serve(config: &Config, db: &Database, jwt: api::JwtKeys) -> anyhow::Res
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the HTTP server failed")?;
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    for task in folding {
-        let _ = task.await;
-    }
-    Ok(())
+        .context("the HTTP server failed")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

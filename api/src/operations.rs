@@ -358,3 +358,36 @@ pub async fn open_mailbox(
         })
         .await
 }
+
+/// `deleteMember`: a disabled member is deleted and its seat (in `subscription_id`, the
+/// organization's) released; its account and phone are free again.
+pub async fn delete_member(
+    handler: &CommandHandler,
+    context: &CommandContext,
+    organization_id: Uuid,
+    member_id: Uuid,
+    subscription_id: Option<Uuid>,
+) -> Result<Executed<()>, CommandError> {
+    let m = streams::member(member_id);
+    let mut names = vec![m.clone()];
+    names.extend(subscription_id.map(streams::subscription));
+    handler
+        .execute_tracked(context, &names, |loaded| {
+            let member_state = loaded.state::<Member>(&m)?;
+            let sub_state = match subscription_id {
+                Some(sid) => loaded.state::<Subscription>(&streams::subscription(sid))?,
+                None => Default::default(),
+            };
+            let (member_events, seat_events) = member::delete(&member_state, &sub_state)?;
+            let mut changes = vec![member_events
+                .iter()
+                .fold(Change::new(&m, &member_events)?, |c, e| {
+                    c.with_claims(e.claims(organization_id))
+                })];
+            if let Some(sid) = subscription_id {
+                changes.push(Change::new(streams::subscription(sid), &seat_events)?);
+            }
+            Ok(((), changes))
+        })
+        .await
+}

@@ -3,8 +3,6 @@
 //! mailboxes are renamed, an ended subscription's mailboxes are closed; and, when an
 //! expired subscription's data is due, every mailbox is purged before the purge is recorded.
 
-use std::time::Duration;
-
 use api::command::{CommandContext, CommandHandler};
 use api::operations::{self, streams};
 use chrono::{DateTime, Utc};
@@ -20,9 +18,6 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::consumer::{Failure, Handler};
-
-/// How long to wait for the read models this manager queries to reach an event.
-const READ_MODEL_WAIT: Duration = Duration::from_secs(30);
 
 /// Reacts to member, mail domain and subscription events.
 pub struct ProcessManager {
@@ -45,18 +40,11 @@ impl ProcessManager {
         }
     }
 
-    /// The mailboxes a query selects, once the read models have folded `event`.
-    async fn mailboxes(
-        &self,
-        event: &RecordedEvent,
-        sql: &str,
-        key: Uuid,
-    ) -> Result<Vec<Uuid>, Failure> {
+    /// The mailboxes a query selects, once the read models have folded everything up to
+    /// the event being handled: that event is visible, so a (gap-safe) catch-up passes it.
+    async fn mailboxes(&self, sql: &str, key: Uuid) -> Result<Vec<Uuid>, Failure> {
         for p in [Projection::Organizations, Projection::Mailboxes] {
-            self.runner
-                .wait_for(p, event.position, READ_MODEL_WAIT)
-                .await
-                .map_err(transient)?;
+            self.runner.catch_up(p).await.map_err(transient)?;
         }
         sqlx::query_scalar(sql)
             .bind(key)
@@ -140,7 +128,7 @@ impl Handler for ProcessManager {
         let Some(command) = command else {
             return Ok(());
         };
-        let mailboxes = self.mailboxes(event, query, id).await?;
+        let mailboxes = self.mailboxes(query, id).await?;
         self.each(
             &crate::context("process-manager", event),
             &mailboxes,

@@ -181,8 +181,8 @@ impl TimerWorker {
         Ok(None)
     }
 
-    /// Looks a pending domain's records up again; again in ten minutes while it is pending
-    /// and the 48 hours have not passed.
+    /// Looks an unverified domain's records up again; again in ten minutes while it is
+    /// unverified and the 48 hours have not passed.
     async fn recheck(
         &self,
         context: &CommandContext,
@@ -195,7 +195,8 @@ impl TimerWorker {
             .load_state::<MailDomain>(&stream)
             .await
             .map_err(|e| e.to_string())?;
-        if state.id.is_none() || state.status != DomainStatus::Pending {
+        // FAILED only says the last look found something wrong: still unverified.
+        if state.id.is_none() || state.removed || state.status == DomainStatus::Verified {
             return Ok(None);
         }
         let answers = self.dns.answers(&state.name, &state.records).await;
@@ -212,7 +213,11 @@ impl TimerWorker {
         .map_err(|e| e.to_string())?;
         let next = now + projections::DNS_RECHECK_EVERY;
         Ok(match checked.answer.status {
-            DomainStatus::Pending if row.not_after.is_none_or(|end| next <= end) => Some(next),
+            DomainStatus::Pending | DomainStatus::Failed
+                if row.not_after.is_none_or(|end| next <= end) =>
+            {
+                Some(next)
+            }
             _ => None,
         })
     }

@@ -876,33 +876,10 @@ impl Mutation {
                         .fetch_one(&s.pool)
                         .await
                         .gql()?;
-                let m = streams::member(id);
-                let mut names = vec![m.clone()];
-                names.extend(sub_id.map(streams::subscription));
-                let executed = s
-                    .handler
-                    .execute_tracked(&caller(ctx)?.context(), &names, |loaded| {
-                        let member_state = loaded.state::<Member>(&m)?;
-                        let sub_state = match sub_id {
-                            Some(sid) => {
-                                loaded.state::<Subscription>(&streams::subscription(sid))?
-                            }
-                            None => Default::default(),
-                        };
-                        let (member_events, seat_events) =
-                            member::delete(&member_state, &sub_state)?;
-                        let mut changes = vec![member_events
-                            .iter()
-                            .fold(Change::new(&m, &member_events)?, |c, e| {
-                                c.with_claims(e.claims(org))
-                            })];
-                        if let Some(sid) = sub_id {
-                            changes.push(Change::new(streams::subscription(sid), &seat_events)?);
-                        }
-                        Ok(((), changes))
-                    })
-                    .await
-                    .gql()?;
+                let executed =
+                    operations::delete_member(&s.handler, &caller(ctx)?.context(), org, id, sub_id)
+                        .await
+                        .gql()?;
                 settled(s, executed).await;
                 Ok(())
             },

@@ -1,0 +1,141 @@
+//! The workers `serve` runs beside the API (or alone with `mailplane workers`): SMS, the
+//! mail data plane, timers and process managers, each stopping when `stop` turns true.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use api::command::CommandHandler;
+use eventstore::EventStore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use workers::dataplane::{
+    DataPlane, DataPlaneWorker, Dovecot, DovecotLayout, DovecotServer, HttpDataPlane, ServerError,
+};
+use workers::sms::{HttpProvider, LogProvider, SmsProvider, SmsWorker};
+use workers::{Clock, SystemClock};
+
+use crate::config::{Config, DataPlaneSetting, SmsSetting};
+
+/// How often due timers are looked for.
+const TIMER_TICK: Duration = Duration::from_secs(1);
+
+/// Running workers, and the private Dovecot they drive (stopped when this is dropped).
+pub struct Running {
+    pub tasks: Vec<JoinHandle<()>>,
+    pub dovecot: Option<DovecotServer>,
+}
+
+/// Starts every worker.
+pub async fn start(
+    config: &Config,
+    store: &EventStore,
+    runner: &projections::Runner,
+    secrets: &api::secrets::SecretStore,
+    dns: &api::dns::DnsLookup,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Running> {
+    let handler = CommandHandler::new(store.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut tasks = Vec::new();
+
+    let provider: Box<dyn SmsProvider> = match &config.sms {
+        SmsSetting::Log => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let file = config.data_dir.join("sms.log");
+            tracing::info!(file = %file.display(), "text messages go to a file (MAILPLANE_SMS=log)");
+            Box::new(LogProvider::new(file))
+        }
+        SmsSetting::Http(url) => Box::new(HttpProvider::new(url.clone())),
+    };
+    let console = config
+        .console_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let sms = SmsWorker::new(
+        handler.clone(),
+        secrets.clone(),
+        provider,
+        config.app_name.clone(),
+        console,
+    );
+    tasks.push(tokio::spawn(workers::consumer::run(
+        store.clone(),
+        sms,
+        stop.clone(),
+    )));
+
+    let manager =
+        workers::managers::ProcessManager::new(handler.clone(), runner.clone(), clock.clone());
+    tasks.push(tokio::spawn(workers::consumer::run(
+        store.clone(),
+        manager,
+        stop.clone(),
+    )));
+
+    let timers = workers::timers::TimerWorker::new(
+        handler.clone(),
+        dns.clone(),
+        domain::maildomain::Provider::default(),
+        clock.clone(),
+    );
+    tasks.push(tokio::spawn(timers.run(TIMER_TICK, stop.clone())));
+
+    let (plane, dovecot) = data_plane(config).await?;
+    if let Some(plane) = plane {
+        let worker = DataPlaneWorker::new(handler, secrets.clone(), plane, clock);
+        tasks.push(tokio::spawn(workers::consumer::run(
+            store.clone(),
+            worker,
+            stop.clone(),
+        )));
+    }
+    Ok(Running { tasks, dovecot })
+}
+
+async fn data_plane(
+    config: &Config,
+) -> anyhow::Result<(Option<Arc<dyn DataPlane>>, Option<DovecotServer>)> {
+    match &config.dataplane {
+        DataPlaneSetting::Dovecot => {
+            let layout = DovecotLayout::new(config.data_dir.join("dovecot"));
+            let listen = config.imap_listen;
+            let started = tokio::task::spawn_blocking(move || DovecotServer::start(layout, listen))
+                .await
+                .context("starting Dovecot")?;
+            match started {
+                Ok(server) => {
+                    let plane: Arc<dyn DataPlane> = Arc::new(Dovecot::new(server.layout().clone()));
+                    Ok((Some(plane), Some(server)))
+                }
+                Err(ServerError::NotInstalled) => {
+                    tracing::warn!(
+                        "{}; until then mailboxes stay PROVISIONING",
+                        ServerError::NotInstalled
+                    );
+                    Ok((None, None))
+                }
+                Err(e) => Err(e).context(
+                    "the private Dovecot (MAILPLANE_DATAPLANE=dovecot, MAILPLANE_IMAP_LISTEN)",
+                ),
+            }
+        }
+        DataPlaneSetting::DovecotExternal(dir) => {
+            let layout = DovecotLayout::new(dir.clone());
+            if !layout.config_file().is_file() {
+                anyhow::bail!(
+                    "MAILPLANE_DATAPLANE=dovecot-external:{}: no dovecot.conf there; make one with `mailplane dataplane dovecot --dir {}`",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            Ok((Some(Arc::new(Dovecot::new(layout))), None))
+        }
+        DataPlaneSetting::Http(url) => Ok((Some(Arc::new(HttpDataPlane::new(url.clone()))), None)),
+        DataPlaneSetting::None => {
+            tracing::warn!("MAILPLANE_DATAPLANE=none: mailboxes stay PROVISIONING");
+            Ok((None, None))
+        }
+    }
+}
