@@ -1,0 +1,200 @@
+//! What the end-to-end tests share: the real binary, tokens, GraphQL over HTTP, and a
+//! private DNS server (dnsmasq on loopback).
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123";
+pub const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+pub fn mailplane() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
+    cmd.env("MAILPLANE_JWT_SECRET", JWT_SECRET)
+        .env("MAILPLANE_SECRET_KEY", SECRET_KEY)
+        .env("MAILPLANE_LOG", "debug,sqlx=warn,hyper=warn")
+        // No private Dovecot unless a test asks for one: tests run side by side.
+        .env("MAILPLANE_DATAPLANE", "none");
+    cmd
+}
+
+/// A private DNS server (dnsmasq on loopback) serving the records the test writes.
+pub struct Dns {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Dns {
+    pub fn new(dir: &std::path::Path) -> Dns {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Dns {
+            child: None,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// (Re)starts dnsmasq with these `--conf-file` lines; names it does not know are NXDOMAIN.
+    pub fn serve(&mut self, lines: &[&str]) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let conf = self.dir.join("dnsmasq.conf");
+        std::fs::write(&conf, format!("{}\nlocal=/#/\n", lines.join("\n"))).unwrap();
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--user=root",
+            ])
+            .arg(format!("--conf-file={}", conf.display()))
+            .arg("--listen-address=127.0.0.1")
+            .arg(format!("--port={}", self.port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "dnsmasq is needed for this test: apt-get install -y dnsmasq-base (.ci/run does)",
+            );
+        self.child = Some(child);
+        // Listening once its port can no longer be bound by us.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::UdpSocket::bind(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "dnsmasq did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn start(url: &str, dir: &std::path::Path, dns: &Dns) -> Server {
+    start_with(url, dir, dns, &[])
+}
+
+/// `serve` with these extra environment variables.
+pub fn start_with(url: &str, dir: &std::path::Path, dns: &Dns, env: &[(&str, String)]) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join(format!("serve-{port}.log"));
+    let mut command = mailplane();
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    let child = command
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("MAILPLANE_DATA_DIR", dir)
+        .env("MAILPLANE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MAILPLANE_DNS", format!("127.0.0.1:{}", dns.port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = ureq::get(&format!("http://127.0.0.1:{port}/readyz")).call() {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "serve did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server { child, port, log }
+}
+
+pub fn stop(mut server: Server) -> String {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    assert!(server.child.wait().unwrap().success());
+    let mut log = String::new();
+    std::fs::File::open(&server.log)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
+}
+
+pub fn token(sub: &str, kind: &str, scope: Option<&str>) -> String {
+    let mut cmd = mailplane();
+    cmd.args(["token", "--sub", sub, "--kind", kind]);
+    if let Some(s) = scope {
+        cmd.args(["--scope", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs a GraphQL request; returns the body and the correlation id header.
+pub fn call(
+    port: u16,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (Value, Option<String>) {
+    let mut req = ureq::post(&format!("http://127.0.0.1:{port}/graphql"));
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let r = req
+        .send_json(json!({"query": query, "variables": variables}))
+        .unwrap();
+    let correlation = r.header("x-correlation-id").map(str::to_owned);
+    (r.into_json().unwrap(), correlation)
+}
+
+pub fn gql(port: u16, token: &str, query: &str, variables: Value) -> Value {
+    let (body, _) = call(port, Some(token), query, variables);
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+    body["data"].clone()
+}
+
+/// The error code (and field) of a refused request.
+pub fn refused(
+    port: u16,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (String, Option<String>) {
+    let (body, _) = call(port, token, query, variables);
+    let e = &body["errors"][0];
+    assert!(!e.is_null(), "expected an error: {body}");
+    (
+        e["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        e["extensions"]["field"].as_str().map(str::to_owned),
+    )
+}
