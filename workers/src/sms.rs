@@ -353,51 +353,40 @@ impl Handler for SmsWorker {
             to,
             reason,
         };
-        let Some(to) = wanted.to.clone() else {
-            return self
-                .record(event, failed(None, "no phone number to send to".into()))
-                .await;
-        };
-        let Some(secret) = self
+        let secret = self
             .secrets
             .get(wanted.secret, wanted.subject)
             .await
-            .map_err(|e| transient(&e))?
-        else {
-            return self
-                .record(
-                    event,
-                    failed(
-                        Some(to),
-                        "the secret for this message is no longer kept".into(),
-                    ),
-                )
-                .await;
-        };
-        let sms = Sms {
-            to: to.clone(),
-            text: (wanted.render)(&secret),
-            id: event.event_id,
-        };
-        match self.provider.send(&sms).await {
-            Ok(()) => {
-                self.record(
-                    event,
-                    SmsEvent::SmsSent {
+            .map_err(|e| transient(&e))?;
+        let outcome = match (wanted.to.clone(), secret) {
+            (None, _) => failed(None, "no phone number to send to".into()),
+            (Some(to), None) => failed(
+                Some(to),
+                "the secret for this message is no longer kept".into(),
+            ),
+            (Some(to), Some(secret)) => {
+                let sms = Sms {
+                    to: to.clone(),
+                    text: (wanted.render)(&secret),
+                    id: event.event_id,
+                };
+                match self.provider.send(&sms).await {
+                    Ok(()) => SmsEvent::SmsSent {
                         source_event_id: event.event_id,
                         purpose: wanted.purpose,
                         to,
                         provider: self.provider.name().into(),
                     },
-                )
-                .await?;
-                self.secrets
-                    .delete(wanted.secret, wanted.subject)
-                    .await
-                    .map_err(|e| transient(&e))
+                    Err(SendError::Refused(reason)) => failed(Some(to), reason),
+                    Err(SendError::Transient(reason)) => return Err(Failure::Transient(reason)),
+                }
             }
-            Err(SendError::Refused(reason)) => self.record(event, failed(Some(to), reason)).await,
-            Err(SendError::Transient(reason)) => Err(Failure::Transient(reason)),
-        }
+        };
+        self.record(event, outcome).await?;
+        // Sent or never sendable: either way the secret has served its purpose.
+        self.secrets
+            .delete(wanted.secret, wanted.subject)
+            .await
+            .map_err(|e| transient(&e))
     }
 }

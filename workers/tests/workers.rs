@@ -275,12 +275,14 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
         None,
         "the password is deleted once sent"
     );
-    assert!(w
-        .secrets
-        .get(Purpose::InitialPassword, refused)
-        .await
-        .unwrap()
-        .is_some());
+    assert_eq!(
+        w.secrets
+            .get(Purpose::InitialPassword, refused)
+            .await
+            .unwrap(),
+        None,
+        "a refused message cannot use it later either"
+    );
     let outcomes: Vec<(String, String)> = sqlx::query_as("SELECT event_type, data::text FROM events WHERE stream_name LIKE 'sms-%' ORDER BY tx_id, seq")
         .fetch_all(w.h.store().pool())
         .await

@@ -4,10 +4,10 @@
 //! Why a passwd-file and not a PostgreSQL table: the data plane stays a separate system
 //! that needs nothing of the control plane's database (no credentials for Dovecot into
 //! it, no network path from the mail hosts to it), and the file is the data plane's whole
-//! user state in one place an operator can read. It is rewritten atomically (temporary file
-//! + rename) under a lock, with a strictly increasing modification time: Dovecot notices a
-//! change by mtime (whole seconds) or size only, so two same-size rewrites within one second
-//! would otherwise go unseen.
+//! user state in one place an operator can read. It is rewritten atomically (a temporary
+//! file renamed over it) under a lock, with a strictly increasing modification time:
+//! Dovecot notices a change by mtime (whole seconds) or size only, so two same-size
+//! rewrites within one second would otherwise go unseen.
 
 use std::fs;
 use std::io::Write;

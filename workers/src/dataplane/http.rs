@@ -52,7 +52,11 @@ impl HttpDataPlane {
         }
         let detail = answer.text().await.unwrap_or_default();
         let message = format!("{status}: {}", detail.chars().take(300).collect::<String>());
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        // 409: the address still belongs to another mailbox whose purge is on its way.
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::CONFLICT
+            || status.is_server_error()
+        {
             Err(DataPlaneError::Unavailable(message))
         } else {
             Err(DataPlaneError::Refused(message))
