@@ -84,7 +84,7 @@ pub async fn start(
 
     let (plane, dovecot) = data_plane(config).await?;
     if let Some(plane) = plane {
-        let worker = DataPlaneWorker::new(handler, secrets.clone(), plane, clock);
+        let worker = DataPlaneWorker::new(handler, secrets.clone(), plane, clock, runner.clone());
         tasks.push(tokio::spawn(workers::consumer::run(
             store.clone(),
             worker,

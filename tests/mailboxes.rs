@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use support::*;
 
 const PASSWORD: &str = "Zw-Passw0rd!9";
+const NEW_PASSWORD: &str = "N3w-Passw0rd!7";
 
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -87,11 +88,12 @@ async fn inbox(imap: SocketAddr, user: &str, password: &str) -> Result<u32, Stri
 async fn login_until(
     imap: SocketAddr,
     user: &str,
+    password: &str,
     wanted: impl Fn(&Result<u32, String>) -> bool,
 ) -> Result<u32, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got = inbox(imap, user, PASSWORD).await;
+        let got = inbox(imap, user, password).await;
         if wanted(&got) || Instant::now() > deadline {
             return got;
         }
@@ -300,7 +302,7 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
         "CLOSED"
     );
     assert!(
-        login_until(imap, "zhangwei@acme.cn", |r| r.is_err())
+        login_until(imap, "zhangwei@acme.cn", PASSWORD, |r| r.is_err())
             .await
             .is_err(),
         "a closed mailbox refuses logins"
@@ -311,7 +313,7 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
         "ACTIVE"
     );
     assert_eq!(
-        login_until(imap, "zhangwei@acme.cn", |r| r.is_ok()).await,
+        login_until(imap, "zhangwei@acme.cn", PASSWORD, |r| r.is_ok()).await,
         Ok(0),
         "a restored mailbox works again"
     );
@@ -330,9 +332,43 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(login_until(imap, "zhangwei@acme.cn", |r| r.is_err())
-        .await
-        .is_err());
+    assert!(
+        login_until(imap, "zhangwei@acme.cn", PASSWORD, |r| r.is_err())
+            .await
+            .is_err()
+    );
+
+    // A new password: sent by SMS, and the mailbox takes it.
+    let reset =
+        "mutation($m: ID!, $p: String!) { resetMemberPassword(memberId: $m, password: $p) { id } }";
+    assert_eq!(
+        refused(
+            port,
+            Some(&buyer),
+            reset,
+            json!({"m": second, "p": "short"})
+        )
+        .0,
+        "VALIDATION"
+    );
+    gql(port, &buyer, reset, json!({"m": second, "p": NEW_PASSWORD}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&sms_file)
+        .unwrap()
+        .contains(NEW_PASSWORD)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no message with the new password"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        login_until(imap, "zhangwei1@acme.cn", NEW_PASSWORD, |r| r.is_ok()).await,
+        Ok(0),
+        "the new password opens the mailbox"
+    );
+    assert!(inbox(imap, "zhangwei1@acme.cn", PASSWORD).await.is_err());
 
     // Twenty-four more members, opened in one batch; the server is killed while the data
     // plane worker is in the middle of them, and started again.
@@ -407,7 +443,7 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
         "each mailbox provisioned once: {provisioned:?}"
     );
     assert_eq!(
-        login_until(imap, "lina0@acme.cn", |r| r.is_ok()).await,
+        login_until(imap, "lina0@acme.cn", PASSWORD, |r| r.is_ok()).await,
         Ok(0)
     );
     let log = stop(server);

@@ -134,6 +134,7 @@ fn operations() -> Vec<(&'static str, &'static str)> {
         ("disableMember", "mutation($m: ID!) { disableMember(memberId: $m) { id } }"),
         ("enableMember", "mutation($m: ID!) { enableMember(memberId: $m) { id } }"),
         ("deleteMember", "mutation($m: ID!) { deleteMember(memberId: $m) { id } }"),
+        ("resetMemberPassword", "mutation($m: ID!) { resetMemberPassword(memberId: $m, password: \"N3w-Passw0rd\") { id } }"),
         ("authorizeMembers", "mutation($o: ID!, $m: ID!) { authorizeMembers(organizationId: $o, memberIds: [$m]) { authorized } }"),
         ("addDomain", "mutation($o: ID!) { addDomain(organizationId: $o, name: \"other.cn\", mode: FULL) { id } }"),
         ("verifyDomain", "mutation($dom: ID!) { verifyDomain(domainId: $dom) { id status } }"),

@@ -352,6 +352,7 @@ async fn the_data_plane_worker_waits_while_the_data_plane_is_down() {
         w.secrets.clone(),
         Arc::new(HttpDataPlane::new(url)),
         clock,
+        w.runner.clone(),
     );
 
     let e = drain(w.h.store(), &worker).await.unwrap_err();

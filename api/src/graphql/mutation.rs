@@ -854,6 +854,41 @@ impl Mutation {
         member_answer(ctx, id).await
     }
 
+    /// Manager: give a member a new password; the member gets it by SMS and must change it
+    /// at the next login. The mailbox takes the new password.
+    async fn reset_member_password(
+        &self,
+        ctx: &Context<'_>,
+        member_id: ID,
+        password: String,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<MemberRow> {
+        let id = parse_id("memberId", &member_id)?;
+        access::require_manager_of(ctx, "members", id).await?;
+        domain::validate::password(&password).gql()?;
+        once(
+            ctx,
+            idempotency_key,
+            "resetMemberPassword",
+            format!("{id}|{}", domain::organization::token_hash(&password)),
+            async {
+                // Kept before the event exists: the SMS and data plane workers read them
+                // as soon as they see it.
+                keep_password(services(ctx)?, Purpose::ResetPassword, id, &password).await?;
+                run_on::<Member>(
+                    ctx,
+                    streams::member(id),
+                    MemberCommand::ResetPassword { password },
+                    none,
+                )
+                .await?;
+                Ok(())
+            },
+        )
+        .await?;
+        member_answer(ctx, id).await
+    }
+
     /// Manager: delete a disabled member, freeing its account, phone and seat.
     async fn delete_member(
         &self,
@@ -1274,22 +1309,32 @@ async fn add_one(
     let executed = operations::add_member(&s.handler, &caller(ctx)?.context(), org, command)
         .await
         .gql()?;
+    keep_password(s, Purpose::InitialPassword, member_id, &row.password).await?;
+    settled(s, executed).await;
+    Ok(member_id)
+}
+
+/// Keeps a member's password for its message (`purpose`) and, hashed, for the mailbox.
+async fn keep_password(
+    s: &Services,
+    purpose: Purpose,
+    member_id: Uuid,
+    password: &str,
+) -> async_graphql::Result<()> {
     s.secrets
-        .put(Purpose::InitialPassword, member_id, &row.password)
+        .put(purpose, member_id, password)
         .await
         .map_err(super::error::internal)?;
     // Hashed once, when the password arrives, so opening mailboxes never waits on Argon2.
-    let password = row.password.clone();
-    let hash = tokio::task::spawn_blocking(move || crate::secrets::mail_password_hash(&password))
+    let plain = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || crate::secrets::mail_password_hash(&plain))
         .await
         .map_err(super::error::internal)?
         .map_err(super::error::internal)?;
     s.secrets
         .put(Purpose::MailboxPasswordHash, member_id, &hash)
         .await
-        .map_err(super::error::internal)?;
-    settled(s, executed).await;
-    Ok(member_id)
+        .map_err(super::error::internal)
 }
 
 async fn open_one(

@@ -9,18 +9,22 @@ use api::command::CommandHandler;
 use api::operations::{self, streams};
 use api::secrets::{Purpose, SecretStore};
 use domain::mailbox::{Mailbox, MailboxCommand, MailboxEvent, MailboxStatus};
+use domain::member::MemberEvent;
 use eventstore::{RecordedEvent, SubscriptionFilter};
+use projections::{Projection, Runner};
 
 use super::{DataPlane, DataPlaneError, NewMailbox};
 use crate::clock::Clock;
 use crate::consumer::{Failure, Handler};
 
-/// Follows the mailbox category and drives a data plane.
+/// Follows the mailbox category (and members' password resets) and drives a data plane.
 pub struct DataPlaneWorker {
     handler: CommandHandler,
     secrets: SecretStore,
     plane: Arc<dyn DataPlane>,
     clock: Arc<dyn Clock>,
+    /// Finds a member's mailboxes (the mailboxes read model).
+    runner: Runner,
     quota_mb: u64,
 }
 
@@ -31,14 +35,65 @@ impl DataPlaneWorker {
         secrets: SecretStore,
         plane: Arc<dyn DataPlane>,
         clock: Arc<dyn Clock>,
+        runner: Runner,
     ) -> Self {
         DataPlaneWorker {
             handler,
             secrets,
             plane,
             clock,
+            runner,
             quota_mb: super::DEFAULT_QUOTA_MB,
         }
+    }
+
+    /// A member's password was reset: every mailbox of the member takes the new hash (an
+    /// update of the mailbox, which keeps its mail and any suspension).
+    async fn new_password(&self, event: &RecordedEvent) -> Result<(), Failure> {
+        let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
+        let member_id: uuid::Uuid = event
+            .stream_name
+            .strip_prefix("member-")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| Failure::Permanent(format!("bad stream {}", event.stream_name)))?;
+        let Some(password_hash) = self
+            .secrets
+            .get(Purpose::MailboxPasswordHash, member_id)
+            .await
+            .map_err(|e| transient(&e))?
+        else {
+            return Err(Failure::Permanent(
+                "the member's new password is not kept".into(),
+            ));
+        };
+        // The reset is visible, so a catch-up folds every mailbox opened before it; one
+        // opened later reads the new hash when it is provisioned.
+        self.runner
+            .catch_up(Projection::Mailboxes)
+            .await
+            .map_err(|e| transient(&e))?;
+        let mailboxes: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM mailboxes WHERE member_id = $1 AND status NOT IN ('PURGED', 'PROVISIONING', 'FAILED')",
+        )
+        .bind(member_id)
+        .fetch_all(self.handler.store().pool())
+        .await
+        .map_err(|e| transient(&e))?;
+        for mailbox_id in mailboxes {
+            let state = self
+                .handler
+                .load_state::<Mailbox>(&streams::mailbox(mailbox_id))
+                .await
+                .map_err(|e| transient(&e))?;
+            let mailbox = NewMailbox {
+                mailbox_id,
+                address: state.address,
+                password_hash: password_hash.clone(),
+                quota_mb: self.quota_mb,
+            };
+            self.plane.create_mailbox(&mailbox).await.map_err(failure)?;
+        }
+        Ok(())
     }
 
     async fn provision(&self, event: &RecordedEvent) -> Result<(), Failure> {
@@ -134,10 +189,18 @@ impl Handler for DataPlaneWorker {
     }
 
     fn filter(&self) -> SubscriptionFilter {
-        SubscriptionFilter::categories(["mailbox"])
+        SubscriptionFilter::categories(["mailbox", "member"])
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), Failure> {
+        if event.category() == "member" {
+            let e: MemberEvent =
+                eventstore::decode_serde(event).map_err(|e| Failure::Permanent(e.to_string()))?;
+            return match e {
+                MemberEvent::MemberPasswordReset {} => self.new_password(event).await,
+                _ => Ok(()),
+            };
+        }
         let e: MailboxEvent =
             eventstore::decode_serde(event).map_err(|e| Failure::Permanent(e.to_string()))?;
         let mailbox_id = event
