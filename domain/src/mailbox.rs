@@ -102,6 +102,8 @@ pub struct MailboxState {
     pub failure: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub purge_after: Option<DateTime<Utc>>,
+    /// Why it is in the recycle bin.
+    pub close_reason: Option<CloseReason>,
 }
 
 /// Who holds an address now, as the address lookup tells.
@@ -400,16 +402,18 @@ impl Decider for Mailbox {
             }
             E::MailboxProvisioningRetried {} => s.status = MailboxStatus::Provisioning,
             E::MailboxClosed {
+                reason,
                 closed_at,
                 purge_after,
-                ..
             } => {
                 s.status = MailboxStatus::Closed;
+                s.close_reason = Some(*reason);
                 s.closed_at = Some(*closed_at);
                 s.purge_after = Some(*purge_after);
             }
             E::MailboxRestored {} => {
                 s.status = MailboxStatus::Active;
+                s.close_reason = None;
                 s.closed_at = None;
                 s.purge_after = None;
             }

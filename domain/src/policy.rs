@@ -1,7 +1,7 @@
 //! What one stream's events ask of another: the reactions that a process manager (in the
 //! workers) turns into commands. Kept here so the rules read in one place.
 
-use crate::mailbox::{CloseReason, MailboxCommand};
+use crate::mailbox::{CloseReason, MailboxCommand, MailboxState, MailboxStatus};
 use crate::maildomain::MailDomainEvent;
 use crate::member::MemberEvent;
 use crate::subscription::SubscriptionEvent;
@@ -43,6 +43,19 @@ pub fn mailbox_command_for_subscription_event(event: &SubscriptionEvent) -> Opti
         }
         _ => None,
     }
+}
+
+/// Whether a subscription event gives back the mailboxes its expiry closed.
+pub fn reopens_mailboxes(event: &SubscriptionEvent) -> bool {
+    // Renewed after the term lapsed, within the 30 days before the data is deleted.
+    matches!(event, SubscriptionEvent::SubscriptionRenewed { .. })
+}
+
+/// Whether a renewal restores this mailbox: only one the expiry closed (one an admin
+/// closed, or whose member left, stays in the recycle bin).
+pub fn restored_on_renewal(mailbox: &MailboxState) -> bool {
+    mailbox.status == MailboxStatus::Closed
+        && mailbox.close_reason == Some(CloseReason::SubscriptionExpired)
 }
 
 #[cfg(test)]
@@ -97,6 +110,42 @@ mod tests {
             mailbox_command_for_subscription_event(&SubscriptionEvent::SubscriptionDataPurged {}),
             None
         );
+    }
+
+    #[test]
+    fn a_renewal_restores_only_what_the_expiry_closed() {
+        use crate::mailbox::{Mailbox, MailboxEvent};
+        use crate::Decider;
+        let opened = MailboxEvent::MailboxOpened {
+            mailbox_id: Uuid::nil(),
+            organization_id: Uuid::nil(),
+            member_id: Uuid::nil(),
+            domain_id: Uuid::nil(),
+            address: "zw@acme.cn".into(),
+        };
+        let closed = |reason| MailboxEvent::MailboxClosed {
+            reason,
+            closed_at: chrono::DateTime::UNIX_EPOCH,
+            purge_after: chrono::DateTime::UNIX_EPOCH,
+        };
+        let state =
+            |events: &[MailboxEvent]| events.iter().fold(MailboxState::default(), Mailbox::evolve);
+        let by_expiry = state(&[opened.clone(), closed(CloseReason::SubscriptionExpired)]);
+        let by_admin = state(&[opened.clone(), closed(CloseReason::ByAdmin)]);
+        let restored = state(&[
+            opened,
+            closed(CloseReason::SubscriptionExpired),
+            MailboxEvent::MailboxRestored {},
+        ]);
+        assert!(restored_on_renewal(&by_expiry));
+        assert!(!restored_on_renewal(&by_admin));
+        assert!(!restored_on_renewal(&restored));
+        assert!(reopens_mailboxes(&SubscriptionEvent::SubscriptionRenewed {
+            months: 1,
+            amount: 0,
+            currency: "CNY".into(),
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+        }));
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Process managers: what an event in one stream asks of other streams (rules in
 //! `domain::policy`). A deleted or revoked member's mailbox is closed, a replaced domain's
-//! mailboxes are renamed, an ended subscription's mailboxes are closed; and, when an
+//! mailboxes are renamed, an ended subscription's mailboxes are closed (and given back when
+//! it is renewed in time); and, when an
 //! expired subscription's data is due, every mailbox is purged before the purge is recorded.
 
-use api::command::{CommandContext, CommandHandler};
+use api::command::{CommandContext, CommandError, CommandHandler};
 use api::operations::{self, streams};
 use chrono::{DateTime, Utc};
-use domain::mailbox::{CloseReason, MailboxCommand};
+use domain::mailbox::{CloseReason, Mailbox, MailboxCommand};
 use domain::maildomain::MailDomainEvent;
-use domain::member::MemberEvent;
+use domain::member::{Member, MemberEvent};
 use domain::policy;
 use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
 use eventstore::{RecordedEvent, SubscriptionFilter};
@@ -53,6 +54,47 @@ impl ProcessManager {
             .map_err(transient)
     }
 
+    /// A renewal gives back the mailboxes the expiry closed, to members still allowed mail.
+    async fn restore_after_renewal(
+        &self,
+        event: &RecordedEvent,
+        subscription_id: Uuid,
+    ) -> Result<(), Failure> {
+        let context = crate::context("process-manager", event);
+        for id in self
+            .mailboxes(CLOSED_OF_SUBSCRIPTION, subscription_id)
+            .await?
+        {
+            let mailbox = self
+                .handler
+                .load_state::<Mailbox>(&streams::mailbox(id))
+                .await
+                .map_err(transient)?;
+            if !policy::restored_on_renewal(&mailbox) {
+                continue;
+            }
+            let member = self
+                .handler
+                .load_state::<Member>(&streams::member(mailbox.member_id))
+                .await
+                .map_err(transient)?;
+            let restore = MailboxCommand::Restore {
+                member_may_use_mail: member.may_use_mail(),
+            };
+            match operations::run_mailbox(&self.handler, &context, id, restore, self.clock.now())
+                .await
+            {
+                Ok(_) => {}
+                // Refused (the member lost the seat, the purge is due): it stays closed.
+                Err(CommandError::Domain(reason)) => {
+                    tracing::info!(mailbox = %id, %reason, "not restored after renewal");
+                }
+                Err(e) => return Err(transient(e)),
+            }
+        }
+        Ok(())
+    }
+
     async fn each(
         &self,
         context: &CommandContext,
@@ -80,6 +122,9 @@ const ON_DOMAIN: &str = "SELECT id FROM mailboxes WHERE domain_id = $1 AND statu
 const OPEN_OF_SUBSCRIPTION: &str =
     "SELECT m.id FROM mailboxes m JOIN organizations o ON o.id = m.organization_id
      WHERE o.subscription_id = $1 AND m.status NOT IN ('CLOSED', 'PURGED')";
+const CLOSED_OF_SUBSCRIPTION: &str =
+    "SELECT m.id FROM mailboxes m JOIN organizations o ON o.id = m.organization_id
+     WHERE o.subscription_id = $1 AND m.status = 'CLOSED'";
 const KEPT_OF_SUBSCRIPTION: &str =
     "SELECT m.id FROM mailboxes m JOIN organizations o ON o.id = m.organization_id
      WHERE o.subscription_id = $1 AND m.status <> 'PURGED'";
@@ -117,12 +162,16 @@ impl Handler for ProcessManager {
                 ),
                 ON_DOMAIN,
             ),
-            "subscription" => (
-                policy::mailbox_command_for_subscription_event(
-                    &eventstore::decode_serde::<SubscriptionEvent>(event).map_err(bad)?,
-                ),
-                OPEN_OF_SUBSCRIPTION,
-            ),
+            "subscription" => {
+                let e = eventstore::decode_serde::<SubscriptionEvent>(event).map_err(bad)?;
+                if policy::reopens_mailboxes(&e) {
+                    return self.restore_after_renewal(event, id).await;
+                }
+                (
+                    policy::mailbox_command_for_subscription_event(&e),
+                    OPEN_OF_SUBSCRIPTION,
+                )
+            }
             _ => (None, ""),
         };
         let Some(command) = command else {

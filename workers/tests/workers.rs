@@ -627,3 +627,183 @@ async fn deleting_a_member_closes_its_mailbox() {
         ["MailboxOpened", "MailboxClosed"]
     );
 }
+
+#[tokio::test]
+async fn an_invited_admin_gets_link_and_token_by_sms_and_the_invitation_expires() {
+    let w = world().await;
+    let (org, _) = organization(&w).await;
+    let invitation = Uuid::now_v7();
+    let token = "tok-3f9a1c";
+    w.secrets
+        .put(Purpose::InvitationToken, invitation, token)
+        .await
+        .unwrap();
+    let invite = domain::organization::OrganizationCommand::InviteAdmin {
+        invitation_id: invitation,
+        name: "李娜".into(),
+        phone: "13800138009".into(),
+        email: "lina@acme.cn".into(),
+        valid_hours: 72,
+        token_hash: domain::organization::token_hash(token),
+        actor: "buyer-1".into(),
+    };
+    let now = Utc::now();
+    operations::run_decider::<domain::organization::Organization>(
+        &w.h,
+        &context(),
+        &streams::organization(org),
+        invite,
+        now,
+        operations::no_claims,
+    )
+    .await
+    .unwrap();
+
+    let file = std::env::temp_dir().join(format!("mailplane-sms-{}.log", Uuid::now_v7()));
+    let worker = SmsWorker::new(
+        w.h.clone(),
+        w.secrets.clone(),
+        Box::new(workers::sms::LogProvider::new(file.clone())),
+        "企业邮箱",
+        "https://console.example/",
+    );
+    drain(w.h.store(), &worker).await.unwrap();
+    let written = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let message: Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
+    assert_eq!(message["to"], "13800138009");
+    assert_eq!(
+        message["text"],
+        format!("尊敬的李娜，您好。阿克米科技邀请您成为管理员，请在3天内打开链接接受邀请：https://console.example/invitations/{invitation}?token={token}")
+    );
+    assert_eq!(
+        w.secrets
+            .get(Purpose::InvitationToken, invitation)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Three days later the invitation expires by itself.
+    w.runner.catch_up(Projection::Timers).await.unwrap();
+    let clock = ManualClock::new(now);
+    let dns = api::dns::DnsLookup::new(Some(nxdomain_server().await)).unwrap();
+    let timers = TimerWorker::new(
+        w.h.clone(),
+        dns,
+        Provider::default(),
+        Arc::new(clock.clone()),
+    );
+    clock.advance(Duration::hours(71));
+    assert_eq!(timers.fire_due().await.unwrap(), 0);
+    clock.advance(Duration::hours(2));
+    assert_eq!(timers.fire_due().await.unwrap(), 1);
+    let org_events = types(&w, &streams::organization(org)).await;
+    assert_eq!(
+        org_events.last().map(String::as_str),
+        Some("InvitationExpired")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_term_closes_mailboxes_and_a_renewal_in_time_gives_them_back() {
+    let w = world().await;
+    let ctx = context();
+    let sub = operations::provision_subscription(
+        &w.h,
+        &ctx,
+        "buyer-1",
+        "O-PAID",
+        "standard",
+        10,
+        false,
+        Some(1),
+        &PriceList::default(),
+    )
+    .await
+    .unwrap()
+    .answer
+    .id
+    .unwrap();
+    let org = Uuid::now_v7();
+    operations::create_organization(&w.h, &ctx, org, "阿克米科技", "acme", "buyer-1", false)
+        .await
+        .unwrap();
+    operations::bind_app(&w.h, &ctx, sub, org).await.unwrap();
+    let d = domain(&w, org).await;
+    let kept = open(&w, member(&w, org, "zw", Some("13800138000")).await, d).await;
+    let li = member(&w, org, "li", Some("13800138001")).await;
+    let closed_by_admin = Uuid::now_v7();
+    let nobody = |_: &str| None;
+    operations::open_mailbox(
+        &w.h,
+        &ctx,
+        li,
+        d,
+        closed_by_admin,
+        Some("li".into()),
+        &nobody,
+    )
+    .await
+    .unwrap();
+    // Five days in, an admin closes one mailbox (its recycle-bin purge is at day 35).
+    let clock = ManualClock::new(Utc::now());
+    clock.advance(Duration::days(5));
+    operations::run_mailbox(
+        &w.h,
+        &ctx,
+        closed_by_admin,
+        domain::mailbox::MailboxCommand::Close {
+            reason: domain::mailbox::CloseReason::ByAdmin,
+        },
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    for p in Projection::ALL {
+        w.runner.catch_up(p).await.unwrap();
+    }
+    let dns = api::dns::DnsLookup::new(Some(nxdomain_server().await)).unwrap();
+    let timers = TimerWorker::new(
+        w.h.clone(),
+        dns,
+        Provider::default(),
+        Arc::new(clock.clone()),
+    );
+    let manager = ProcessManager::new(w.h.clone(), w.runner.clone(), Arc::new(clock.clone()));
+
+    // At day 32 the month's term has lapsed: mail is suspended.
+    clock.advance(Duration::days(27));
+    assert_eq!(timers.fire_due().await.unwrap(), 1);
+    drain(w.h.store(), &manager).await.unwrap();
+    assert_eq!(mailbox_status(&w, kept).await, MailboxStatus::Closed);
+
+    // Renewed within the 30 days: the expiry's closures are undone, the admin's is not,
+    // and the data deletion is called off.
+    operations::run_decider::<domain::subscription::Subscription>(
+        &w.h,
+        &ctx,
+        &streams::subscription(sub),
+        domain::subscription::SubscriptionCommand::Renew {
+            months: 1,
+            price_list: PriceList::default(),
+        },
+        clock.now(),
+        operations::no_claims,
+    )
+    .await
+    .unwrap();
+    drain(w.h.store(), &manager).await.unwrap();
+    assert_eq!(mailbox_status(&w, kept).await, MailboxStatus::Active);
+    assert_eq!(
+        mailbox_status(&w, closed_by_admin).await,
+        MailboxStatus::Closed
+    );
+    w.runner.catch_up(Projection::Timers).await.unwrap();
+    let purges: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM timers WHERE kind = 'subscription_data_purge'")
+            .fetch_one(w.h.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(purges, 0);
+}
