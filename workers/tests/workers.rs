@@ -807,3 +807,45 @@ async fn an_expired_term_closes_mailboxes_and_a_renewal_in_time_gives_them_back(
             .unwrap();
     assert_eq!(purges, 0);
 }
+
+#[tokio::test]
+async fn replacing_a_domain_renames_its_mailboxes() {
+    let w = world().await;
+    let (org, _) = organization(&w).await;
+    let d = domain(&w, org).await;
+    let mailbox = open(&w, member(&w, org, "zw", Some("13800138000")).await, d).await;
+    let replace = MailDomainCommand::Replace {
+        name: "acme.com.cn".into(),
+        answers: DnsAnswers {
+            mx: vec![
+                (5, "mx1.mailplane.test".into()),
+                (10, "mx2.mailplane.test".into()),
+            ],
+            txt: vec!["v=spf1 include:spf.mailplane.test -all".into()],
+            cname: vec![("mp1._domainkey".into(), "dkim.mailplane.test".into())],
+            dnsauth_txt: vec![],
+        },
+        provider: Provider::default(),
+    };
+    operations::run_mail_domain(&w.h, &context(), d, replace)
+        .await
+        .unwrap();
+    let manager = ProcessManager::new(
+        w.h.clone(),
+        w.runner.clone(),
+        Arc::new(workers::SystemClock),
+    );
+    drain(w.h.store(), &manager).await.unwrap();
+    let state =
+        w.h.load_state::<Mailbox>(&streams::mailbox(mailbox))
+            .await
+            .unwrap();
+    assert_eq!(state.address, "zhangwei@acme.com.cn");
+    // The old address is free, the new one taken.
+    let claims: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM claims WHERE scope = 'mailbox_address'")
+            .fetch_all(w.h.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(claims, ["zhangwei@acme.com.cn"]);
+}
