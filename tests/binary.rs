@@ -131,6 +131,7 @@ async fn serve_brings_up_its_own_postgres_and_keeps_data_across_restarts() {
         "{metrics}"
     );
     assert!(metrics.contains("mailplane_db_pool_connections"));
+    assert!(metrics.contains("mailplane_overdue_timers 0"), "{metrics}");
     assert_eq!(get(port, "/nope").unwrap().0, 404);
 
     // Migrations ran: the event store takes an event.

@@ -39,6 +39,14 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
     pool: Family<PoolLabels, Gauge>,
+    parked: Family<ConsumerLabels, Gauge>,
+    overdue_timers: Gauge,
+}
+
+/// A worker's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    consumer: String,
 }
 
 impl Default for Metrics {
@@ -71,6 +79,18 @@ impl Metrics {
             "Database pool connections, by state (idle, in_use)",
             pool.clone(),
         );
+        let parked = Family::<ConsumerLabels, Gauge>::default();
+        registry.register(
+            "parked_events",
+            "Events a worker could not handle (table parked_events), by worker",
+            parked.clone(),
+        );
+        let overdue_timers = Gauge::default();
+        registry.register(
+            "overdue_timers",
+            "Timers due more than a minute ago and not fired yet (no timer worker running?)",
+            overdue_timers.clone(),
+        );
         let build = Family::<Vec<(String, String)>, Gauge>::default();
         build
             .get_or_create(&vec![(
@@ -84,6 +104,8 @@ impl Metrics {
             requests,
             durations,
             pool,
+            parked,
+            overdue_timers,
         }
     }
 
@@ -126,6 +148,29 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         .pool
         .get_or_create(&PoolLabels { state: "in_use" })
         .set(size - idle);
+    // Small tables, read at scrape time; a failed read leaves the last figures.
+    if let Ok(rows) = sqlx::query_as::<_, (String, i64)>(
+        "SELECT consumer, count(*) FROM parked_events GROUP BY consumer",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        for (consumer, n) in rows {
+            state
+                .metrics
+                .parked
+                .get_or_create(&ConsumerLabels { consumer })
+                .set(n);
+        }
+    }
+    if let Ok(n) = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM timers WHERE due_at < now() - interval '1 minute'",
+    )
+    .fetch_one(pool)
+    .await
+    {
+        state.metrics.overdue_timers.set(n);
+    }
     match state.metrics.render() {
         Ok(text) => (
             [(
