@@ -849,3 +849,82 @@ async fn replacing_a_domain_renames_its_mailboxes() {
             .unwrap();
     assert_eq!(claims, ["zhangwei@acme.com.cn"]);
 }
+
+/// Counts how often each event was handled.
+#[derive(Clone, Default)]
+struct Counter(Arc<Mutex<HashMap<Uuid, u32>>>);
+
+impl workers::Handler for Counter {
+    fn name(&self) -> &'static str {
+        "test:counter"
+    }
+
+    fn filter(&self) -> eventstore::SubscriptionFilter {
+        eventstore::SubscriptionFilter::categories(["counted"])
+    }
+
+    async fn handle(&self, event: &eventstore::RecordedEvent) -> Result<(), Failure> {
+        *self.0.lock().unwrap().entry(event.event_id).or_default() += 1;
+        Ok(())
+    }
+}
+
+async fn append_counted(w: &World, n: usize) {
+    for i in 0..n {
+        let event = eventstore::NewEvent::new("Counted", serde_json::json!({ "i": i }));
+        w.h.store()
+            .append(
+                &format!("counted-{}", Uuid::now_v7()),
+                eventstore::ExpectedRevision::NoStream,
+                &[event],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn handled_all(counter: &Counter, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while counter.0.lock().unwrap().len() < n {
+        assert!(std::time::Instant::now() < deadline, "events not handled");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Time for a second consumer, if one were running, to handle them again.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn one_consumer_runs_at_a_time_and_a_standby_takes_over() {
+    let w = world().await;
+    let counter = Counter::default();
+    let run = |stopped| {
+        tokio::spawn(workers::consumer::run(
+            w.h.store().clone(),
+            counter.clone(),
+            stopped,
+        ))
+    };
+    let (stop_first, stopped) = tokio::sync::watch::channel(false);
+    let first = run(stopped);
+    append_counted(&w, 10).await;
+    handled_all(&counter, 10).await;
+
+    // A second process of the same worker waits as a standby: nothing is handled twice.
+    let (stop_second, stopped) = tokio::sync::watch::channel(false);
+    let second = run(stopped);
+    append_counted(&w, 10).await;
+    handled_all(&counter, 20).await;
+    assert!(
+        counter.0.lock().unwrap().values().all(|n| *n == 1),
+        "two processes handled the same events"
+    );
+
+    // The first stops; the standby takes over from the checkpoint.
+    stop_first.send(true).unwrap();
+    first.await.unwrap();
+    append_counted(&w, 10).await;
+    handled_all(&counter, 30).await;
+    assert!(counter.0.lock().unwrap().values().all(|n| *n == 1));
+    stop_second.send(true).unwrap();
+    second.await.unwrap();
+}
