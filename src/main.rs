@@ -61,6 +61,10 @@ enum Command {
     Schema {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Write the event catalog (JSON Schemas + README) into this folder instead:
+        /// schema/events.
+        #[arg(long, conflicts_with = "out")]
+        events: Option<std::path::PathBuf>,
     },
     /// Manage the read models.
     Projections {
@@ -186,7 +190,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Schema { out } => {
+        Command::Schema {
+            events: Some(dir), ..
+        } => {
+            for (category, event_type, schema) in domain::catalog::schemas() {
+                let folder = dir.join(category);
+                std::fs::create_dir_all(&folder)
+                    .with_context(|| format!("cannot create {}", folder.display()))?;
+                let path = folder.join(format!("{event_type}.json"));
+                std::fs::write(
+                    &path,
+                    format!("{}\n", serde_json::to_string_pretty(&schema)?),
+                )
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            let readme = dir.join("README.md");
+            std::fs::write(&readme, domain::catalog::readme())
+                .with_context(|| format!("cannot write {}", readme.display()))?;
+            println!("event catalog written to {}", dir.display());
+            Ok(())
+        }
+        Command::Schema { out, events: None } => {
             let sdl = api::graphql::sdl();
             match out {
                 Some(path) => std::fs::write(&path, sdl)

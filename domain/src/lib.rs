@@ -9,6 +9,7 @@
 //! claim and release ([`Claim`]); the command handler writes those claims in the same
 //! transaction and turns a taken one into [`Scope::taken_error`].
 
+pub mod catalog;
 mod claims;
 mod error;
 pub mod mailbox;

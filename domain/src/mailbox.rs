@@ -19,7 +19,9 @@ pub const RECYCLE_BIN_DAYS: i64 = 30;
 /// Highest number tried after a default address that is taken (zhangwei1 … zhangwei99).
 const MAX_SUFFIX: u32 = 99;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MailboxStatus {
     #[default]
@@ -30,7 +32,7 @@ pub enum MailboxStatus {
     Purged,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CloseReason {
     ByAdmin,
@@ -39,7 +41,7 @@ pub enum CloseReason {
     SubscriptionExpired,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum MailboxEvent {
     MailboxOpened {

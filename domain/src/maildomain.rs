@@ -14,7 +14,9 @@ use crate::Decider;
 /// Most domains one organization may hold.
 pub const MAX_DOMAINS_PER_ORGANIZATION: u32 = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerificationMode {
     /// Mail flows through the provider: MX, SPF and DKIM records.
@@ -23,7 +25,9 @@ pub enum VerificationMode {
     Ownership,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DomainStatus {
     #[default]
@@ -32,7 +36,7 @@ pub enum DomainStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RecordType {
     Mx,
@@ -40,7 +44,7 @@ pub enum RecordType {
     Cname,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RecordStatus {
     Ok,
@@ -52,7 +56,7 @@ pub enum RecordStatus {
 
 /// A DNS record the organization must publish. `host` is relative to the domain (`@` is
 /// the domain itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequiredRecord {
     #[serde(rename = "type")]
     pub record_type: RecordType,
@@ -63,7 +67,7 @@ pub struct RequiredRecord {
 }
 
 /// One required record and what the lookup found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordResult {
     #[serde(flatten)]
     pub record: RequiredRecord,
@@ -279,7 +283,7 @@ pub fn normalize(name: &str) -> Result<DomainName, DomainError> {
     Ok(DomainName { ascii, unicode })
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum MailDomainEvent {
     DomainAdded {

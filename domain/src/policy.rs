@@ -144,6 +144,7 @@ mod tests {
             months: 1,
             amount: 0,
             currency: "CNY".into(),
+            starts_at: None,
             expires_at: chrono::DateTime::UNIX_EPOCH,
         }));
     }

@@ -51,6 +51,11 @@ impl Default for PriceList {
     }
 }
 
+/// The currency of amounts recorded before events named theirs.
+pub fn default_currency() -> String {
+    "CNY".to_owned()
+}
+
 impl PriceList {
     /// Whether the edition is sold.
     pub fn has_edition(&self, edition: &str) -> bool {

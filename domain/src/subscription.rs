@@ -32,7 +32,9 @@ pub fn subscription_id_for_order(order_id: &str) -> Uuid {
     Uuid::new_v8(bytes)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SubscriptionStatus {
     #[default]
@@ -42,7 +44,7 @@ pub enum SubscriptionStatus {
     Unsubscribed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum SubscriptionEvent {
     TrialStarted {
@@ -61,6 +63,7 @@ pub enum SubscriptionEvent {
         edition: String,
         seats: u32,
         months: u32,
+        /// Charged, in minor units (fen for CNY) of `currency`.
         amount: i64,
         currency: String,
         activated_at: DateTime<Utc>,
@@ -68,6 +71,7 @@ pub enum SubscriptionEvent {
     },
     TrialConverted {
         months: u32,
+        /// Charged, in minor units (fen for CNY) of `currency`.
         amount: i64,
         currency: String,
         activated_at: DateTime<Utc>,
@@ -77,17 +81,24 @@ pub enum SubscriptionEvent {
         added: u32,
         new_total: u32,
         remaining_days: u32,
+        /// Charged, in minor units (fen for CNY) of `currency`.
         amount: i64,
         currency: String,
     },
     SubscriptionRenewed {
         months: u32,
+        /// Charged, in minor units (fen for CNY) of `currency`.
         amount: i64,
         currency: String,
+        /// Start of the renewed period: the previous end, or the renewal after a lapse.
+        /// Absent in events recorded before it was named.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        starts_at: Option<DateTime<Utc>>,
         expires_at: DateTime<Utc>,
     },
     Unsubscribed {
         reason: Option<String>,
+        /// Paid back, in minor units (fen for CNY) of `currency`.
         refund: i64,
         currency: String,
     },
@@ -374,6 +385,7 @@ impl Decider for Subscription {
                     months: term,
                     amount,
                     currency: price_list.currency.clone(),
+                    starts_at: Some(from),
                     expires_at: add_months(from, term)?,
                 }])
             }
@@ -553,12 +565,16 @@ pub fn release_seat(s: &SubscriptionState, member_id: Uuid) -> Vec<SubscriptionE
 }
 
 /// `buyer-{account}`: refunds granted to one buyer account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum BuyerEvent {
     RefundGranted {
         subscription_id: Uuid,
+        /// Paid back, in minor units (fen for CNY) of `currency`.
         amount: i64,
+        /// Events recorded before the currency was named are CNY.
+        #[serde(default = "crate::pricing::default_currency")]
+        currency: String,
         granted_at: DateTime<Utc>,
     },
 }
@@ -621,6 +637,7 @@ pub fn unsubscribe(
         vec![BuyerEvent::RefundGranted {
             subscription_id,
             amount: s.paid,
+            currency: s.currency.clone(),
             granted_at: now,
         }],
     ))
@@ -941,6 +958,7 @@ mod tests {
                 months: 2,
                 amount: 16_000,
                 currency: "CNY".into(),
+                starts_at: Some(end),
                 expires_at: add_months(end, 2).unwrap(),
             }]);
         let expired = E::SubscriptionExpired {
@@ -1020,6 +1038,7 @@ mod tests {
             vec![BuyerEvent::RefundGranted {
                 subscription_id: sid(),
                 amount: 96_000,
+                currency: "CNY".into(),
                 granted_at: day(5)
             }]
         );
@@ -1054,6 +1073,7 @@ mod tests {
         let refund = |at| BuyerEvent::RefundGranted {
             subscription_id: Uuid::nil(),
             amount: 1,
+            currency: "CNY".into(),
             granted_at: at,
         };
         let ten_this_year: Vec<BuyerEvent> = (0..10)
