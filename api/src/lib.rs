@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod command;
 pub mod dns;
+pub mod feed;
 pub mod graphql;
 mod health;
 pub mod metrics;
@@ -36,6 +37,8 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_request))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/events", get(feed::http))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
@@ -86,6 +89,42 @@ async fn graphql_request(
             .into_response();
     set_correlation(&mut response, correlation_id);
     response
+}
+
+/// `GET /graphql/ws`: GraphQL subscriptions over websocket (graphql-transport-ws). The
+/// token comes in `connection_init`'s payload as `{"Authorization": "Bearer …"}`.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> Response {
+    use axum::response::IntoResponse;
+    let schema = state.schema.clone();
+    let jwt = state.jwt.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let header = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+                    let principal = match header {
+                        None => None,
+                        Some(h) => Some(jwt.verify_header(Some(&h)).map_err(|e| {
+                            async_graphql::Error::new(format!("unauthenticated: {e}"))
+                        })?),
+                    };
+                    let mut data = async_graphql::Data::default();
+                    data.insert(graphql::Caller {
+                        principal,
+                        correlation_id: uuid::Uuid::now_v7(),
+                    });
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
 }
 
 fn set_correlation(response: &mut Response, id: uuid::Uuid) {

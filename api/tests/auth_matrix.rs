@@ -314,8 +314,26 @@ async fn billing_and_operators_read_the_log_in_order_and_accounts_do_not() {
     let query = "query($a: String) { events(first: 100, after: $a) { nodes { position stream type } pageInfo { hasNextPage endCursor } } }";
     let billing = who("billing", PrincipalKind::Service, Some("billing"));
     let page = ok(&schema, billing.clone(), query, json!({})).await;
+    let internal: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'AdminInvited'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(internal, 1, "the setup invites an admin");
     assert_eq!(
         page["events"]["nodes"].as_array().unwrap().len() as i64,
+        total - internal,
+        "billing never sees internal events"
+    );
+    let everything = ok(
+        &schema,
+        who("ops", PrincipalKind::Operator, None),
+        query,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        everything["events"]["nodes"].as_array().unwrap().len() as i64,
         total
     );
     let end = page["events"]["pageInfo"]["endCursor"].clone();

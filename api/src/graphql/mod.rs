@@ -6,12 +6,13 @@ mod error;
 mod loaders;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 
 use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use domain::maildomain::Provider;
 use domain::pricing::PriceList;
 use eventstore::Position;
@@ -25,9 +26,10 @@ use crate::secrets::SecretStore;
 
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::SubscriptionRoot;
 
 /// The schema type.
-pub type MailplaneSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type MailplaneSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Longest query nesting accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -77,7 +79,7 @@ pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
 /// Builds the schema with its limits and services.
 pub fn build_schema(services: Services) -> MailplaneSchema {
     let pool = services.pool.clone();
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation, SubscriptionRoot)
         .data(DataLoader::new(loaders::Loaders { pool }, tokio::spawn))
         .data(services)
         .limit_depth(MAX_DEPTH)
@@ -87,7 +89,7 @@ pub fn build_schema(services: Services) -> MailplaneSchema {
 
 /// The SDL clients build against (schema/graphql/schema.graphql).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation, SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -99,43 +99,32 @@ impl Query {
         categories: Option<Vec<String>>,
     ) -> async_graphql::Result<Page<types::EventNode>> {
         let p = principal(ctx)?;
-        let allowed = access::is_operator(ctx)
-            || (p.kind == crate::auth::PrincipalKind::Service
-                && p.scope.as_deref() == Some("billing"));
-        if !allowed {
-            return Err(super::error::forbidden());
-        }
+        let audience = crate::feed::Audience::of(p).ok_or_else(super::error::forbidden)?;
         let size = page_size(first)?;
-        let after: eventstore::Position = match after.as_deref() {
-            None => eventstore::Position::START,
-            Some(c) => c
-                .parse()
-                .map_err(|_| super::error::validation("after", "is not an event position"))?,
-        };
-        let filter = match categories {
-            Some(c) if !c.is_empty() => eventstore::SubscriptionFilter::Categories(c),
-            _ => eventstore::SubscriptionFilter::All,
-        };
-        let events = services(ctx)?
-            .handler
-            .store()
-            .read_filtered(&filter, after, size as usize + 1)
-            .await
-            .gql()?;
-        let nodes: Vec<types::EventNode> = events
-            .into_iter()
-            .map(|e| types::EventNode {
-                position: e.position.to_string(),
-                stream: e.stream_name,
-                event_type: e.event_type,
-                data: async_graphql::Json(e.data),
-                metadata: async_graphql::Json(
-                    serde_json::to_value(&e.metadata).unwrap_or_default(),
-                ),
-                recorded_at: e.recorded_at,
-            })
-            .collect();
-        Ok(types::page_with(nodes, size, |n| n.position.clone()))
+        let after = crate::feed::parse_after(after.as_deref())
+            .map_err(|e| super::error::validation(e.field, e.message))?;
+        let filter = crate::feed::filter(categories.unwrap_or_default())
+            .map_err(|e| super::error::validation("categories", e.message))?;
+        let page = crate::feed::page(
+            services(ctx)?.handler.store(),
+            audience,
+            &filter,
+            after,
+            size as usize,
+        )
+        .await
+        .gql()?;
+        Ok(types::Page {
+            nodes: page
+                .events
+                .into_iter()
+                .map(types::EventNode::from)
+                .collect(),
+            page_info: types::PageInfo {
+                has_next_page: page.more,
+                end_cursor: Some(page.next.to_string()),
+            },
+        })
     }
 
     /// One organization: its managers or an operator.

@@ -188,6 +188,19 @@ pub struct EventNode {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl From<crate::feed::FeedEvent> for EventNode {
+    fn from(e: crate::feed::FeedEvent) -> Self {
+        EventNode {
+            position: e.position,
+            stream: e.stream,
+            event_type: e.event_type,
+            data: async_graphql::Json(e.data),
+            metadata: async_graphql::Json(e.metadata),
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
 #[derive(SimpleObject, Clone)]
 pub struct PageInfo {
     pub has_next_page: bool,
