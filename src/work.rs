@@ -82,6 +82,13 @@ pub async fn start(
     );
     tasks.push(tokio::spawn(timers.run(TIMER_TICK, stop.clone())));
 
+    let webhooks = workers::webhooks::WebhookWorker::new(
+        store.clone(),
+        secrets.clone(),
+        workers::webhooks::WebhookSettings::default(),
+    );
+    tasks.push(tokio::spawn(webhooks.run(stop.clone())));
+
     let (plane, dovecot) = data_plane(config).await?;
     if let Some(plane) = plane {
         let worker = DataPlaneWorker::new(handler, secrets.clone(), plane, clock, runner.clone());

@@ -1,6 +1,6 @@
 //! The event feed every outward channel shares (`GET /events`, the GraphQL `events` query
 //! and subscription, webhooks): the same order (the log's, gap-safe), the same content
-//! (`{position, stream, type, data, metadata, recordedAt}`), and the same rule on who sees
+//! (`{id, position, stream, type, data, metadata, recordedAt}`), and the same rule on who sees
 //! what — billing only published events (domain::catalog), operators everything.
 
 use std::time::Duration;
@@ -26,6 +26,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedEvent {
+    /// The event's id: unique, the same in every channel (a webhook's `webhook-id`).
+    pub id: uuid::Uuid,
     /// Opaque cursor: pass it back as `after` to continue behind this event.
     pub position: String,
     pub stream: String,
@@ -39,6 +41,7 @@ pub struct FeedEvent {
 impl From<&RecordedEvent> for FeedEvent {
     fn from(e: &RecordedEvent) -> Self {
         FeedEvent {
+            id: e.event_id,
             position: e.position.to_string(),
             stream: e.stream_name.clone(),
             event_type: e.event_type.clone(),

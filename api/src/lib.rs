@@ -10,6 +10,7 @@ mod health;
 pub mod metrics;
 pub mod operations;
 pub mod secrets;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -19,6 +19,8 @@ pub enum Purpose {
     /// The member's mail password as a Dovecot-style `{ARGON2ID}` hash, for the data plane;
     /// kept while the member exists (a mailbox may be opened any time later).
     MailboxPasswordHash,
+    /// A webhook endpoint's signing secret (`whsec_…`), by webhook secret id.
+    WebhookSecret,
 }
 
 impl Purpose {
@@ -28,6 +30,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset_password",
             Purpose::InvitationToken => "invitation_token",
             Purpose::MailboxPasswordHash => "mailbox_password_hash",
+            Purpose::WebhookSecret => "webhook_secret",
         }
     }
 }

@@ -173,7 +173,7 @@ async fn park(store: &EventStore, consumer: &str, event: &RecordedEvent, reason:
 }
 
 /// A connection holding the consumer's advisory lock, or None while another process has it.
-async fn try_lease(
+pub(crate) async fn try_lease(
     store: &EventStore,
     name: &str,
 ) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {

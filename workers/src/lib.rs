@@ -8,6 +8,7 @@ pub mod dataplane;
 pub mod managers;
 pub mod sms;
 pub mod timers;
+pub mod webhooks;
 
 mod retry;
 

@@ -8,6 +8,7 @@ mod mutation;
 mod query;
 mod subscription;
 mod types;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -29,7 +30,15 @@ pub use query::Query;
 pub use subscription::SubscriptionRoot;
 
 /// The schema type.
-pub type MailplaneSchema = Schema<Query, Mutation, SubscriptionRoot>;
+pub type MailplaneSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Every query: the product's and the webhook endpoints'.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct QueryRoot(Query, webhooks::WebhookQuery);
+
+/// Every mutation: the product's and the webhook endpoints'.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(Mutation, webhooks::WebhookMutation);
 
 /// Longest query nesting accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -79,7 +88,7 @@ pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
 /// Builds the schema with its limits and services.
 pub fn build_schema(services: Services) -> MailplaneSchema {
     let pool = services.pool.clone();
-    Schema::build(Query, Mutation, SubscriptionRoot)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(DataLoader::new(loaders::Loaders { pool }, tokio::spawn))
         .data(services)
         .limit_depth(MAX_DEPTH)
@@ -89,7 +98,7 @@ pub fn build_schema(services: Services) -> MailplaneSchema {
 
 /// The SDL clients build against (schema/graphql/schema.graphql).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, SubscriptionRoot)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -23,6 +23,7 @@ use crate::command::{Change, CommandError, Executed};
 use crate::operations::{self, streams};
 use crate::secrets::Purpose;
 
+#[derive(Default)]
 pub struct Mutation;
 
 #[derive(InputObject)]
@@ -115,7 +116,7 @@ pub struct AuthorizationResult {
 
 /// Runs a mutation once per idempotency key: the same key from the same principal with the
 /// same arguments answers the first answer and writes nothing; other arguments: CONFLICT.
-async fn once<T, F>(
+pub(super) async fn once<T, F>(
     ctx: &Context<'_>,
     key: Option<String>,
     operation: &str,

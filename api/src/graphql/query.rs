@@ -4,6 +4,7 @@ use super::access::{self, principal, services};
 use super::error::Gql;
 use super::types::{self, cursor, page, page_size, OrganizationRow, Page, SubscriptionRow, Viewer};
 
+#[derive(Default)]
 pub struct Query;
 
 #[Object]

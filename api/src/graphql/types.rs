@@ -178,6 +178,8 @@ pub struct Page<T: async_graphql::OutputType + Clone> {
 #[derive(SimpleObject, Clone)]
 #[graphql(name = "Event")]
 pub struct EventNode {
+    /// The event's id, the same in every channel (a webhook's `webhook-id`).
+    pub id: async_graphql::ID,
     /// Opaque cursor: pass it as `after` to continue.
     pub position: String,
     pub stream: String,
@@ -191,6 +193,7 @@ pub struct EventNode {
 impl From<crate::feed::FeedEvent> for EventNode {
     fn from(e: crate::feed::FeedEvent) -> Self {
         EventNode {
+            id: async_graphql::ID(e.id.to_string()),
             position: e.position,
             stream: e.stream,
             event_type: e.event_type,

@@ -1,0 +1,297 @@
+//! Webhook endpoints and Standard Webhooks signing (standardwebhooks.com): secrets are
+//! `whsec_<base64 of 32 random bytes>`, a delivery carries `webhook-id`, `webhook-timestamp`
+//! and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one entry per
+//! valid secret (several during a rotation).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::secrets::{Purpose, SecretError, SecretStore};
+
+/// How long a rotated-out secret keeps signing, so receivers can switch over.
+pub const ROTATION_OVERLAP: Duration = Duration::hours(24);
+
+/// Why a webhook secret is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a webhook secret (whsec_ followed by base64)")]
+pub struct BadSecret;
+
+/// A new secret.
+pub fn new_secret() -> Result<String, SecretError> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|_| SecretError::BadKey)?;
+    Ok(format!("whsec_{}", STANDARD.encode(bytes)))
+}
+
+/// The key bytes of a secret (with or without its `whsec_` prefix).
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, BadSecret> {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|_| BadSecret)?;
+    if key.len() < 16 {
+        return Err(BadSecret);
+    }
+    Ok(key)
+}
+
+/// The `webhook-signature` header: `v1,<signature>` for each key, space-separated.
+pub fn sign(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8]) -> String {
+    keys.iter()
+        .filter_map(|key| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+            mac.update(format!("{id}.{timestamp}.").as_bytes());
+            mac.update(body);
+            Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An endpoint as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub url: String,
+    pub categories: Vec<String>,
+    pub status: String,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    /// Its checkpoint's consumer name.
+    pub fn consumer(id: Uuid) -> String {
+        format!("webhook:{id}")
+    }
+}
+
+/// Why an endpoint operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: &'static str,
+    },
+    #[error("no such webhook")]
+    NotFound,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] eventstore::Error),
+}
+
+/// Checks a URL: http(s) with a host.
+pub fn check_url(url: &str) -> Result<(), WebhookError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or(WebhookError::Invalid {
+            field: "url",
+            message: "must start with http:// or https://",
+        })?;
+    if rest.is_empty() || rest.starts_with('/') || url.len() > 2000 || url.chars().any(char::is_whitespace) {
+        return Err(WebhookError::Invalid {
+            field: "url",
+            message: "must name a host, without spaces, in at most 2000 characters",
+        });
+    }
+    Ok(())
+}
+
+/// The endpoints, newest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<Endpoint>, WebhookError> {
+    Ok(sqlx::query_as("SELECT * FROM webhooks ORDER BY created_at DESC, id")
+        .fetch_all(pool)
+        .await?)
+}
+
+/// One endpoint.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Endpoint, WebhookError> {
+    sqlx::query_as("SELECT * FROM webhooks WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(WebhookError::NotFound)
+}
+
+/// Registers an endpoint; answers it and its secret (shown this once).
+pub async fn register(
+    pool: &PgPool,
+    secrets: &SecretStore,
+    url: &str,
+    categories: Vec<String>,
+    created_by: &str,
+) -> Result<(Endpoint, String), WebhookError> {
+    check_url(url)?;
+    let categories = crate::feed::filter(categories.clone())
+        .map_err(|e| WebhookError::Invalid {
+            field: "categories",
+            message: e.message,
+        })
+        .map(|_| categories)?;
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO webhooks (id, url, categories, created_by) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(url)
+        .bind(&categories)
+        .bind(created_by)
+        .execute(pool)
+        .await?;
+    let secret = add_secret(pool, secrets, id).await?;
+    Ok((get(pool, id).await?, secret))
+}
+
+async fn add_secret(pool: &PgPool, secrets: &SecretStore, webhook: Uuid) -> Result<String, WebhookError> {
+    let secret = new_secret()?;
+    let secret_id = Uuid::now_v7();
+    secrets.put(Purpose::WebhookSecret, secret_id, &secret).await?;
+    sqlx::query("INSERT INTO webhook_secrets (id, webhook_id) VALUES ($1, $2)")
+        .bind(secret_id)
+        .bind(webhook)
+        .execute(pool)
+        .await?;
+    Ok(secret)
+}
+
+/// A new secret; the current one keeps signing for [`ROTATION_OVERLAP`].
+pub async fn rotate(pool: &PgPool, secrets: &SecretStore, id: Uuid) -> Result<String, WebhookError> {
+    get(pool, id).await?;
+    sqlx::query("UPDATE webhook_secrets SET expires_at = now() + $2 WHERE webhook_id = $1 AND expires_at IS NULL")
+        .bind(id)
+        .bind(ROTATION_OVERLAP)
+        .execute(pool)
+        .await?;
+    add_secret(pool, secrets, id).await
+}
+
+/// The keys that sign now, newest first.
+pub async fn signing_keys(pool: &PgPool, secrets: &SecretStore, id: Uuid) -> Result<Vec<Vec<u8>>, WebhookError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM webhook_secrets WHERE webhook_id = $1 AND (expires_at IS NULL OR expires_at > now())
+         ORDER BY created_at DESC",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let mut keys = Vec::new();
+    for secret_id in ids {
+        if let Some(secret) = secrets.get(Purpose::WebhookSecret, secret_id).await? {
+            keys.push(decode_secret(&secret).map_err(|_| SecretError::Decrypt)?);
+        }
+    }
+    Ok(keys)
+}
+
+/// Pauses (`PAUSED`) or resumes (`ACTIVE`) deliveries.
+pub async fn set_paused(pool: &PgPool, id: Uuid, paused: bool) -> Result<Endpoint, WebhookError> {
+    let status = if paused { "PAUSED" } else { "ACTIVE" };
+    let changed = sqlx::query("UPDATE webhooks SET status = $2, failing_since = NULL WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Err(WebhookError::NotFound);
+    }
+    get(pool, id).await
+}
+
+/// Removes an endpoint, its secrets, deliveries and checkpoint.
+pub async fn delete(pool: &PgPool, id: Uuid) -> Result<Endpoint, WebhookError> {
+    let endpoint = get(pool, id).await?;
+    let secret_ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM webhook_secrets WHERE webhook_id = $1")
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM secrets WHERE purpose = 'webhook_secret' AND subject = ANY($1)")
+        .bind(&secret_ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM checkpoints WHERE consumer = $1")
+        .bind(Endpoint::consumer(id))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(endpoint)
+}
+
+/// Delivers again from `after` (a feed cursor; the start when None).
+pub async fn replay(pool: &PgPool, id: Uuid, after: eventstore::Position) -> Result<Endpoint, WebhookError> {
+    get(pool, id).await?;
+    let store = eventstore::EventStore::new(pool.clone());
+    store.save_checkpoint(&Endpoint::consumer(id), after).await?;
+    get(pool, id).await
+}
+
+/// One delivery attempt, for the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Delivery {
+    pub event_id: Uuid,
+    pub position: String,
+    pub event_type: String,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+    pub outcome: String,
+    pub attempted_at: DateTime<Utc>,
+}
+
+/// The latest `limit` attempts of an endpoint, newest first.
+pub async fn deliveries(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Delivery>, WebhookError> {
+    Ok(sqlx::query_as(
+        "SELECT event_id, position, event_type, attempt, status_code, error, duration_ms, outcome, attempted_at
+         FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_like_the_standard_webhooks_test_vector() {
+        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            sign(&[key], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn two_keys_sign_twice_and_bad_secrets_are_refused() {
+        let a = decode_secret(&new_secret().unwrap()).unwrap();
+        let b = decode_secret(&new_secret().unwrap()).unwrap();
+        assert_eq!(a.len(), 32);
+        let header = sign(&[a, b], "id", 1, b"{}");
+        assert_eq!(header.split(' ').count(), 2);
+        assert!(header.split(' ').all(|s| s.starts_with("v1,")));
+        assert_eq!(decode_secret("whsec_not base64!"), Err(BadSecret));
+        assert_eq!(decode_secret("whsec_c2hvcnQ="), Err(BadSecret));
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(check_url("https://billing.example/hooks").is_ok());
+        assert!(check_url("http://127.0.0.1:9000/x").is_ok());
+        for bad in ["ftp://x", "https://", "https:///path", "billing.example", "https://a b"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+}
