@@ -46,7 +46,10 @@ pub fn sign(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8]) -> String {
             let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
             mac.update(format!("{id}.{timestamp}.").as_bytes());
             mac.update(body);
-            Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+            Some(format!(
+                "v1,{}",
+                STANDARD.encode(mac.finalize().into_bytes())
+            ))
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -98,7 +101,11 @@ pub fn check_url(url: &str) -> Result<(), WebhookError> {
             field: "url",
             message: "must start with http:// or https://",
         })?;
-    if rest.is_empty() || rest.starts_with('/') || url.len() > 2000 || url.chars().any(char::is_whitespace) {
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || url.len() > 2000
+        || url.chars().any(char::is_whitespace)
+    {
         return Err(WebhookError::Invalid {
             field: "url",
             message: "must name a host, without spaces, in at most 2000 characters",
@@ -109,9 +116,11 @@ pub fn check_url(url: &str) -> Result<(), WebhookError> {
 
 /// The endpoints, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<Endpoint>, WebhookError> {
-    Ok(sqlx::query_as("SELECT * FROM webhooks ORDER BY created_at DESC, id")
-        .fetch_all(pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT * FROM webhooks ORDER BY created_at DESC, id")
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 /// One endpoint.
@@ -150,10 +159,16 @@ pub async fn register(
     Ok((get(pool, id).await?, secret))
 }
 
-async fn add_secret(pool: &PgPool, secrets: &SecretStore, webhook: Uuid) -> Result<String, WebhookError> {
+async fn add_secret(
+    pool: &PgPool,
+    secrets: &SecretStore,
+    webhook: Uuid,
+) -> Result<String, WebhookError> {
     let secret = new_secret()?;
     let secret_id = Uuid::now_v7();
-    secrets.put(Purpose::WebhookSecret, secret_id, &secret).await?;
+    secrets
+        .put(Purpose::WebhookSecret, secret_id, &secret)
+        .await?;
     sqlx::query("INSERT INTO webhook_secrets (id, webhook_id) VALUES ($1, $2)")
         .bind(secret_id)
         .bind(webhook)
@@ -163,7 +178,11 @@ async fn add_secret(pool: &PgPool, secrets: &SecretStore, webhook: Uuid) -> Resu
 }
 
 /// A new secret; the current one keeps signing for [`ROTATION_OVERLAP`].
-pub async fn rotate(pool: &PgPool, secrets: &SecretStore, id: Uuid) -> Result<String, WebhookError> {
+pub async fn rotate(
+    pool: &PgPool,
+    secrets: &SecretStore,
+    id: Uuid,
+) -> Result<String, WebhookError> {
     get(pool, id).await?;
     sqlx::query("UPDATE webhook_secrets SET expires_at = now() + $2 WHERE webhook_id = $1 AND expires_at IS NULL")
         .bind(id)
@@ -174,7 +193,11 @@ pub async fn rotate(pool: &PgPool, secrets: &SecretStore, id: Uuid) -> Result<St
 }
 
 /// The keys that sign now, newest first.
-pub async fn signing_keys(pool: &PgPool, secrets: &SecretStore, id: Uuid) -> Result<Vec<Vec<u8>>, WebhookError> {
+pub async fn signing_keys(
+    pool: &PgPool,
+    secrets: &SecretStore,
+    id: Uuid,
+) -> Result<Vec<Vec<u8>>, WebhookError> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM webhook_secrets WHERE webhook_id = $1 AND (expires_at IS NULL OR expires_at > now())
          ORDER BY created_at DESC",
@@ -194,12 +217,13 @@ pub async fn signing_keys(pool: &PgPool, secrets: &SecretStore, id: Uuid) -> Res
 /// Pauses (`PAUSED`) or resumes (`ACTIVE`) deliveries.
 pub async fn set_paused(pool: &PgPool, id: Uuid, paused: bool) -> Result<Endpoint, WebhookError> {
     let status = if paused { "PAUSED" } else { "ACTIVE" };
-    let changed = sqlx::query("UPDATE webhooks SET status = $2, failing_since = NULL WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .execute(pool)
-        .await?
-        .rows_affected();
+    let changed =
+        sqlx::query("UPDATE webhooks SET status = $2, failing_since = NULL WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .execute(pool)
+            .await?
+            .rows_affected();
     if changed == 0 {
         return Err(WebhookError::NotFound);
     }
@@ -209,16 +233,20 @@ pub async fn set_paused(pool: &PgPool, id: Uuid, paused: bool) -> Result<Endpoin
 /// Removes an endpoint, its secrets, deliveries and checkpoint.
 pub async fn delete(pool: &PgPool, id: Uuid) -> Result<Endpoint, WebhookError> {
     let endpoint = get(pool, id).await?;
-    let secret_ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM webhook_secrets WHERE webhook_id = $1")
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
+    let secret_ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM webhook_secrets WHERE webhook_id = $1")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM secrets WHERE purpose = 'webhook_secret' AND subject = ANY($1)")
         .bind(&secret_ids)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM webhooks WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM checkpoints WHERE consumer = $1")
         .bind(Endpoint::consumer(id))
         .execute(&mut *tx)
@@ -228,10 +256,16 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> Result<Endpoint, WebhookError> {
 }
 
 /// Delivers again from `after` (a feed cursor; the start when None).
-pub async fn replay(pool: &PgPool, id: Uuid, after: eventstore::Position) -> Result<Endpoint, WebhookError> {
+pub async fn replay(
+    pool: &PgPool,
+    id: Uuid,
+    after: eventstore::Position,
+) -> Result<Endpoint, WebhookError> {
     get(pool, id).await?;
     let store = eventstore::EventStore::new(pool.clone());
-    store.save_checkpoint(&Endpoint::consumer(id), after).await?;
+    store
+        .save_checkpoint(&Endpoint::consumer(id), after)
+        .await?;
     get(pool, id).await
 }
 
@@ -250,7 +284,11 @@ pub struct Delivery {
 }
 
 /// The latest `limit` attempts of an endpoint, newest first.
-pub async fn deliveries(pool: &PgPool, id: Uuid, limit: i64) -> Result<Vec<Delivery>, WebhookError> {
+pub async fn deliveries(
+    pool: &PgPool,
+    id: Uuid,
+    limit: i64,
+) -> Result<Vec<Delivery>, WebhookError> {
     Ok(sqlx::query_as(
         "SELECT event_id, position, event_type, attempt, status_code, error, duration_ms, outcome, attempted_at
          FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2",
@@ -269,7 +307,12 @@ mod tests {
     fn signs_like_the_standard_webhooks_test_vector() {
         let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            sign(&[key], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, br#"{"test": 2432232314}"#),
+            sign(
+                &[key],
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
@@ -290,7 +333,13 @@ mod tests {
     fn urls_are_checked() {
         assert!(check_url("https://billing.example/hooks").is_ok());
         assert!(check_url("http://127.0.0.1:9000/x").is_ok());
-        for bad in ["ftp://x", "https://", "https:///path", "billing.example", "https://a b"] {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https:///path",
+            "billing.example",
+            "https://a b",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

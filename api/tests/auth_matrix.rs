@@ -146,6 +146,13 @@ fn operations() -> Vec<(&'static str, &'static str)> {
         ("dissolveOrganization", "mutation($o: ID!) { dissolveOrganization(organizationId: $o, confirmIdentifier: \"acme\") { id } }"),
         ("provisionSubscription", "mutation { provisionSubscription(input: {buyerAccountId: \"b\", orderId: \"O-9\", edition: \"standard\", seats: 1, trial: true}) { id } }"),
         ("subscription", "query($s: ID!) { subscription(id: $s) { id seats } }"),
+        ("registerWebhook", "mutation { registerWebhook(url: \"https://billing.example/hook\") { id secret } }"),
+        ("rotateWebhookSecret", "mutation($mb: ID!) { rotateWebhookSecret(id: $mb) { id secret } }"),
+        ("pauseWebhook", "mutation($mb: ID!) { pauseWebhook(id: $mb) { id } }"),
+        ("resumeWebhook", "mutation($mb: ID!) { resumeWebhook(id: $mb) { id } }"),
+        ("replayWebhook", "mutation($mb: ID!) { replayWebhook(id: $mb) { id } }"),
+        ("deleteWebhook", "mutation($mb: ID!) { deleteWebhook(id: $mb) { id } }"),
+        ("webhooks", "{ webhooks { id url } }"),
         ("organization", "query($o: ID!) { organization(id: $o) { id members { nodes { phone } } } }"),
     ]
 }
@@ -395,4 +402,90 @@ async fn over_deep_queries_are_refused() {
             .contains("nested too deep"),
         "{r}"
     );
+}
+
+#[tokio::test]
+async fn operators_manage_webhooks_and_see_the_secret_once() {
+    let _serial = SERIAL.lock().await;
+    let (schema, pool, _) = setup().await;
+    let ops = who("ops", PrincipalKind::Operator, None);
+    let register = "mutation($u: String!, $k: String) { registerWebhook(url: $u, categories: [\"subscription\"], idempotencyKey: $k) { id url status secret categories } }";
+    let url = json!({"u": "https://billing.example/hook", "k": "w1"});
+    let first = ok(&schema, ops.clone(), register, url.clone()).await["registerWebhook"].clone();
+    assert!(first["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(first["status"], "ACTIVE");
+    let again = ok(&schema, ops.clone(), register, url).await["registerWebhook"].clone();
+    assert_eq!(
+        again["id"], first["id"],
+        "the same key answers the same webhook"
+    );
+    assert!(again["secret"].is_null(), "the secret is shown once");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM idempotency_keys WHERE answer::text LIKE '%whsec_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 0, "no secret in the idempotency table");
+    let bad = run(&schema, ops.clone(), register, json!({"u": "ftp://x"})).await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "VALIDATION");
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "url");
+    let id = first["id"].clone();
+    let rotated = ok(
+        &schema,
+        ops.clone(),
+        "mutation($i: ID!) { rotateWebhookSecret(id: $i) { secret } }",
+        json!({"i": id}),
+    )
+    .await;
+    assert!(rotated["rotateWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+    let paused = ok(
+        &schema,
+        ops.clone(),
+        "mutation($i: ID!) { pauseWebhook(id: $i) { status } }",
+        json!({"i": id}),
+    )
+    .await;
+    assert_eq!(paused["pauseWebhook"]["status"], "PAUSED");
+    let bad_cursor = run(
+        &schema,
+        ops.clone(),
+        "mutation($i: ID!) { replayWebhook(id: $i, after: \"nope\") { id } }",
+        json!({"i": id}),
+    )
+    .await;
+    assert_eq!(bad_cursor["errors"][0]["extensions"]["field"], "after");
+    let listed = ok(
+        &schema,
+        ops.clone(),
+        "{ webhooks { id secret deliveries { outcome } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 1);
+    assert!(listed["webhooks"][0]["secret"].is_null());
+    ok(
+        &schema,
+        ops.clone(),
+        "mutation($i: ID!) { deleteWebhook(id: $i) { status } }",
+        json!({"i": id}),
+    )
+    .await;
+    let gone = run(
+        &schema,
+        ops,
+        "mutation($i: ID!) { pauseWebhook(id: $i) { id } }",
+        json!({"i": id}),
+    )
+    .await;
+    assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    let secrets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM secrets WHERE purpose = 'webhook_secret'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(secrets, 0, "deleting a webhook deletes its secrets");
 }

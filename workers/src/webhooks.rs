@@ -73,7 +73,12 @@ impl WebhookWorker {
             .timeout(settings.timeout)
             .build()
             .unwrap_or_default();
-        WebhookWorker { store, secrets, client, settings }
+        WebhookWorker {
+            store,
+            secrets,
+            client,
+            settings,
+        }
     }
 
     /// Runs until `stop`: starts a delivery task for each endpoint that is not paused.
@@ -85,10 +90,9 @@ impl WebhookWorker {
             match webhook::list(worker.store.pool()).await {
                 Ok(endpoints) => {
                     for e in endpoints.into_iter().filter(|e| e.status != "PAUSED") {
-                        if !running.contains_key(&e.id) {
-                            let task = tokio::spawn(worker.clone().serve(e.id, stop.clone()));
-                            running.insert(e.id, task);
-                        }
+                        running.entry(e.id).or_insert_with(|| {
+                            tokio::spawn(worker.clone().serve(e.id, stop.clone()))
+                        });
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot list webhooks"),
@@ -142,8 +146,13 @@ impl WebhookWorker {
         consumer: &str,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<bool, eventstore::Error> {
-        let after = self.store.checkpoint(consumer).await?.unwrap_or(Position::START);
-        let filter = feed::filter(endpoint.categories.clone()).unwrap_or(eventstore::SubscriptionFilter::All);
+        let after = self
+            .store
+            .checkpoint(consumer)
+            .await?
+            .unwrap_or(Position::START);
+        let filter = feed::filter(endpoint.categories.clone())
+            .unwrap_or(eventstore::SubscriptionFilter::All);
         let page = feed::page(&self.store, Audience::Billing, &filter, after, 50).await?;
         if page.events.is_empty() {
             if page.next != after {
@@ -176,7 +185,12 @@ impl WebhookWorker {
     }
 
     /// Delivers one event, retrying until a 2xx or until it is given up.
-    async fn deliver(&self, endpoint: &Endpoint, event: &FeedEvent, stop: &mut watch::Receiver<bool>) -> Outcome {
+    async fn deliver(
+        &self,
+        endpoint: &Endpoint,
+        event: &FeedEvent,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Outcome {
         let pool = self.store.pool();
         let body = match serde_json::to_vec(event) {
             Ok(b) => b,
@@ -221,7 +235,8 @@ impl WebhookWorker {
             } else {
                 "FAILED"
             };
-            self.log(endpoint.id, event, attempt, status, error, took, outcome).await;
+            self.log(endpoint.id, event, attempt, status, error, took, outcome)
+                .await;
             if delivered {
                 let _ = sqlx::query("UPDATE webhooks SET status = 'ACTIVE', failing_since = NULL WHERE id = $1 AND status = 'FAILING'")
                     .bind(endpoint.id)

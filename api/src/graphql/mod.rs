@@ -88,19 +88,27 @@ pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
 /// Builds the schema with its limits and services.
 pub fn build_schema(services: Services) -> MailplaneSchema {
     let pool = services.pool.clone();
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-        .data(DataLoader::new(loaders::Loaders { pool }, tokio::spawn))
-        .data(services)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .data(DataLoader::new(loaders::Loaders { pool }, tokio::spawn))
+    .data(services)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
 }
 
 /// The SDL clients build against (schema/graphql/schema.graphql).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
 }
 
 /// Waits (bounded) until the read models of the written streams have folded the write,

@@ -46,14 +46,20 @@ pub struct WebhookDelivery {
 #[ComplexObject]
 impl Webhook {
     /// The latest delivery attempts, newest first (`first`: 1–100, default 20).
-    async fn deliveries(&self, ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<Vec<WebhookDelivery>> {
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<WebhookDelivery>> {
         let limit = match first {
             None => 20,
             Some(n) if (1..=100).contains(&n) => i64::from(n),
             Some(_) => return Err(validation("first", "must be 1 to 100")),
         };
         let id = parse_id("id", &self.id)?;
-        let rows = webhook::deliveries(&services(ctx)?.pool, id, limit).await.map_err(gql)?;
+        let rows = webhook::deliveries(&services(ctx)?.pool, id, limit)
+            .await
+            .map_err(gql)?;
         Ok(rows
             .into_iter()
             .map(|d| WebhookDelivery {
@@ -133,17 +139,27 @@ impl WebhookMutation {
         let categories = categories.unwrap_or_default();
         // Only the id is kept for a repeat with the same key: the secret never is.
         let secret = std::sync::Mutex::new(None);
-        let id: String = once(ctx, idempotency_key, "registerWebhook", format!("{url}|{categories:?}"), async {
-            let (endpoint, created) = webhook::register(&s.pool, &s.secrets, &url, categories.clone(), &actor)
-                .await
-                .map_err(gql)?;
-            *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
-            Ok(endpoint.id.to_string())
-        })
+        let id: String = once(
+            ctx,
+            idempotency_key,
+            "registerWebhook",
+            format!("{url}|{categories:?}"),
+            async {
+                let (endpoint, created) =
+                    webhook::register(&s.pool, &s.secrets, &url, categories.clone(), &actor)
+                        .await
+                        .map_err(gql)?;
+                *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
+                Ok(endpoint.id.to_string())
+            },
+        )
         .await?;
         let id: Uuid = id.parse().map_err(super::error::internal)?;
         let endpoint = webhook::get(&s.pool, id).await.map_err(gql)?;
-        Ok(answer(endpoint, secret.into_inner().unwrap_or_else(|p| p.into_inner())))
+        Ok(answer(
+            endpoint,
+            secret.into_inner().unwrap_or_else(|p| p.into_inner()),
+        ))
     }
 
     /// Operator: a new signing secret (in the answer); the old one keeps signing for 24 hours.
@@ -157,23 +173,44 @@ impl WebhookMutation {
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
         let secret = std::sync::Mutex::new(None);
-        once(ctx, idempotency_key, "rotateWebhookSecret", id.to_string(), async {
-            let created = webhook::rotate(&s.pool, &s.secrets, id).await.map_err(gql)?;
-            *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "rotateWebhookSecret",
+            id.to_string(),
+            async {
+                let created = webhook::rotate(&s.pool, &s.secrets, id)
+                    .await
+                    .map_err(gql)?;
+                *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
+                Ok(())
+            },
+        )
         .await?;
         let endpoint = webhook::get(&s.pool, id).await.map_err(gql)?;
-        Ok(answer(endpoint, secret.into_inner().unwrap_or_else(|p| p.into_inner())))
+        Ok(answer(
+            endpoint,
+            secret.into_inner().unwrap_or_else(|p| p.into_inner()),
+        ))
     }
 
     /// Operator: stop deliveries (events wait; nothing is skipped).
-    async fn pause_webhook(&self, ctx: &Context<'_>, id: ID, idempotency_key: Option<String>) -> async_graphql::Result<Webhook> {
+    async fn pause_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<Webhook> {
         self.set_paused(ctx, id, true, idempotency_key).await
     }
 
     /// Operator: deliver again, from where deliveries stopped.
-    async fn resume_webhook(&self, ctx: &Context<'_>, id: ID, idempotency_key: Option<String>) -> async_graphql::Result<Webhook> {
+    async fn resume_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<Webhook> {
         self.set_paused(ctx, id, false, idempotency_key).await
     }
 
@@ -189,24 +226,42 @@ impl WebhookMutation {
         operator(ctx)?;
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
-        let position = crate::feed::parse_after(after.as_deref()).map_err(|e| validation(e.field, e.message))?;
-        once(ctx, idempotency_key, "replayWebhook", format!("{id}|{position}"), async {
-            webhook::replay(&s.pool, id, position).await.map_err(gql)?;
-            Ok(())
-        })
+        let position = crate::feed::parse_after(after.as_deref())
+            .map_err(|e| validation(e.field, e.message))?;
+        once(
+            ctx,
+            idempotency_key,
+            "replayWebhook",
+            format!("{id}|{position}"),
+            async {
+                webhook::replay(&s.pool, id, position).await.map_err(gql)?;
+                Ok(())
+            },
+        )
         .await?;
         Ok(answer(webhook::get(&s.pool, id).await.map_err(gql)?, None))
     }
 
     /// Operator: remove an endpoint with its secrets and delivery log.
-    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID, idempotency_key: Option<String>) -> async_graphql::Result<Webhook> {
+    async fn delete_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<Webhook> {
         operator(ctx)?;
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
-        let deleted: (String, String, Vec<String>) = once(ctx, idempotency_key, "deleteWebhook", id.to_string(), async {
-            let e = webhook::delete(&s.pool, id).await.map_err(gql)?;
-            Ok((e.url, e.status, e.categories))
-        })
+        let deleted: (String, String, Vec<String>) = once(
+            ctx,
+            idempotency_key,
+            "deleteWebhook",
+            id.to_string(),
+            async {
+                let e = webhook::delete(&s.pool, id).await.map_err(gql)?;
+                Ok((e.url, e.status, e.categories))
+            },
+        )
         .await?;
         Ok(Webhook {
             id: ID(id.to_string()),
@@ -221,13 +276,25 @@ impl WebhookMutation {
 }
 
 impl WebhookMutation {
-    async fn set_paused(&self, ctx: &Context<'_>, id: ID, paused: bool, idempotency_key: Option<String>) -> async_graphql::Result<Webhook> {
+    async fn set_paused(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        paused: bool,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<Webhook> {
         operator(ctx)?;
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
-        let operation = if paused { "pauseWebhook" } else { "resumeWebhook" };
+        let operation = if paused {
+            "pauseWebhook"
+        } else {
+            "resumeWebhook"
+        };
         once(ctx, idempotency_key, operation, id.to_string(), async {
-            webhook::set_paused(&s.pool, id, paused).await.map_err(gql)?;
+            webhook::set_paused(&s.pool, id, paused)
+                .await
+                .map_err(gql)?;
             Ok(())
         })
         .await?;
