@@ -34,10 +34,12 @@ pub type MailplaneSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Every query: the product's and the webhook endpoints'.
 #[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(Query, webhooks::WebhookQuery);
 
 /// Every mutation: the product's and the webhook endpoints'.
 #[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(Mutation, webhooks::WebhookMutation);
 
 /// Longest query nesting accepted.

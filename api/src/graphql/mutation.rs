@@ -321,7 +321,7 @@ async fn address_holders(
         .collect())
 }
 
-#[Object]
+#[Object(name = "ProductMutation")]
 impl Mutation {
     /// Marketplace order system: a paid order or a trial became a subscription. Idempotent
     /// on the order id.

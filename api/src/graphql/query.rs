@@ -7,7 +7,7 @@ use super::types::{self, cursor, page, page_size, OrganizationRow, Page, Subscri
 #[derive(Default)]
 pub struct Query;
 
-#[Object]
+#[Object(name = "ProductQuery")]
 impl Query {
     /// The calling principal.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {

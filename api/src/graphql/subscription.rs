@@ -12,7 +12,7 @@ use crate::feed::{self, Audience};
 /// The subscription root.
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Billing and operators: every event after `after` (a position from the feed), then
     /// each new one as it is recorded; only `categories` when given.
