@@ -103,6 +103,11 @@ impl Runner {
         loop {
             if let Err(e) = self.catch_up(projection).await {
                 tracing::error!(projection = projection.name(), error = %e, "projection failed; retrying");
+                // The database may be away: wait before the next try instead of spinning.
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
             }
             let after = self
                 .store
@@ -114,7 +119,12 @@ impl Runner {
             let mut sub = self.store.subscribe(filter.clone(), after);
             tokio::select! {
                 () = &mut stop => return,
-                _ = sub.next() => {}
+                next = sub.next() => if next.is_err() {
+                    tokio::select! {
+                        () = &mut stop => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                },
                 () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }

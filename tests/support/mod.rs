@@ -19,6 +19,15 @@ pub struct Server {
     pub log: PathBuf,
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failed test must not leave its server running (and logging) forever; a server
+        // already stopped and waited for is not signalled again.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn mailplane() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
     cmd.env("MAILPLANE_JWT_SECRET", JWT_SECRET)
