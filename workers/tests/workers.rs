@@ -68,6 +68,11 @@ fn context() -> CommandContext {
 
 /// A trial with 10 seats bound to a new organization: (organization, subscription).
 async fn organization(w: &World) -> (Uuid, Uuid) {
+    bound_organization(w, None).await
+}
+
+/// An organization bound to a trial, or to a purchase of `months`.
+async fn bound_organization(w: &World, months: Option<u32>) -> (Uuid, Uuid) {
     let ctx = context();
     let sub = operations::provision_subscription(
         &w.h,
@@ -76,8 +81,8 @@ async fn organization(w: &World) -> (Uuid, Uuid) {
         "O-1",
         "standard",
         10,
-        true,
-        None,
+        months.is_none(),
+        months,
         &PriceList::default(),
     )
     .await
@@ -123,22 +128,27 @@ async fn member(w: &World, org: Uuid, account: &str, phone: Option<&str>) -> Uui
     id
 }
 
-/// A verified domain `acme.cn` of the organization.
-async fn domain(w: &World, org: Uuid) -> Uuid {
+/// An unverified domain of the organization.
+async fn add_domain(w: &World, org: Uuid, name: &str, domains_in_organization: u32) -> Uuid {
     let id = Uuid::now_v7();
     let add = MailDomainCommand::Add {
         domain_id: id,
         organization_id: org,
-        name: "acme.cn".into(),
+        name: name.into(),
         mode: VerificationMode::Full,
-        domains_in_organization: 0,
+        domains_in_organization,
         ownership_token: "t".into(),
         provider: Provider::default(),
     };
     operations::add_domain(&w.h, &context(), add, id)
         .await
         .unwrap();
-    let answers = DnsAnswers {
+    id
+}
+
+/// What DNS answers once the provider's records are published.
+fn published_records() -> DnsAnswers {
+    DnsAnswers {
         mx: vec![
             (5, "mx1.mailplane.test".into()),
             (10, "mx2.mailplane.test".into()),
@@ -146,9 +156,14 @@ async fn domain(w: &World, org: Uuid) -> Uuid {
         txt: vec!["v=spf1 include:spf.mailplane.test -all".into()],
         cname: vec![("mp1._domainkey".into(), "dkim.mailplane.test".into())],
         dnsauth_txt: vec![],
-    };
+    }
+}
+
+/// A verified domain `acme.cn` of the organization.
+async fn domain(w: &World, org: Uuid) -> Uuid {
+    let id = add_domain(w, org, "acme.cn", 0).await;
     let check = MailDomainCommand::Check {
-        answers,
+        answers: published_records(),
         provider: Provider::default(),
     };
     operations::run_mail_domain(&w.h, &context(), id, check)
@@ -530,19 +545,7 @@ async fn the_recycle_bin_empties_at_day_thirty_and_pending_domains_are_rechecked
     .await
     .unwrap();
     // A second, pending domain whose records nobody published: re-checked every 10 minutes.
-    let pending = Uuid::now_v7();
-    let add = MailDomainCommand::Add {
-        domain_id: pending,
-        organization_id: org,
-        name: "acme.net".into(),
-        mode: VerificationMode::Full,
-        domains_in_organization: 1,
-        ownership_token: "t".into(),
-        provider: Provider::default(),
-    };
-    operations::add_domain(&w.h, &context(), add, pending)
-        .await
-        .unwrap();
+    let pending = add_domain(&w, org, "acme.net", 1).await;
     w.runner.catch_up(Projection::Timers).await.unwrap();
     // The DNS server knows no name: every record is missing, the domain stays unverified.
     let dns = api::dns::DnsLookup::new(Some(nxdomain_server().await)).unwrap();
@@ -709,27 +712,7 @@ async fn an_invited_admin_gets_link_and_token_by_sms_and_the_invitation_expires(
 async fn an_expired_term_closes_mailboxes_and_a_renewal_in_time_gives_them_back() {
     let w = world().await;
     let ctx = context();
-    let sub = operations::provision_subscription(
-        &w.h,
-        &ctx,
-        "buyer-1",
-        "O-PAID",
-        "standard",
-        10,
-        false,
-        Some(1),
-        &PriceList::default(),
-    )
-    .await
-    .unwrap()
-    .answer
-    .id
-    .unwrap();
-    let org = Uuid::now_v7();
-    operations::create_organization(&w.h, &ctx, org, "阿克米科技", "acme", "buyer-1", false)
-        .await
-        .unwrap();
-    operations::bind_app(&w.h, &ctx, sub, org).await.unwrap();
+    let (org, sub) = bound_organization(&w, Some(1)).await;
     let d = domain(&w, org).await;
     let kept = open(&w, member(&w, org, "zw", Some("13800138000")).await, d).await;
     let li = member(&w, org, "li", Some("13800138001")).await;
@@ -816,15 +799,7 @@ async fn replacing_a_domain_renames_its_mailboxes() {
     let mailbox = open(&w, member(&w, org, "zw", Some("13800138000")).await, d).await;
     let replace = MailDomainCommand::Replace {
         name: "acme.com.cn".into(),
-        answers: DnsAnswers {
-            mx: vec![
-                (5, "mx1.mailplane.test".into()),
-                (10, "mx2.mailplane.test".into()),
-            ],
-            txt: vec!["v=spf1 include:spf.mailplane.test -all".into()],
-            cname: vec![("mp1._domainkey".into(), "dkim.mailplane.test".into())],
-            dnsauth_txt: vec![],
-        },
+        answers: published_records(),
         provider: Provider::default(),
     };
     operations::run_mail_domain(&w.h, &context(), d, replace)
