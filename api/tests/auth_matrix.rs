@@ -153,6 +153,7 @@ fn operations() -> Vec<(&'static str, &'static str)> {
         ("replayWebhook", "mutation($mb: ID!) { replayWebhook(id: $mb) { id } }"),
         ("deleteWebhook", "mutation($mb: ID!) { deleteWebhook(id: $mb) { id } }"),
         ("webhooks", "{ webhooks { id url } }"),
+        ("parkedEvents", "{ parkedEvents { reason } }"),
         ("organization", "query($o: ID!) { organization(id: $o) { id members { nodes { phone } } } }"),
     ]
 }
@@ -488,4 +489,38 @@ async fn operators_manage_webhooks_and_see_the_secret_once() {
             .await
             .unwrap();
     assert_eq!(secrets, 0, "deleting a webhook deletes its secrets");
+}
+
+#[tokio::test]
+async fn operators_see_parked_events() {
+    let _serial = SERIAL.lock().await;
+    let (schema, pool, _) = setup().await;
+    sqlx::query(
+        "INSERT INTO parked_events (consumer, event_id, stream_name, event_type, position, reason)
+         VALUES ('worker:dataplane', $1, 'mailbox-x', 'MailboxOpened', '1.0', 'the data plane refused: 400')",
+    )
+    .bind(Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let ops = who("ops", PrincipalKind::Operator, None);
+    let parked = ok(
+        &schema,
+        ops.clone(),
+        "{ parkedEvents { consumer type reason } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        parked["parkedEvents"],
+        json!([{"consumer": "worker:dataplane", "type": "MailboxOpened", "reason": "the data plane refused: 400"}])
+    );
+    let bad = run(
+        &schema,
+        ops,
+        "{ parkedEvents(first: 0) { reason } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "first");
 }

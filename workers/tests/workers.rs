@@ -903,3 +903,74 @@ async fn one_consumer_runs_at_a_time_and_a_standby_takes_over() {
     stop_second.send(true).unwrap();
     second.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_mailbox_without_a_kept_password_fails_and_is_parked_not_blocking_the_rest() {
+    let w = world().await;
+    let (org, _) = organization(&w).await;
+    let d = domain(&w, org).await;
+    let kept = member(&w, org, "zw", Some("13800138000")).await;
+    let lost = member(&w, org, "li", Some("13800138001")).await;
+    // The password hash was lost (the crash window between command and secret).
+    sqlx::query("DELETE FROM secrets WHERE subject = $1")
+        .bind(lost)
+        .execute(w.h.store().pool())
+        .await
+        .unwrap();
+    let nobody = |_: &str| None;
+    let broken = Uuid::now_v7();
+    operations::open_mailbox(
+        &w.h,
+        &context(),
+        lost,
+        d,
+        broken,
+        Some("li".into()),
+        &nobody,
+    )
+    .await
+    .unwrap();
+    let fine = open(&w, kept, d).await;
+    let receiver = Receiver::default();
+    let app = axum::Router::new()
+        .fallback(
+            |State(r): State<Receiver>, request: axum::extract::Request| async move {
+                let line = format!("{} {}", request.method(), request.uri().path());
+                r.requests
+                    .lock()
+                    .unwrap()
+                    .push((line, HeaderMap::new(), Value::Null));
+                (StatusCode::OK, "{}")
+            },
+        )
+        .with_state(receiver.clone());
+    let url = serve(app).await;
+    let worker = DataPlaneWorker::new(
+        w.h.clone(),
+        w.secrets.clone(),
+        Arc::new(HttpDataPlane::new(url)),
+        Arc::new(workers::SystemClock),
+        w.runner.clone(),
+    );
+    drain(w.h.store(), &worker).await.unwrap();
+    let broken_state =
+        w.h.load_state::<Mailbox>(&streams::mailbox(broken))
+            .await
+            .unwrap();
+    assert_eq!(broken_state.status, MailboxStatus::Failed);
+    assert!(broken_state.failure.unwrap().contains("password"));
+    assert_eq!(
+        mailbox_status(&w, fine).await,
+        MailboxStatus::Active,
+        "the next one went on"
+    );
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT consumer, event_type FROM parked_events")
+            .fetch_all(w.h.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        parked,
+        [("worker:dataplane".to_owned(), "MailboxOpened".to_owned())]
+    );
+}

@@ -5,6 +5,7 @@ mod access;
 mod error;
 mod loaders;
 mod mutation;
+mod parked;
 mod query;
 mod subscription;
 mod types;
@@ -35,7 +36,7 @@ pub type MailplaneSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Every query: the product's and the webhook endpoints'.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, webhooks::WebhookQuery);
+pub struct QueryRoot(Query, webhooks::WebhookQuery, parked::ParkedQuery);
 
 /// Every mutation: the product's and the webhook endpoints'.
 #[derive(async_graphql::MergedObject, Default)]

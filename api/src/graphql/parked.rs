@@ -1,0 +1,76 @@
+//! Events the workers parked (a permanent failure), for operators: what, where, why.
+
+use async_graphql::{Context, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use super::access::{is_operator, principal, services};
+use super::error::Gql;
+use super::error::{forbidden, validation};
+
+/// An event a worker could not handle and set aside; the events after it went on.
+#[derive(SimpleObject, Clone)]
+pub struct ParkedEvent {
+    /// The worker (`worker:sms`, `worker:dataplane`, …).
+    pub consumer: String,
+    pub event_id: ID,
+    pub stream: String,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub position: String,
+    pub reason: String,
+    pub parked_at: DateTime<Utc>,
+}
+
+/// Operator queries about the workers.
+#[derive(Default)]
+pub struct ParkedQuery;
+
+#[Object]
+impl ParkedQuery {
+    /// Operators: parked events, newest first (`first`: 1–100, default 50).
+    async fn parked_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ParkedEvent>> {
+        principal(ctx)?;
+        if !is_operator(ctx) {
+            return Err(forbidden());
+        }
+        let limit = match first {
+            None => 50,
+            Some(n) if (1..=100).contains(&n) => i64::from(n),
+            Some(_) => return Err(validation("first", "must be 1 to 100")),
+        };
+        let rows: Vec<(
+            String,
+            uuid::Uuid,
+            String,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+        )> = sqlx::query_as(
+            "SELECT consumer, event_id, stream_name, event_type, position, reason, parked_at
+                 FROM parked_events ORDER BY parked_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&services(ctx)?.pool)
+        .await
+        .gql()?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(consumer, id, stream, event_type, position, reason, parked_at)| ParkedEvent {
+                    consumer,
+                    event_id: ID(id.to_string()),
+                    stream,
+                    event_type,
+                    position,
+                    reason,
+                    parked_at,
+                },
+            )
+            .collect())
+    }
+}
