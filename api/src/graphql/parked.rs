@@ -21,6 +21,17 @@ pub struct ParkedEvent {
     pub parked_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct Row {
+    consumer: String,
+    event_id: uuid::Uuid,
+    stream_name: String,
+    event_type: String,
+    position: String,
+    reason: String,
+    parked_at: DateTime<Utc>,
+}
+
 /// Operator queries about the workers.
 #[derive(Default)]
 pub struct ParkedQuery;
@@ -42,17 +53,9 @@ impl ParkedQuery {
             Some(n) if (1..=100).contains(&n) => i64::from(n),
             Some(_) => return Err(validation("first", "must be 1 to 100")),
         };
-        let rows: Vec<(
-            String,
-            uuid::Uuid,
-            String,
-            String,
-            String,
-            String,
-            DateTime<Utc>,
-        )> = sqlx::query_as(
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT consumer, event_id, stream_name, event_type, position, reason, parked_at
-                 FROM parked_events ORDER BY parked_at DESC LIMIT $1",
+             FROM parked_events ORDER BY parked_at DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&services(ctx)?.pool)
@@ -60,17 +63,15 @@ impl ParkedQuery {
         .gql()?;
         Ok(rows
             .into_iter()
-            .map(
-                |(consumer, id, stream, event_type, position, reason, parked_at)| ParkedEvent {
-                    consumer,
-                    event_id: ID(id.to_string()),
-                    stream,
-                    event_type,
-                    position,
-                    reason,
-                    parked_at,
-                },
-            )
+            .map(|r| ParkedEvent {
+                consumer: r.consumer,
+                event_id: ID(r.event_id.to_string()),
+                stream: r.stream_name,
+                event_type: r.event_type,
+                position: r.position,
+                reason: r.reason,
+                parked_at: r.parked_at,
+            })
             .collect())
     }
 }
