@@ -15,6 +15,15 @@ mod retry;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use consumer::{Failure, Handler};
 
+/// The id in an event's stream name `{category}-{uuid}`.
+pub(crate) fn stream_id(event: &eventstore::RecordedEvent) -> Result<uuid::Uuid, Failure> {
+    event
+        .stream_name
+        .split_once('-')
+        .and_then(|(_, id)| id.parse().ok())
+        .ok_or_else(|| Failure::Permanent(format!("bad stream {}", event.stream_name)))
+}
+
 /// The actor written into the metadata of events a worker causes.
 pub(crate) fn context(
     worker: &str,

@@ -129,14 +129,6 @@ const KEPT_OF_SUBSCRIPTION: &str =
     "SELECT m.id FROM mailboxes m JOIN organizations o ON o.id = m.organization_id
      WHERE o.subscription_id = $1 AND m.status <> 'PURGED'";
 
-fn stream_uuid(event: &RecordedEvent) -> Result<Uuid, Failure> {
-    event
-        .stream_name
-        .split_once('-')
-        .and_then(|(_, id)| id.parse().ok())
-        .ok_or_else(|| Failure::Permanent(format!("bad stream {}", event.stream_name)))
-}
-
 impl Handler for ProcessManager {
     fn name(&self) -> &'static str {
         "worker:process-manager"
@@ -148,7 +140,7 @@ impl Handler for ProcessManager {
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), Failure> {
         let bad = |e: eventstore::Error| Failure::Permanent(e.to_string());
-        let id = stream_uuid(event)?;
+        let id = crate::stream_id(event)?;
         let (command, query) = match event.category() {
             "member" => (
                 policy::mailbox_command_for_member_event(

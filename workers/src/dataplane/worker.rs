@@ -51,11 +51,7 @@ impl DataPlaneWorker {
     /// update of the mailbox, which keeps its mail and any suspension).
     async fn new_password(&self, event: &RecordedEvent) -> Result<(), Failure> {
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
-        let member_id: uuid::Uuid = event
-            .stream_name
-            .strip_prefix("member-")
-            .and_then(|id| id.parse().ok())
-            .ok_or_else(|| Failure::Permanent(format!("bad stream {}", event.stream_name)))?;
+        let member_id = crate::stream_id(event)?;
         let Some(password_hash) = self
             .secrets
             .get(Purpose::MailboxPasswordHash, member_id)
@@ -167,10 +163,7 @@ impl DataPlaneWorker {
                     reason: e.to_string(),
                 })
                 .await?;
-                Err(match e {
-                    DataPlaneError::Unavailable(r) => Failure::Transient(r),
-                    DataPlaneError::Refused(r) => Failure::Permanent(r),
-                })
+                Err(failure(e))
             }
         }
     }
@@ -203,12 +196,7 @@ impl Handler for DataPlaneWorker {
         }
         let e: MailboxEvent =
             eventstore::decode_serde(event).map_err(|e| Failure::Permanent(e.to_string()))?;
-        let mailbox_id = event
-            .stream_name
-            .strip_prefix("mailbox-")
-            .and_then(|id| id.parse().ok())
-            .ok_or_else(|| Failure::Permanent(format!("bad stream {}", event.stream_name)))?;
-        debug_assert_eq!(streams::mailbox(mailbox_id), event.stream_name);
+        let mailbox_id = crate::stream_id(event)?;
         match e {
             MailboxEvent::MailboxOpened { .. } | MailboxEvent::MailboxProvisioningRetried {} => {
                 self.provision(event).await
