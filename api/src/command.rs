@@ -267,12 +267,13 @@ impl CommandHandler {
     }
 }
 
-/// Exponential backoff with full jitter: up to 1, 2, 4 … 64 ms.
+/// Full jitter up to 1, 2, 4 … 64 ms.
 fn backoff(attempt: u32) -> std::time::Duration {
-    let ceiling = 1u64 << attempt.min(6);
-    // The random bits of a v4 UUID are jitter enough; no generator to carry around.
-    let micros = (Uuid::new_v4().as_u128() % u128::from(ceiling * 1000)) as u64;
-    std::time::Duration::from_micros(micros)
+    crate::retry::backoff(
+        attempt,
+        std::time::Duration::from_millis(1),
+        std::time::Duration::from_millis(64),
+    )
 }
 
 enum AppendOutcome {

@@ -9,6 +9,7 @@ pub mod graphql;
 mod health;
 pub mod metrics;
 pub mod operations;
+pub mod retry;
 pub mod secrets;
 pub mod webhook;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use eventstore::{EventStore, Position, RecordedEvent, SubscriptionFilter};
 use tokio::sync::watch;
 
-use crate::retry::backoff;
+use api::retry::backoff;
 
 /// Why an event's effect did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,8 +10,6 @@ pub mod sms;
 pub mod timers;
 pub mod webhooks;
 
-mod retry;
-
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use consumer::{Failure, Handler};
 

@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use crate::consumer::{Failure, Handler};
-use crate::retry::backoff;
+use api::retry::backoff;
 
 /// One message to send.
 #[derive(Debug, Clone, Serialize)]

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::consumer::{stopped_within, try_lease};
-use crate::retry::backoff;
+use api::retry::backoff;
 
 /// Timings of deliveries.
 #[derive(Debug, Clone)]

@@ -1,9 +1,9 @@
-//! Exponential backoff with full jitter.
+//! Exponential backoff with full jitter, for every retry loop (commands, workers, webhooks).
 
 use std::time::Duration;
 
 /// A wait before attempt `attempt + 1`: random up to `base` × 2^attempt, at most `cap`.
-pub(crate) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     let ceiling = base
         .saturating_mul(1u32 << attempt.min(20))
         .min(cap)
