@@ -2,7 +2,7 @@ use std::future::Future;
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::Utc;
-use domain::mailbox::{self, AddressHolder, Mailbox, MailboxCommand};
+use domain::mailbox::{self, AddressHolder, MailboxCommand};
 use domain::maildomain::{MailDomainCommand, VerificationMode as DomainMode};
 use domain::member::{self, AddMember, Member, MemberCommand};
 use domain::organization::{self, Organization, OrganizationCommand};
@@ -1167,29 +1167,18 @@ impl Mutation {
         mailbox_id: ID,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
-        let id = parse_id("mailboxId", &mailbox_id)?;
-        access::require_manager_of(ctx, "mailboxes", id).await?;
-        once(
+        on_mailbox(
             ctx,
+            &mailbox_id,
             idempotency_key,
             "closeMailbox",
-            id.to_string(),
-            async {
-                let member = mailbox_answer(ctx, id).await?.member_id;
-                run_on::<Mailbox>(
-                    ctx,
-                    streams::mailbox(id),
-                    MailboxCommand::Close {
-                        reason: mailbox::CloseReason::ByAdmin,
-                    },
-                    move |e| e.claims(member),
-                )
-                .await?;
-                Ok(())
+            |_| async {
+                Ok(MailboxCommand::Close {
+                    reason: mailbox::CloseReason::ByAdmin,
+                })
             },
         )
-        .await?;
-        mailbox_answer(ctx, id).await
+        .await
     }
 
     /// Manager: restore a mailbox from the recycle bin (its member must be authorized).
@@ -1199,35 +1188,24 @@ impl Mutation {
         mailbox_id: ID,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
-        let id = parse_id("mailboxId", &mailbox_id)?;
-        access::require_manager_of(ctx, "mailboxes", id).await?;
-        once(
+        on_mailbox(
             ctx,
+            &mailbox_id,
             idempotency_key,
             "restoreMailbox",
-            id.to_string(),
-            async {
+            |id| async move {
                 let member = mailbox_answer(ctx, id).await?.member_id;
-                let s = services(ctx)?;
-                let member_state = s
+                let member_state = services(ctx)?
                     .handler
                     .load_state::<Member>(&streams::member(member))
                     .await
                     .gql()?;
-                run_on::<Mailbox>(
-                    ctx,
-                    streams::mailbox(id),
-                    MailboxCommand::Restore {
-                        member_may_use_mail: member_state.may_use_mail(),
-                    },
-                    move |e| e.claims(member),
-                )
-                .await?;
-                Ok(())
+                Ok(MailboxCommand::Restore {
+                    member_may_use_mail: member_state.may_use_mail(),
+                })
             },
         )
-        .await?;
-        mailbox_answer(ctx, id).await
+        .await
     }
 
     /// Manager: empty a mailbox from the recycle bin now; its address becomes free.
@@ -1237,24 +1215,14 @@ impl Mutation {
         mailbox_id: ID,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
-        let id = parse_id("mailboxId", &mailbox_id)?;
-        access::require_manager_of(ctx, "mailboxes", id).await?;
-        once(
+        on_mailbox(
             ctx,
+            &mailbox_id,
             idempotency_key,
             "purgeMailbox",
-            id.to_string(),
-            async {
-                let member = mailbox_answer(ctx, id).await?.member_id;
-                run_on::<Mailbox>(ctx, streams::mailbox(id), MailboxCommand::Purge, move |e| {
-                    e.claims(member)
-                })
-                .await?;
-                Ok(())
-            },
+            |_| async { Ok(MailboxCommand::Purge) },
         )
-        .await?;
-        mailbox_answer(ctx, id).await
+        .await
     }
 
     /// Admin: dissolve an empty organization, typing its identifier to confirm.
@@ -1313,6 +1281,35 @@ async fn add_one(
     keep_password(s, Purpose::InitialPassword, member_id, &row.password).await?;
     settled(s, executed).await;
     Ok(member_id)
+}
+
+/// A manager's command on one mailbox (made by `command` from the mailbox id), once per
+/// idempotency key; answers the mailbox.
+async fn on_mailbox<F, Fut>(
+    ctx: &Context<'_>,
+    mailbox_id: &ID,
+    idempotency_key: Option<String>,
+    operation: &str,
+    command: F,
+) -> async_graphql::Result<MailboxRow>
+where
+    F: FnOnce(Uuid) -> Fut,
+    Fut: Future<Output = async_graphql::Result<MailboxCommand>>,
+{
+    let id = parse_id("mailboxId", mailbox_id)?;
+    access::require_manager_of(ctx, "mailboxes", id).await?;
+    once(ctx, idempotency_key, operation, id.to_string(), async {
+        let command = command(id).await?;
+        let s = services(ctx)?;
+        let executed =
+            operations::run_mailbox(&s.handler, &caller(ctx)?.context(), id, command, Utc::now())
+                .await
+                .gql()?;
+        settled(s, executed).await;
+        Ok(())
+    })
+    .await?;
+    mailbox_answer(ctx, id).await
 }
 
 /// Keeps a member's password for its message (`purpose`) and, hashed, for the mailbox.
