@@ -4,13 +4,15 @@
 
 use std::collections::HashMap;
 
-use domain::{Claim, Decider, DomainError, Scope};
+use domain::{Claim, Decider, Scope};
 use eventstore::{
     Direction, EventStore, ExpectedRevision, Metadata, NewEvent, Position, RecordedEvent,
     StreamPosition,
 };
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::error::AppError;
 
 /// Attempts before a command that keeps meeting concurrent writes gives up with CONFLICT.
 /// Under heavy contention on one stream (every authorization appends to the subscription)
@@ -21,13 +23,13 @@ const PAGE: usize = 1_000;
 
 /// Who runs a command, for the events' metadata.
 #[derive(Debug, Clone)]
-pub struct CommandContext {
+pub(crate) struct CommandContext {
     /// `account:…`, `service:…/…`, `operator:…`, or a worker's name.
-    pub actor: String,
+    pub(crate) actor: String,
     /// One per request; echoed to the client.
-    pub correlation_id: Uuid,
+    pub(crate) correlation_id: Uuid,
     /// The event (or request) that caused this command, if any.
-    pub causation_id: Option<Uuid>,
+    pub(crate) causation_id: Option<Uuid>,
 }
 
 impl CommandContext {
@@ -37,31 +39,6 @@ impl CommandContext {
         m.correlation_id = Some(self.correlation_id);
         m.causation_id = self.causation_id;
         m
-    }
-}
-
-/// Why a command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The rules refused it.
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    /// Concurrent writers kept winning.
-    #[error("the command met concurrent changes {0} times; try again")]
-    Conflict(u32),
-    /// The store failed.
-    #[error("event store: {0}")]
-    Store(#[from] eventstore::Error),
-}
-
-impl CommandError {
-    /// The API error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CommandError::Domain(e) => e.code(),
-            CommandError::Conflict(_) => "CONFLICT",
-            CommandError::Store(_) => "INTERNAL",
-        }
     }
 }
 
@@ -78,7 +55,7 @@ impl Loaded {
     }
 
     /// The state of a loaded stream under a decider.
-    pub fn state<D: Decider>(&self, stream: &str) -> Result<D::State, CommandError>
+    pub fn state<D: Decider>(&self, stream: &str) -> Result<D::State, AppError>
     where
         D::Event: serde::de::DeserializeOwned,
     {
@@ -109,11 +86,22 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change of `stream` with domain events, claiming and releasing what each declares.
+    pub fn claiming<E: Serialize>(
+        stream: impl Into<String>,
+        events: &[E],
+        claims: impl Fn(&E) -> (Vec<Claim>, Vec<Claim>),
+    ) -> Result<Change, AppError> {
+        Ok(events
+            .iter()
+            .fold(Change::new(stream, events)?, |c, e| c.with_claims(claims(e))))
+    }
+
     /// A change of `stream` with domain events (adjacently tagged serde enums).
     pub fn new<E: Serialize>(
         stream: impl Into<String>,
         events: &[E],
-    ) -> Result<Change, CommandError> {
+    ) -> Result<Change, AppError> {
         let mut encoded = Vec::with_capacity(events.len());
         for e in events {
             let new = eventstore::encode_serde(e, Metadata::new(), domain::SCHEMA_VERSION)?;
@@ -142,9 +130,27 @@ pub struct Executed<T> {
     pub written: Vec<(String, Position)>,
 }
 
+impl<T> Executed<T> {
+    /// The same writes with another answer.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Executed<U> {
+        Executed {
+            answer: f(self.answer),
+            written: self.written,
+        }
+    }
+
+    /// A result that wrote nothing.
+    pub fn nothing(answer: T) -> Self {
+        Executed {
+            answer,
+            written: vec![],
+        }
+    }
+}
+
 /// Runs commands against the event store.
 #[derive(Clone)]
-pub struct CommandHandler {
+pub(crate) struct CommandHandler {
     store: EventStore,
 }
 
@@ -159,7 +165,7 @@ impl CommandHandler {
     }
 
     /// The current state of one stream under a decider.
-    pub async fn load_state<D: Decider>(&self, stream: &str) -> Result<D::State, CommandError>
+    pub async fn load_state<D: Decider>(&self, stream: &str) -> Result<D::State, AppError>
     where
         D::Event: serde::de::DeserializeOwned,
     {
@@ -169,24 +175,14 @@ impl CommandHandler {
 
     /// Loads `streams`, asks `decide` for an answer and the changes, and appends them
     /// atomically with the loaded revisions as expectations; retries on concurrent writes.
-    /// The answer is returned only when the changes committed.
-    pub async fn execute<T>(
-        &self,
-        context: &CommandContext,
-        streams: &[String],
-        decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
-    ) -> Result<T, CommandError> {
-        Ok(self.execute_tracked(context, streams, decide).await?.answer)
-    }
-
-    /// [`execute`](Self::execute), also telling where the write landed, so the caller can
-    /// wait for read models to pass it.
+    /// The answer is returned only when the changes committed, with where the write landed
+    /// (so the caller can wait for read models to pass it).
     pub async fn execute_tracked<T>(
         &self,
         context: &CommandContext,
         streams: &[String],
-        mut decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), CommandError>,
-    ) -> Result<Executed<T>, CommandError> {
+        mut decide: impl FnMut(&Loaded) -> Result<(T, Vec<Change>), AppError>,
+    ) -> Result<Executed<T>, AppError> {
         for attempt in 0..MAX_ATTEMPTS {
             let loaded = self.load(streams).await?;
             let (answer, changes) = decide(&loaded)?;
@@ -196,10 +192,12 @@ impl CommandHandler {
                 Err(AppendOutcome::Failed(e)) => return Err(e),
             }
         }
-        Err(CommandError::Conflict(MAX_ATTEMPTS))
+        Err(AppError::Conflict(format!(
+            "the command met concurrent changes {MAX_ATTEMPTS} times; try again"
+        )))
     }
 
-    async fn load(&self, streams: &[String]) -> Result<Loaded, CommandError> {
+    async fn load(&self, streams: &[String]) -> Result<Loaded, AppError> {
         let mut loaded = Loaded::default();
         for stream in streams {
             let mut events = Vec::new();
@@ -278,7 +276,7 @@ fn backoff(attempt: u32) -> std::time::Duration {
 
 enum AppendOutcome {
     Retry,
-    Failed(CommandError),
+    Failed(AppError),
 }
 
 impl AppendOutcome {
@@ -288,12 +286,12 @@ impl AppendOutcome {
                 AppendOutcome::Retry
             }
             eventstore::Error::ClaimTaken { scope, .. } => match Scope::named(&scope) {
-                Some(scope) => AppendOutcome::Failed(CommandError::Domain(scope.taken_error())),
-                None => AppendOutcome::Failed(CommandError::Store(eventstore::Error::Conflict {
-                    stream: scope,
-                })),
+                Some(scope) => AppendOutcome::Failed(AppError::Refused(scope.taken_error())),
+                None => AppendOutcome::Failed(AppError::Internal(format!(
+                    "a claim of unknown scope {scope} is taken"
+                ))),
             },
-            other => AppendOutcome::Failed(CommandError::Store(other)),
+            other => AppendOutcome::Failed(AppError::Store(other)),
         }
     }
 }

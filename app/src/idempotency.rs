@@ -1,0 +1,128 @@
+//! Idempotency keys (API.md): the same key from the same principal with the same arguments
+//! answers the first answer and writes nothing; with other arguments it is a CONFLICT. The
+//! fingerprint is a hash of the operation and its serialized arguments, so every argument
+//! counts (a retry with another role is not the first request).
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::error::AppError;
+use crate::request::Request;
+
+/// Longest key accepted.
+pub const MAX_KEY_LEN: usize = 200;
+
+/// The fingerprint of one request: operation and arguments.
+pub fn fingerprint<A: Serialize>(operation: &str, arguments: &A) -> Result<String, AppError> {
+    let json = serde_json::to_string(arguments).map_err(|e| AppError::Internal(e.to_string()))?;
+    let digest = Sha256::digest(format!("{operation}\u{0}{json}").as_bytes());
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs `run` once per idempotency key.
+pub async fn once<T, A, F>(
+    pool: &PgPool,
+    request: &Request,
+    key: Option<String>,
+    operation: &str,
+    arguments: &A,
+    run: F,
+) -> Result<T, AppError>
+where
+    T: Serialize + DeserializeOwned,
+    A: Serialize,
+    F: Future<Output = Result<T, AppError>>,
+{
+    let Some(key) = key else { return run.await };
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(AppError::invalid(
+            "idempotencyKey",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let who = request.actor_name();
+    let hash = fingerprint(operation, arguments)?;
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, operation, request_hash) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (principal, key) DO NOTHING",
+    )
+    .bind(&who)
+    .bind(&key)
+    .bind(operation)
+    .bind(&hash)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        let (stored_hash, answer): (String, Option<serde_json::Value>) = sqlx::query_as(
+            "SELECT request_hash, answer FROM idempotency_keys WHERE principal = $1 AND key = $2",
+        )
+        .bind(&who)
+        .bind(&key)
+        .fetch_one(pool)
+        .await?;
+        if stored_hash != hash {
+            return Err(AppError::Conflict(
+                "the idempotency key was used with other arguments".into(),
+            ));
+        }
+        return match answer {
+            Some(a) => serde_json::from_value(a).map_err(|e| AppError::Internal(e.to_string())),
+            None => Err(AppError::Conflict(
+                "a request with this idempotency key is still running".into(),
+            )),
+        };
+    }
+    match run.await {
+        Ok(answer) => {
+            let stored =
+                serde_json::to_value(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
+            sqlx::query(
+                "UPDATE idempotency_keys SET answer = $3 WHERE principal = $1 AND key = $2",
+            )
+            .bind(&who)
+            .bind(&key)
+            .bind(stored)
+            .execute(pool)
+            .await?;
+            Ok(answer)
+        }
+        Err(e) => {
+            // A refused request may be sent again with the same key.
+            let _ = sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
+                .bind(&who)
+                .bind(&key)
+                .execute(pool)
+                .await;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_argument_counts() {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            account: &'a str,
+            role: Option<&'a str>,
+        }
+        let member = fingerprint("addMember", &Args { account: "zw", role: Some("MEMBER") });
+        let admin = fingerprint("addMember", &Args { account: "zw", role: Some("ADMIN") });
+        let again = fingerprint("addMember", &Args { account: "zw", role: Some("MEMBER") });
+        assert_ne!(member.as_ref().unwrap(), admin.as_ref().unwrap());
+        assert_eq!(member.unwrap(), again.unwrap());
+        assert_ne!(
+            fingerprint("a", &1).unwrap(),
+            fingerprint("b", &1).unwrap()
+        );
+    }
+}

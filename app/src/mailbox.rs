@@ -1,0 +1,288 @@
+//! Mailboxes: opening (one, or many with default addresses), closing into the recycle bin,
+//! restoring, purging, retrying a failed provisioning; the data plane's outcomes; and the
+//! commands the policies and timers give mailboxes.
+
+use std::collections::HashMap;
+
+use domain::mailbox::{
+    self, AddressHolder, CloseReason, Mailbox, MailboxCommand, MailboxEvent, MailboxState,
+    OpenMailbox,
+};
+use domain::maildomain::MailDomain;
+use domain::member::{Member, MemberState};
+use uuid::Uuid;
+
+use crate::access::{self, Owned};
+use crate::command::Change;
+use crate::error::AppError;
+use crate::{read, streams, App, Executed, Request};
+
+/// A manager opens a mailbox for an authorized member on a verified domain of the same
+/// organization. Without a local part, the pinyin of the member's name (a taken one gets
+/// 1, 2, 3…). Answers the mailbox's id.
+pub async fn open(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+    domain_id: Uuid,
+    local_part: Option<String>,
+) -> Result<Executed<Uuid>, AppError> {
+    let (organization_id, _) =
+        access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
+    same_organization(app, organization_id, Owned::MailDomain, domain_id).await?;
+    let holders = holders(app, domain_id).await?;
+    open_one(app, request, member_id, domain_id, local_part, &holders).await
+}
+
+/// A manager opens mailboxes with default addresses for several members; each member is
+/// decided on its own (`domain::mailbox::open_batch`: addresses chosen for earlier members
+/// count as taken), and those refused are left out. Answers the opened mailboxes' ids.
+pub async fn open_many(
+    app: &App,
+    request: &Request,
+    member_ids: &[Uuid],
+    domain_id: Uuid,
+) -> Result<Executed<Vec<Uuid>>, AppError> {
+    let organization_id = access::organization_of(app.pool(), Owned::MailDomain, domain_id)
+        .await?
+        .ok_or(AppError::Forbidden)?;
+    access::require_manager(app.pool(), request, organization_id).await?;
+    for member_id in member_ids {
+        same_organization(app, organization_id, Owned::Member, *member_id).await?;
+    }
+    let domain = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let mut members: Vec<(MemberState, Uuid)> = Vec::with_capacity(member_ids.len());
+    for member_id in member_ids {
+        let state = app.load::<Member>(&streams::member(*member_id)).await?;
+        members.push((state, Uuid::now_v7()));
+    }
+    let holders = holders(app, domain_id).await?;
+    let lookup = |a: &str| holders.get(a).copied();
+    let refs: Vec<(&MemberState, Uuid)> = members.iter().map(|(m, id)| (m, *id)).collect();
+    let decisions = mailbox::open_batch(&refs, &domain, &lookup);
+    let mut done = Executed::nothing(Vec::new());
+    for ((member, _), decision) in members.iter().zip(decisions) {
+        let Ok(events) = decision else { continue };
+        let Some(MailboxEvent::MailboxOpened { address, .. }) = events.first() else {
+            continue;
+        };
+        let local = address.split('@').next().map(str::to_owned);
+        let Some(member_id) = member.id else { continue };
+        // Decided again in its own transaction: the claims settle any race.
+        if let Ok(opened) = open_one(app, request, member_id, domain_id, local, &holders).await {
+            done.answer.push(opened.answer);
+            done.written.extend(opened.written);
+        }
+    }
+    Ok(done)
+}
+
+/// A manager closes a mailbox into the recycle bin (purged after 30 days).
+pub async fn close(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::Mailbox, mailbox_id).await?;
+    let command = MailboxCommand::Close {
+        reason: CloseReason::ByAdmin,
+    };
+    run(app, request, mailbox_id, command).await
+}
+
+/// A manager (or a renewal, through the policy) restores a mailbox from the recycle bin;
+/// its member must be active and authorized.
+pub async fn restore(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::Mailbox, mailbox_id).await?;
+    let state = app.load::<Mailbox>(&streams::mailbox(mailbox_id)).await?;
+    let member = app.load::<Member>(&streams::member(state.member_id)).await?;
+    let command = MailboxCommand::Restore {
+        member_may_use_mail: member.may_use_mail(),
+    };
+    run(app, request, mailbox_id, command).await
+}
+
+/// A manager empties a mailbox from the recycle bin now; its address becomes free.
+pub async fn purge(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::Mailbox, mailbox_id).await?;
+    run(app, request, mailbox_id, MailboxCommand::Purge).await
+}
+
+/// A manager asks the data plane to try a FAILED mailbox again.
+pub async fn retry_provisioning(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::Mailbox, mailbox_id).await?;
+    run(app, request, mailbox_id, MailboxCommand::RetryProvisioning).await
+}
+
+/// The data plane worker: the mailbox exists on the data plane.
+pub async fn record_provisioned(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    system(request)?;
+    run(app, request, mailbox_id, MailboxCommand::RecordProvisioned).await
+}
+
+/// The data plane worker: creating the mailbox failed for `reason` (shown as FAILED).
+pub async fn record_provisioning_failed(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+    reason: &str,
+) -> Result<Executed<MailboxState>, AppError> {
+    system(request)?;
+    let command = MailboxCommand::RecordProvisioningFailed {
+        reason: reason.to_owned(),
+    };
+    run(app, request, mailbox_id, command).await
+}
+
+/// The recycle-bin timer: purges the mailbox when its 30 days are over.
+pub async fn purge_if_due(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    system(request)?;
+    run(app, request, mailbox_id, MailboxCommand::PurgeIfDue).await
+}
+
+/// A policy's command for a mailbox (`domain::policy`: a deleted member's mailbox is
+/// closed, a replaced domain's renamed, an ended subscription's closed).
+pub async fn follow_policy(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+    command: MailboxCommand,
+) -> Result<Executed<MailboxState>, AppError> {
+    system(request)?;
+    run(app, request, mailbox_id, command).await
+}
+
+/// An expired subscription's data is due: the mailbox is closed and purged.
+pub(crate) async fn close_for_purge(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<(), AppError> {
+    let close = MailboxCommand::Close {
+        reason: CloseReason::SubscriptionExpired,
+    };
+    run(app, request, mailbox_id, close).await?;
+    run(app, request, mailbox_id, MailboxCommand::Purge).await?;
+    Ok(())
+}
+
+/// A renewal gives back a mailbox the expiry closed, when its member may still use mail;
+/// answers whether it was restored (a refusal by the rules leaves it closed).
+pub async fn restore_after_renewal(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<bool, AppError> {
+    system(request)?;
+    let state = app.load::<Mailbox>(&streams::mailbox(mailbox_id)).await?;
+    if !domain::policy::restored_on_renewal(&state) {
+        return Ok(false);
+    }
+    match restore(app, request, mailbox_id).await {
+        Ok(_) => Ok(true),
+        Err(AppError::Refused(reason)) => {
+            tracing::info!(mailbox = %mailbox_id, %reason, "not restored after renewal");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn system(request: &Request) -> Result<(), AppError> {
+    if request.is_system() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+async fn same_organization(
+    app: &App,
+    organization_id: Uuid,
+    owned: Owned,
+    id: Uuid,
+) -> Result<(), AppError> {
+    if access::organization_of(app.pool(), owned, id).await? == Some(organization_id) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// Who holds each address on the domain now, from the mailbox read model.
+async fn holders(app: &App, domain_id: Uuid) -> Result<HashMap<String, AddressHolder>, AppError> {
+    let name = app
+        .load::<MailDomain>(&streams::maildomain(domain_id))
+        .await?
+        .name;
+    Ok(read::address_holders(app.pool(), &name).await?)
+}
+
+async fn open_one(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+    domain_id: Uuid,
+    local_part: Option<String>,
+    holders: &HashMap<String, AddressHolder>,
+) -> Result<Executed<Uuid>, AppError> {
+    let holder = |a: &str| holders.get(a).copied();
+    let m = streams::member(member_id);
+    let d = streams::maildomain(domain_id);
+    let mailbox_id = Uuid::now_v7();
+    let b = streams::mailbox(mailbox_id);
+    app.handler
+        .execute_tracked(
+            &request.context(),
+            &[m.to_string(), d.to_string(), b.to_string()],
+            |loaded| {
+                let member = loaded.state::<Member>(&m)?;
+                let domain = loaded.state::<MailDomain>(&d)?;
+                let events = mailbox::open(
+                    &member,
+                    &domain,
+                    OpenMailbox {
+                        mailbox_id,
+                        local_part: local_part.clone(),
+                        holder: &holder,
+                    },
+                )?;
+                let change = Change::claiming(&b, &events, |e| e.claims(member_id))?;
+                Ok((mailbox_id, vec![change]))
+            },
+        )
+        .await
+}
+
+/// A mailbox command at the clock's now (the claims need the mailbox's member).
+async fn run(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+    command: MailboxCommand,
+) -> Result<Executed<MailboxState>, AppError> {
+    let stream = streams::mailbox(mailbox_id);
+    let member = app.load::<Mailbox>(&stream).await?.member_id;
+    app.run::<Mailbox>(request, &stream, command, move |e| e.claims(member))
+        .await
+}

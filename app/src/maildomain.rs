@@ -1,0 +1,130 @@
+//! Mail domains: adding one (with the records to publish), verifying it through DNS (by a
+//! manager now, or the re-check timer), changing its verification mode, replacing it by
+//! another name (its mailboxes are renamed), removing it.
+
+use domain::maildomain::{DomainStatus, MailDomain, MailDomainCommand, MailDomainState, VerificationMode};
+use uuid::Uuid;
+
+use crate::access::{self, Owned};
+use crate::error::AppError;
+use crate::{read, secrets, streams, App, Executed, Request};
+
+/// A manager adds a mail domain (normalized, unique on the platform); answers its id.
+pub async fn add(
+    app: &App,
+    request: &Request,
+    organization_id: Uuid,
+    name: &str,
+    mode: VerificationMode,
+) -> Result<Executed<Uuid>, AppError> {
+    access::require_manager(app.pool(), request, organization_id).await?;
+    let domains_in_organization = read::domains_of_organization(app.pool(), organization_id).await?;
+    let domain_id = Uuid::now_v7();
+    let command = MailDomainCommand::Add {
+        domain_id,
+        organization_id,
+        name: name.to_owned(),
+        mode,
+        domains_in_organization,
+        ownership_token: ownership_token()?,
+        provider: app.provider().clone(),
+    };
+    Ok(run(app, request, domain_id, command).await?.map(|_| domain_id))
+}
+
+/// A manager (or the re-check timer) looks the domain's records up in DNS now and has them
+/// judged; all OK verifies it. Answers the domain's state.
+pub async fn verify(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+) -> Result<Executed<MailDomainState>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
+    let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let answers = app.dns().answers(&state.name, &state.records).await;
+    let command = MailDomainCommand::Check {
+        answers,
+        provider: app.provider().clone(),
+    };
+    run(app, request, domain_id, command).await
+}
+
+/// The re-check timer: an unverified domain is looked up again. Answers whether to look
+/// again later (still unverified), or None when there is nothing left to check.
+pub async fn recheck(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+) -> Result<Option<DomainStatus>, AppError> {
+    let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    // FAILED only says the last look found something wrong: still unverified.
+    if state.id.is_none() || state.removed || state.status == DomainStatus::Verified {
+        return Ok(None);
+    }
+    Ok(Some(verify(app, request, domain_id).await?.answer.status))
+}
+
+/// A manager switches between full verification and ownership only; the records to publish
+/// change.
+pub async fn change_mode(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+    mode: VerificationMode,
+) -> Result<Executed<()>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
+    let command = MailDomainCommand::ChangeMode {
+        mode,
+        ownership_token: ownership_token()?,
+        provider: app.provider().clone(),
+    };
+    Ok(run(app, request, domain_id, command).await?.map(|_| ()))
+}
+
+/// A manager replaces the domain by another name whose records are published already; every
+/// mailbox on it is renamed and keeps its mail.
+pub async fn replace(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+    name: &str,
+) -> Result<Executed<()>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
+    let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let new = domain::maildomain::normalize(name)?;
+    let answers = app.dns().answers(&new.ascii, &state.records).await;
+    let command = MailDomainCommand::Replace {
+        name: name.to_owned(),
+        answers,
+        provider: app.provider().clone(),
+    };
+    Ok(run(app, request, domain_id, command).await?.map(|_| ()))
+}
+
+/// A manager removes a domain no mailbox uses; its name is free on the platform again.
+pub async fn remove(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+) -> Result<Executed<()>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
+    let mailboxes_using = read::mailboxes_on_domain(app.pool(), domain_id).await?;
+    let command = MailDomainCommand::Remove { mailboxes_using };
+    Ok(run(app, request, domain_id, command).await?.map(|_| ()))
+}
+
+/// The random token of the OWNERSHIP TXT record.
+fn ownership_token() -> Result<String, AppError> {
+    Ok(secrets::generate_key()?[..24].to_owned())
+}
+
+async fn run(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+    command: MailDomainCommand,
+) -> Result<Executed<MailDomainState>, AppError> {
+    let stream = streams::maildomain(domain_id);
+    app.run::<MailDomain>(request, &stream, command, |e| e.claims())
+        .await
+}

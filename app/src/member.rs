@@ -1,0 +1,407 @@
+//! Members: adding one or importing many, editing, disabling, enabling, deleting, password
+//! resets, and authorizing them for the mail app (seats) or revoking that.
+
+use chrono::NaiveDate;
+use domain::member::{self, AddMember, EmploymentType, Member, MemberCommand, RoleLabel};
+use domain::organization::{Organization, OrganizationCommand, OrganizationState};
+use domain::subscription::Subscription;
+use domain::{Decider, DomainError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::access::{self, Owned};
+use crate::command::Change;
+use crate::error::AppError;
+use crate::secrets::{self, Purpose};
+use crate::{no_claims, read, streams, App, Executed, Request};
+
+/// One member as an admin types it (one row of an import too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewMember {
+    pub name: String,
+    pub account: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// Checked by the rules, then kept encrypted for the credentials SMS and hashed for the
+    /// mailbox; never in an event.
+    pub password: String,
+    pub department_id: Option<Uuid>,
+    pub role: Option<RoleLabel>,
+    pub employment_type: Option<EmploymentType>,
+    pub hire_date: Option<NaiveDate>,
+}
+
+impl NewMember {
+    fn command(&self, member_id: Uuid) -> AddMember {
+        AddMember {
+            member_id,
+            name: self.name.clone(),
+            account: self.account.clone(),
+            phone: self.phone.clone(),
+            email: self.email.clone(),
+            password: self.password.clone(),
+            department_id: self.department_id,
+            role: self.role,
+            employment_type: self.employment_type,
+            hire_date: self.hire_date,
+        }
+    }
+}
+
+/// A manager adds a member; account and phone are claimed within the organization.
+/// Answers the member's id.
+pub async fn add(
+    app: &App,
+    request: &Request,
+    organization_id: Uuid,
+    new: &NewMember,
+) -> Result<Executed<Uuid>, AppError> {
+    access::require_manager(app.pool(), request, organization_id).await?;
+    add_checked(app, request, organization_id, new).await
+}
+
+async fn add_checked(
+    app: &App,
+    request: &Request,
+    organization_id: Uuid,
+    new: &NewMember,
+) -> Result<Executed<Uuid>, AppError> {
+    let member_id = Uuid::now_v7();
+    let command = new.command(member_id);
+    let org = streams::organization(organization_id);
+    let stream = streams::member(member_id);
+    let done = app
+        .handler
+        .execute_tracked(
+            &request.context(),
+            &[org.to_string(), stream.to_string()],
+            |loaded| {
+                let o = loaded.state::<Organization>(&org)?;
+                let m = loaded.state::<Member>(&stream)?;
+                let events = member::add(&o, &m, command.clone())?;
+                let change =
+                    Change::claiming(&stream, &events, |e| e.claims(organization_id))?;
+                Ok((member_id, vec![change]))
+            },
+        )
+        .await?;
+    keep_password(app, Purpose::InitialPassword, member_id, &new.password).await?;
+    Ok(done)
+}
+
+/// What an import did, row by row (0-based, as sent).
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub imported: Vec<(usize, Uuid)>,
+    pub failed: Vec<(usize, AppError)>,
+    /// Where the imported rows landed, for callers that wait for read models.
+    pub written: Vec<(String, eventstore::Position)>,
+}
+
+/// A manager imports up to 1,000 members: the rules (`domain::member::import`) decide
+/// every row on its own (of rows repeating an account the last one wins), then each
+/// accepted row is written on its own, so a taken account fails that row only.
+pub async fn import(
+    app: &App,
+    request: &Request,
+    organization_id: Uuid,
+    rows: &[NewMember],
+) -> Result<ImportReport, AppError> {
+    access::require_manager(app.pool(), request, organization_id).await?;
+    let organization = organization_state(app, organization_id).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let commands = rows
+        .iter()
+        .zip(&ids)
+        .map(|(row, id)| row.command(*id))
+        .collect();
+    let decision = member::import(&organization, commands)?;
+    let mut report = ImportReport::default();
+    for (row, error) in decision.failed {
+        report.failed.push((row, AppError::Refused(error)));
+    }
+    for (row, _) in decision.accepted {
+        match add_checked(app, request, organization_id, &rows[row]).await {
+            Ok(done) => {
+                report.imported.push((row, done.answer));
+                report.written.extend(done.written);
+            }
+            Err(e) => report.failed.push((row, e)),
+        }
+    }
+    report.failed.sort_by_key(|(row, _)| *row);
+    report.imported.sort_by_key(|(row, _)| *row);
+    Ok(report)
+}
+
+/// What a manager changes about a member (absent = unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberChanges {
+    pub name: Option<String>,
+    /// `Some("")` clears it.
+    pub phone: Option<String>,
+    /// `Some("")` clears it.
+    pub email: Option<String>,
+    /// `Some(None)` moves the member to the organization's root.
+    pub department_id: Option<Option<Uuid>>,
+    pub role: Option<RoleLabel>,
+}
+
+/// A manager edits a member (the account is immutable); a new phone is claimed.
+pub async fn update(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+    changes: &MemberChanges,
+) -> Result<Executed<()>, AppError> {
+    let (organization_id, _) =
+        access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
+    let organization = organization_state(app, organization_id).await?;
+    let command = MemberCommand::Update {
+        name: changes.name.clone(),
+        phone: changes.phone.clone(),
+        email: changes.email.clone(),
+        department_id: changes.department_id,
+        known_departments: organization.departments.keys().copied().collect(),
+        role: changes.role,
+    };
+    let stream = streams::member(member_id);
+    Ok(app
+        .run::<Member>(request, &stream, command, |e| e.claims(organization_id))
+        .await?
+        .map(|_| ()))
+}
+
+/// A manager disables a member: it cannot log in.
+pub async fn disable(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+) -> Result<Executed<()>, AppError> {
+    on_member(app, request, member_id, MemberCommand::Disable).await
+}
+
+/// A manager enables a disabled member again.
+pub async fn enable(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+) -> Result<Executed<()>, AppError> {
+    on_member(app, request, member_id, MemberCommand::Enable).await
+}
+
+/// A manager gives a member a new password; the member gets it by SMS and the mailbox
+/// takes it (the data plane worker follows the reset).
+pub async fn reset_password(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+    password: &str,
+) -> Result<Executed<()>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
+    domain::validate::password(password)?;
+    // Kept before the event exists: the SMS and data plane workers read them as soon as
+    // they see it.
+    keep_password(app, Purpose::ResetPassword, member_id, password).await?;
+    let command = MemberCommand::ResetPassword {
+        password: password.to_owned(),
+    };
+    let stream = streams::member(member_id);
+    Ok(app
+        .run::<Member>(request, &stream, command, no_claims)
+        .await?
+        .map(|_| ()))
+}
+
+/// A manager deletes a disabled member, freeing its account, phone and seat.
+pub async fn delete(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+) -> Result<Executed<()>, AppError> {
+    let (organization_id, _) =
+        access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
+    let subscription_id = organization_state(app, organization_id)
+        .await?
+        .subscription_id;
+    let m = streams::member(member_id);
+    let sub = subscription_id.map(streams::subscription);
+    let mut names = vec![m.to_string()];
+    names.extend(sub.iter().map(String::from));
+    app.handler
+        .execute_tracked(&request.context(), &names, |loaded| {
+            let member_state = loaded.state::<Member>(&m)?;
+            let sub_state = match &sub {
+                Some(s) => loaded.state::<Subscription>(s)?,
+                None => Default::default(),
+            };
+            let (member_events, seat_events) = member::delete(&member_state, &sub_state)?;
+            let mut changes = vec![Change::claiming(&m, &member_events, |e| {
+                e.claims(organization_id)
+            })?];
+            if let Some(s) = &sub {
+                changes.push(Change::new(s, &seat_events)?);
+            }
+            Ok(((), changes))
+        })
+        .await
+}
+
+/// The outcome of an authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorized {
+    /// Members newly authorized (each gets the credentials SMS).
+    pub authorized: usize,
+    /// Seats still free afterwards.
+    pub available_seats: u32,
+}
+
+/// A manager authorizes members (and every active member of whole departments, which stay
+/// authorized for members added later) for the mail app; never more than the purchased
+/// seats: every new seat is an event of the subscription stream, so concurrent
+/// authorizations cannot exceed the purchase.
+pub async fn authorize(
+    app: &App,
+    request: &Request,
+    organization_id: Uuid,
+    member_ids: &[Uuid],
+    department_ids: &[Uuid],
+) -> Result<Executed<Authorized>, AppError> {
+    access::require_manager(app.pool(), request, organization_id).await?;
+    let mut ids = member_ids.to_vec();
+    let mut written = Vec::new();
+    for department_id in department_ids {
+        let command = OrganizationCommand::AuthorizeDepartment {
+            department_id: *department_id,
+        };
+        let done = crate::organization::run(app, request, organization_id, command).await?;
+        written.extend(done.written);
+        ids.extend(read::active_members_of_department(app.pool(), organization_id, *department_id).await?);
+    }
+    ids.sort();
+    ids.dedup();
+    let subscription_id = organization_state(app, organization_id)
+        .await?
+        .subscription_id
+        .ok_or(DomainError::SubscriptionInactive)?;
+    let org = streams::organization(organization_id);
+    let sub = streams::subscription(subscription_id);
+    let mut names = vec![org.to_string(), sub.to_string()];
+    names.extend(ids.iter().map(|m| streams::member(*m).to_string()));
+    let now = app.now();
+    let mut done = app
+        .handler
+        .execute_tracked(&request.context(), &names, |loaded| {
+            let o = loaded.state::<Organization>(&org)?;
+            let s = loaded.state::<Subscription>(&sub)?;
+            let members = ids
+                .iter()
+                .map(|m| loaded.state::<Member>(&streams::member(*m)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let refs: Vec<&member::MemberState> = members.iter().collect();
+            let decision = member::authorize(&refs, &o, &s, now)?;
+            let after = decision.seats.iter().fold(s, Subscription::evolve);
+            let answer = Authorized {
+                authorized: decision.members.len(),
+                available_seats: after.available_seats(),
+            };
+            let mut changes = vec![Change::new(&sub, &decision.seats)?];
+            for (member_id, event) in &decision.members {
+                changes.push(Change::new(
+                    streams::member(*member_id),
+                    std::slice::from_ref(event),
+                )?);
+            }
+            Ok((answer, changes))
+        })
+        .await?;
+    done.written.extend(written);
+    Ok(done)
+}
+
+/// A manager revokes members' authorization: their seats are free again and their open
+/// mailboxes go to the recycle bin. Answers the seats free afterwards.
+pub async fn revoke_authorization(
+    app: &App,
+    request: &Request,
+    organization_id: Uuid,
+    member_ids: &[Uuid],
+) -> Result<Executed<u32>, AppError> {
+    access::require_manager(app.pool(), request, organization_id).await?;
+    let subscription_id = organization_state(app, organization_id)
+        .await?
+        .subscription_id
+        .ok_or(DomainError::SubscriptionInactive)?;
+    let sub = streams::subscription(subscription_id);
+    let mut names = vec![sub.to_string()];
+    names.extend(member_ids.iter().map(|m| streams::member(*m).to_string()));
+    app.handler
+        .execute_tracked(&request.context(), &names, |loaded| {
+            let mut s = loaded.state::<Subscription>(&sub)?;
+            let mut changes = Vec::new();
+            let mut seats = Vec::new();
+            for member_id in member_ids {
+                let stream = streams::member(*member_id);
+                let m = loaded.state::<Member>(&stream)?;
+                if m.organization_id != organization_id {
+                    return Err(DomainError::NotFound("member").into());
+                }
+                let (member_events, seat_events) = member::revoke(&m, &s)?;
+                s = seat_events.iter().fold(s, Subscription::evolve);
+                seats.extend(seat_events);
+                changes.push(Change::new(&stream, &member_events)?);
+            }
+            changes.push(Change::new(&sub, &seats)?);
+            Ok((s.available_seats(), changes))
+        })
+        .await
+}
+
+/// The organization's state now.
+pub(crate) async fn organization_state(
+    app: &App,
+    organization_id: Uuid,
+) -> Result<OrganizationState, AppError> {
+    let state = app
+        .load::<Organization>(&streams::organization(organization_id))
+        .await?;
+    if state.id.is_none() {
+        return Err(AppError::not_found("organization"));
+    }
+    Ok(state)
+}
+
+async fn on_member(
+    app: &App,
+    request: &Request,
+    member_id: Uuid,
+    command: MemberCommand,
+) -> Result<Executed<()>, AppError> {
+    access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
+    let stream = streams::member(member_id);
+    Ok(app
+        .run::<Member>(request, &stream, command, no_claims)
+        .await?
+        .map(|_| ()))
+}
+
+/// Keeps a member's password for its message (`purpose`) and, hashed, for the mailbox.
+async fn keep_password(
+    app: &App,
+    purpose: Purpose,
+    member_id: Uuid,
+    password: &str,
+) -> Result<(), AppError> {
+    app.secrets().put(purpose, member_id, password).await?;
+    // Hashed once, when the password arrives, so opening mailboxes never waits on Argon2.
+    let plain = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || secrets::mail_password_hash(&plain))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    app.secrets()
+        .put(Purpose::MailboxPasswordHash, member_id, &hash)
+        .await?;
+    Ok(())
+}
