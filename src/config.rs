@@ -174,7 +174,7 @@ impl Config {
         }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
-        let key = api::secrets::generate_key()?;
+        let key = app::secrets::generate_key()?;
         write_private(&path, &key)?;
         tracing::info!(path = %path.display(), "generated a secret-table key");
         Ok(key)

@@ -176,7 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
         } => {
             let kind: api::PrincipalKind = kind.parse()?;
-            let ttl = api::auth::parse_ttl(&ttl)?;
+            let ttl = app::auth::parse_ttl(&ttl)?;
             let keys = api::JwtKeys::from_secret(&config.jwt_secret()?)?;
             let token = keys
                 .issue(

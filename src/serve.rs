@@ -50,16 +50,18 @@ async fn serve(
                 .await;
         }));
     }
-    let secrets = api::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
+    let secrets = app::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
         .context("MAILPLANE_SECRET_KEY")?;
-    let dns = api::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?;
+    let dns = app::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?;
+    let clock: Arc<dyn app::Clock> = Arc::new(app::SystemClock);
+    let application = app::App::new(store.clone(), secrets, dns, clock);
     let working = if roles.workers {
-        Some(crate::work::start(config, &store, &runner, &secrets, &dns, &stop_rx).await?)
+        Some(crate::work::start(config, &application, &runner, &stop_rx).await?)
     } else {
         None
     };
     let served = if roles.api {
-        serve_http(config, &store, &runner, db, jwt, secrets, dns).await
+        serve_http(config, &application, &runner, jwt).await
     } else {
         tracing::info!("workers running (no HTTP API in this process)");
         shutdown_signal().await;
@@ -81,26 +83,17 @@ async fn serve(
 
 async fn serve_http(
     config: &Config,
-    store: &EventStore,
+    application: &app::App,
     runner: &projections::Runner,
-    db: &Database,
     jwt: api::JwtKeys,
-    secrets: api::secrets::SecretStore,
-    dns: api::dns::DnsLookup,
 ) -> anyhow::Result<()> {
-    let store = store.clone();
     let services = api::graphql::Services {
-        handler: api::command::CommandHandler::new(store.clone()),
+        app: application.clone(),
         runner: runner.clone(),
-        pool: db.pool.clone(),
-        price_list: domain::pricing::PriceList::default(),
-        provider: domain::maildomain::Provider::default(),
-        secrets,
-        dns,
     };
     let state = api::AppState {
         schema: api::graphql::build_schema(services),
-        store,
+        store: application.store().clone(),
         jwt: Arc::new(jwt),
         metrics: Arc::new(api::Metrics::new()),
     };

@@ -5,15 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use api::command::CommandHandler;
-use eventstore::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::dataplane::{
     DataPlane, DataPlaneWorker, Dovecot, DovecotLayout, DovecotServer, HttpDataPlane, ServerError,
 };
 use workers::sms::{HttpProvider, LogProvider, SmsProvider, SmsWorker};
-use workers::{Clock, SystemClock};
 
 use crate::config::{Config, DataPlaneSetting, SmsSetting};
 
@@ -29,14 +26,11 @@ pub struct Running {
 /// Starts every worker.
 pub async fn start(
     config: &Config,
-    store: &EventStore,
+    application: &app::App,
     runner: &projections::Runner,
-    secrets: &api::secrets::SecretStore,
-    dns: &api::dns::DnsLookup,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Running> {
-    let handler = CommandHandler::new(store.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = application.store();
     let mut tasks = Vec::new();
 
     let provider: Box<dyn SmsProvider> = match &config.sms {
@@ -54,8 +48,7 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
     let sms = SmsWorker::new(
-        handler.clone(),
-        secrets.clone(),
+        application.clone(),
         provider,
         config.app_name.clone(),
         console,
@@ -66,32 +59,26 @@ pub async fn start(
         stop.clone(),
     )));
 
-    let manager =
-        workers::managers::ProcessManager::new(handler.clone(), runner.clone(), clock.clone());
+    let manager = workers::managers::ProcessManager::new(application.clone(), runner.clone());
     tasks.push(tokio::spawn(workers::consumer::run(
         store.clone(),
         manager,
         stop.clone(),
     )));
 
-    let timers = workers::timers::TimerWorker::new(
-        handler.clone(),
-        dns.clone(),
-        domain::maildomain::Provider::default(),
-        clock.clone(),
-    );
+    let timers = workers::timers::TimerWorker::new(application.clone());
     tasks.push(tokio::spawn(timers.run(TIMER_TICK, stop.clone())));
 
     let webhooks = workers::webhooks::WebhookWorker::new(
         store.clone(),
-        secrets.clone(),
+        application.secrets().clone(),
         workers::webhooks::WebhookSettings::default(),
     );
     tasks.push(tokio::spawn(webhooks.run(stop.clone())));
 
     let (plane, dovecot) = data_plane(config).await?;
     if let Some(plane) = plane {
-        let worker = DataPlaneWorker::new(handler, secrets.clone(), plane, clock, runner.clone());
+        let worker = DataPlaneWorker::new(application.clone(), plane, runner.clone());
         tasks.push(tokio::spawn(workers::consumer::run(
             store.clone(),
             worker,

@@ -1,7 +1,4 @@
-//! The event feed every outward channel shares (`GET /events`, the GraphQL `events` query
-//! and subscription, webhooks): the same order (the log's, gap-safe), the same content
-//! (`{id, position, stream, type, data, metadata, recordedAt}`), and the same rule on who sees
-//! what — billing only published events (domain::catalog), operators everything.
+//! `GET /events`: the HTTP channel of the feed (app::feed holds what every channel shares).
 
 use std::time::Duration;
 
@@ -9,149 +6,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
-use eventstore::{EventStore, Position, RecordedEvent, SubscriptionFilter};
-use serde::{Deserialize, Serialize};
+use app::feed::{filter, page, parse_after, Audience, FeedInputError, MAX_LIMIT, MAX_WAIT};
+use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Principal, PrincipalKind};
 use crate::AppState;
-
-/// Most events one page holds.
-pub const MAX_LIMIT: usize = 1000;
-/// Longest long-poll.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
-
-/// One event as the channels deliver it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedEvent {
-    /// The event's id: unique, the same in every channel (a webhook's `webhook-id`).
-    pub id: uuid::Uuid,
-    /// Opaque cursor: pass it back as `after` to continue behind this event.
-    pub position: String,
-    pub stream: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub data: serde_json::Value,
-    pub metadata: serde_json::Value,
-    pub recorded_at: DateTime<Utc>,
-}
-
-impl From<&RecordedEvent> for FeedEvent {
-    fn from(e: &RecordedEvent) -> Self {
-        FeedEvent {
-            id: e.event_id,
-            position: e.position.to_string(),
-            stream: e.stream_name.clone(),
-            event_type: e.event_type.clone(),
-            data: e.data.clone(),
-            metadata: serde_json::to_value(&e.metadata).unwrap_or_default(),
-            recorded_at: e.recorded_at,
-        }
-    }
-}
-
-/// Who reads the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// The billing service: published events only.
-    Billing,
-    /// Operators: every event.
-    Operator,
-}
-
-impl Audience {
-    /// The audience a principal belongs to; None = may not read the feed.
-    pub fn of(principal: &Principal) -> Option<Audience> {
-        match (principal.kind, principal.scope.as_deref()) {
-            (PrincipalKind::Operator, _) => Some(Audience::Operator),
-            (PrincipalKind::Service, Some("billing")) => Some(Audience::Billing),
-            _ => None,
-        }
-    }
-
-    /// Whether this audience receives the event.
-    pub fn sees(self, event: &RecordedEvent) -> bool {
-        self == Audience::Operator
-            || domain::catalog::is_published(event.category(), &event.event_type)
-    }
-}
-
-/// A bad feed request, named by its field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FeedInputError {
-    pub field: &'static str,
-    pub message: &'static str,
-}
-
-/// `after`: absent = from the start.
-pub fn parse_after(after: Option<&str>) -> Result<Position, FeedInputError> {
-    match after {
-        None | Some("") => Ok(Position::START),
-        Some(c) => c.parse().map_err(|_| FeedInputError {
-            field: "after",
-            message: "is not a cursor this feed gave out",
-        }),
-    }
-}
-
-/// `categories`: none = every category.
-pub fn filter(categories: Vec<String>) -> Result<SubscriptionFilter, FeedInputError> {
-    let categories: Vec<String> = categories
-        .into_iter()
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .collect();
-    if categories
-        .iter()
-        .any(|c| !c.bytes().all(|b| b.is_ascii_lowercase()))
-    {
-        return Err(FeedInputError {
-            field: "category",
-            message: "categories are lower-case words like subscription",
-        });
-    }
-    Ok(if categories.is_empty() {
-        SubscriptionFilter::All
-    } else {
-        SubscriptionFilter::Categories(categories)
-    })
-}
-
-/// One page of the feed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub events: Vec<FeedEvent>,
-    /// Where the next page starts: behind the last event read, including any this audience
-    /// does not see, so a consumer never reads those again.
-    pub next: Position,
-    /// Whether more events were available right away.
-    pub more: bool,
-}
-
-/// Up to `limit` events after `after`.
-pub async fn page(
-    store: &EventStore,
-    audience: Audience,
-    filter: &SubscriptionFilter,
-    after: Position,
-    limit: usize,
-) -> Result<Page, eventstore::Error> {
-    let read = store.read_filtered(filter, after, limit + 1).await?;
-    let more = read.len() > limit;
-    let read = &read[..read.len().min(limit)];
-    Ok(Page {
-        events: read
-            .iter()
-            .filter(|e| audience.sees(e))
-            .map(FeedEvent::from)
-            .collect(),
-        next: read.last().map_or(after, |e| e.position),
-        more,
-    })
-}
 
 /// Query parameters of `GET /events`.
 #[derive(Debug, Deserialize)]
@@ -235,7 +94,7 @@ pub async fn http(
         Ok(f) => f,
         Err(e) => return invalid(e),
     };
-    let wait = match query.wait.as_deref().map(crate::auth::parse_ttl) {
+    let wait = match query.wait.as_deref().map(app::auth::parse_ttl) {
         None => Duration::ZERO,
         Some(Ok(w)) if w <= MAX_WAIT => w,
         Some(_) => {

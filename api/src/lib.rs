@@ -1,17 +1,10 @@
-//! The HTTP surface of mailplane: health, readiness, Prometheus metrics and JWT identity.
-//! GraphQL and the event feed mount here as later parts arrive.
+//! The HTTP surface of mailplane: GraphQL, the event feed, health, readiness and
+//! Prometheus metrics. Identity comes from `app::auth`; every write goes through `app`.
 
-pub mod auth;
-pub mod command;
-pub mod dns;
 pub mod feed;
 pub mod graphql;
 mod health;
 pub mod metrics;
-pub mod operations;
-pub mod retry;
-pub mod secrets;
-pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use eventstore::EventStore;
 
-pub use auth::{JwtKeys, Principal, PrincipalKind};
+pub use app::auth::{JwtKeys, Principal, PrincipalKind};
 pub use metrics::Metrics;
 
 /// What every handler can reach.
@@ -82,10 +75,9 @@ async fn graphql_request(
             }
         },
     };
-    let request = request.into_inner().data(graphql::Caller {
-        principal,
-        correlation_id,
-    });
+    let request = request
+        .into_inner()
+        .data(app::Request::client(principal, correlation_id));
     let mut response =
         async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await)
             .into_response();
@@ -118,10 +110,7 @@ async fn graphql_ws(
                         })?),
                     };
                     let mut data = async_graphql::Data::default();
-                    data.insert(graphql::Caller {
-                        principal,
-                        correlation_id: uuid::Uuid::now_v7(),
-                    });
+                    data.insert(app::Request::client(principal, uuid::Uuid::now_v7()));
                     Ok(data)
                 })
                 .serve()

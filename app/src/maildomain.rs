@@ -40,6 +40,14 @@ pub async fn verify(
     domain_id: Uuid,
 ) -> Result<Executed<MailDomainState>, AppError> {
     access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
+    check(app, request, domain_id).await
+}
+
+async fn check(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+) -> Result<Executed<MailDomainState>, AppError> {
     let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
     let answers = app.dns().answers(&state.name, &state.records).await;
     let command = MailDomainCommand::Check {
@@ -61,7 +69,10 @@ pub async fn recheck(
     if state.id.is_none() || state.removed || state.status == DomainStatus::Verified {
         return Ok(None);
     }
-    Ok(Some(verify(app, request, domain_id).await?.answer.status))
+    if !request.is_system() {
+        return Err(AppError::Forbidden);
+    }
+    Ok(Some(check(app, request, domain_id).await?.answer.status))
 }
 
 /// A manager switches between full verification and ownership only; the records to publish

@@ -321,14 +321,23 @@ pub async fn authorize(
     Ok(done)
 }
 
+/// The outcome of a revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    /// Members whose authorization ended (the others had none).
+    pub revoked: usize,
+    /// Seats free afterwards.
+    pub available_seats: u32,
+}
+
 /// A manager revokes members' authorization: their seats are free again and their open
-/// mailboxes go to the recycle bin. Answers the seats free afterwards.
+/// mailboxes go to the recycle bin.
 pub async fn revoke_authorization(
     app: &App,
     request: &Request,
     organization_id: Uuid,
     member_ids: &[Uuid],
-) -> Result<Executed<u32>, AppError> {
+) -> Result<Executed<Revoked>, AppError> {
     access::require_manager(app.pool(), request, organization_id).await?;
     let subscription_id = organization_state(app, organization_id)
         .await?
@@ -342,6 +351,7 @@ pub async fn revoke_authorization(
             let mut s = loaded.state::<Subscription>(&sub)?;
             let mut changes = Vec::new();
             let mut seats = Vec::new();
+            let mut revoked = 0;
             for member_id in member_ids {
                 let stream = streams::member(*member_id);
                 let m = loaded.state::<Member>(&stream)?;
@@ -349,12 +359,17 @@ pub async fn revoke_authorization(
                     return Err(DomainError::NotFound("member").into());
                 }
                 let (member_events, seat_events) = member::revoke(&m, &s)?;
+                revoked += usize::from(!member_events.is_empty());
                 s = seat_events.iter().fold(s, Subscription::evolve);
                 seats.extend(seat_events);
                 changes.push(Change::new(&stream, &member_events)?);
             }
             changes.push(Change::new(&sub, &seats)?);
-            Ok((s.available_seats(), changes))
+            let answer = Revoked {
+                revoked,
+                available_seats: s.available_seats(),
+            };
+            Ok((answer, changes))
         })
         .await
 }

@@ -82,16 +82,16 @@ mod tests {
 
     #[test]
     fn each_scope_has_its_taken_error_code() {
-        let codes: Vec<&str> = Scope::ALL.iter().map(|s| s.taken_error().code()).collect();
+        let refusals: Vec<DomainError> = Scope::ALL.iter().map(|s| s.taken_error()).collect();
         assert_eq!(
-            codes,
+            refusals,
             [
-                "IDENTIFIER_TAKEN",
-                "DOMAIN_TAKEN",
-                "ADDRESS_TAKEN",
-                "ACCOUNT_TAKEN",
-                "PHONE_TAKEN",
-                "MEMBER_HAS_MAILBOX"
+                DomainError::IdentifierTaken,
+                DomainError::DomainTaken,
+                DomainError::AddressTaken,
+                DomainError::AccountTaken,
+                DomainError::PhoneTaken,
+                DomainError::MemberHasMailbox
             ]
         );
         for scope in Scope::ALL {

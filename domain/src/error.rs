@@ -1,4 +1,5 @@
-/// Every refusal a decider can make. Each variant is one error code of API.md.
+/// Every refusal a decider can make. `app::error::ErrorCode::of` is the one table from these
+/// to the error codes of API.md.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{field}: {message}")]
@@ -8,10 +9,38 @@ pub enum DomainError {
     },
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("{0}")]
-    Conflict(&'static str),
+    #[error("only an admin can do this")]
+    NotAnAdmin,
+    #[error("a reseller's account cannot be an admin")]
+    NotInvitee,
+    #[error("the organization already exists")]
+    OrganizationExists,
+    #[error("the invitation already exists")]
+    InvitationExists,
+    #[error("the invitation is no longer pending")]
+    InvitationNotPending,
+    #[error("the department already exists")]
+    DepartmentExists,
+    #[error("the domain already exists")]
+    DomainExists,
+    #[error("the member already exists")]
+    MemberExists,
+    #[error("the organization is bound to another subscription")]
+    OtherSubscriptionBound,
+    #[error("the subscription is bound to another organization")]
+    SubscriptionAlreadyUsed,
+    #[error("the order was provisioned with other terms")]
+    OrderMismatch,
+    #[error("a disabled member cannot be authorized")]
+    MemberDisabled,
+    #[error("only a failed mailbox is retried")]
+    MailboxNotFailed,
+    #[error("the mailbox is due for purging")]
+    MailboxPurgeDue,
+    #[error("close the mailbox before purging it")]
+    MailboxNotClosed,
+    #[error("only a mailbox in the recycle bin is restored")]
+    MailboxClosed,
     #[error("only {available} seats are free; {requested} requested")]
     SeatsExhausted { available: u32, requested: u32 },
     #[error("the domain is already in use on the platform")]
@@ -61,40 +90,6 @@ pub enum DomainError {
 }
 
 impl DomainError {
-    /// The error code clients see in `extensions.code`.
-    pub fn code(&self) -> &'static str {
-        use DomainError::*;
-        match self {
-            Validation { .. } => "VALIDATION",
-            NotFound(_) => "NOT_FOUND",
-            Forbidden(_) => "FORBIDDEN",
-            Conflict(_) => "CONFLICT",
-            SeatsExhausted { .. } => "SEATS_EXHAUSTED",
-            DomainTaken => "DOMAIN_TAKEN",
-            DomainNotVerified => "DOMAIN_NOT_VERIFIED",
-            IdentifierTaken => "IDENTIFIER_TAKEN",
-            AccountTaken => "ACCOUNT_TAKEN",
-            PhoneTaken => "PHONE_TAKEN",
-            AddressTaken => "ADDRESS_TAKEN",
-            AddressInRecycleBin => "ADDRESS_IN_RECYCLE_BIN",
-            MemberNotAuthorized => "MEMBER_NOT_AUTHORIZED",
-            MemberNotDisabled => "MEMBER_NOT_DISABLED",
-            OrganizationNotEmpty => "ORGANIZATION_NOT_EMPTY",
-            MemberHasMailbox => "MEMBER_HAS_MAILBOX",
-            DepartmentNotEmpty => "DEPARTMENT_NOT_EMPTY",
-            DomainInUse => "DOMAIN_IN_USE",
-            InvitationExpired => "INVITATION_EXPIRED",
-            InvalidToken => "INVALID_TOKEN",
-            NotTrial => "NOT_TRIAL",
-            TrialExpired => "TRIAL_EXPIRED",
-            TrialNotAllowed => "TRIAL_NOT_ALLOWED",
-            RefundWindowClosed => "REFUND_WINDOW_CLOSED",
-            RefundLimitReached => "REFUND_LIMIT_REACHED",
-            SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
-            ImportTooLarge { .. } => "IMPORT_TOO_LARGE",
-        }
-    }
-
     /// The field a validation error is about.
     pub fn field(&self) -> Option<&'static str> {
         match self {

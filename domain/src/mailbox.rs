@@ -325,7 +325,7 @@ impl Decider for Mailbox {
             }),
             C::RetryProvisioning => match s.status {
                 S::Failed => Ok(vec![E::MailboxProvisioningRetried {}]),
-                _ => Err(DomainError::Conflict("only a failed mailbox is retried")),
+                _ => Err(DomainError::MailboxNotFailed),
             },
             C::Close { reason } => Ok(match s.status {
                 S::Closed => vec![],
@@ -339,12 +339,10 @@ impl Decider for Mailbox {
                 member_may_use_mail,
             } => {
                 if s.status != S::Closed {
-                    return Err(DomainError::Conflict(
-                        "only a mailbox in the recycle bin is restored",
-                    ));
+                    return Err(DomainError::MailboxClosed);
                 }
                 if s.purge_after.is_some_and(|p| now >= p) {
-                    return Err(DomainError::Conflict("the mailbox is due for purging"));
+                    return Err(DomainError::MailboxPurgeDue);
                 }
                 if !member_may_use_mail {
                     return Err(DomainError::MemberNotAuthorized);
@@ -355,7 +353,7 @@ impl Decider for Mailbox {
                 S::Closed => Ok(vec![E::MailboxPurged {
                     address: s.address.clone(),
                 }]),
-                _ => Err(DomainError::Conflict("close the mailbox before purging it")),
+                _ => Err(DomainError::MailboxNotClosed),
             },
             C::PurgeIfDue => Ok(match (s.status, s.purge_after) {
                 (S::Closed, Some(p)) if now >= p => vec![E::MailboxPurged {
@@ -647,7 +645,7 @@ mod tests {
                     E::MailboxOpened { address, .. } => address.clone(),
                     _ => unreachable!(),
                 },
-                Err(e) => e.code().to_owned(),
+                Err(e) => format!("{e:?}"),
             })
             .collect();
         assert_eq!(
@@ -655,7 +653,7 @@ mod tests {
             vec![
                 "zhangwei@acme.cn",
                 "zhangwei1@acme.cn",
-                "MEMBER_NOT_AUTHORIZED"
+                "MemberNotAuthorized"
             ]
         );
     }
@@ -678,7 +676,7 @@ mod tests {
             .then(&[E::MailboxProvisioningRetried {}]);
         given::<Mailbox>(&[opened("zw@acme.cn")])
             .when(C::RetryProvisioning)
-            .then_code("CONFLICT");
+            .then_err(DomainError::MailboxNotFailed);
         let s = Mailbox::fold(&[opened("zw@acme.cn"), failed]);
         assert_eq!(s.status, MailboxStatus::Failed);
         assert_eq!(s.failure.as_deref(), Some("quota service down"));
@@ -738,12 +736,12 @@ mod tests {
             .when(C::Restore {
                 member_may_use_mail: true,
             })
-            .then_code("CONFLICT");
+            .then_err(DomainError::MailboxPurgeDue);
         given::<Mailbox>(&history[..1])
             .when(C::Restore {
                 member_may_use_mail: true,
             })
-            .then_code("CONFLICT");
+            .then_err(DomainError::MailboxClosed);
         assert_eq!(
             E::MailboxRestored {}.claims(MEMBER).0,
             vec![Claim::new(Scope::MemberMailbox, MEMBER.to_string())]
@@ -777,7 +775,7 @@ mod tests {
             .then(std::slice::from_ref(&purged));
         given::<Mailbox>(&history[..1])
             .when(C::Purge)
-            .then_code("CONFLICT");
+            .then_err(DomainError::MailboxNotClosed);
         assert_eq!(
             purged.claims(MEMBER).1,
             vec![Claim::new(Scope::MailboxAddress, "zw@acme.cn")]

@@ -426,7 +426,7 @@ impl Decider for MailDomain {
                 provider,
             } => {
                 if s.id.is_some() {
-                    return Err(DomainError::Conflict("the domain already exists"));
+                    return Err(DomainError::DomainExists);
                 }
                 let name = normalize(&name)?;
                 if domains_in_organization >= MAX_DOMAINS_PER_ORGANIZATION {
@@ -677,13 +677,13 @@ mod tests {
     fn an_organization_holds_at_most_20_domains() {
         given::<MailDomain>(&[])
             .when(add("acme.cn", VerificationMode::Full, 20))
-            .then_code("VALIDATION");
+            .then_invalid();
         given::<MailDomain>(&[])
             .when(add("acme.cn", VerificationMode::Full, 19))
             .then(&[added(VerificationMode::Full)]);
         given::<MailDomain>(&[])
             .when(add("acme", VerificationMode::Full, 0))
-            .then_code("VALIDATION");
+            .then_invalid();
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl Decider for Organization {
                 as_reseller,
             } => {
                 if s.id.is_some() {
-                    return Err(DomainError::Conflict("the organization already exists"));
+                    return Err(DomainError::OrganizationExists);
                 }
                 let name = validate::name("name", &name)?;
                 let identifier = validate::identifier(&identifier)?;
@@ -321,7 +321,7 @@ impl Decider for Organization {
                     return Err(DomainError::invalid("validHours", "must be 1 to 720 hours"));
                 }
                 if s.invitations.contains_key(&invitation_id) {
-                    return Err(DomainError::Conflict("the invitation already exists"));
+                    return Err(DomainError::InvitationExists);
                 }
                 Ok(vec![E::AdminInvited {
                     invitation_id,
@@ -357,9 +357,7 @@ impl Decider for Organization {
                     return Err(DomainError::InvalidToken);
                 }
                 if s.as_reseller && account == s.creator_account {
-                    return Err(DomainError::Forbidden(
-                        "a reseller's account cannot be an admin",
-                    ));
+                    return Err(DomainError::NotInvitee);
                 }
                 Ok(vec![E::InvitationAccepted {
                     invitation_id,
@@ -373,7 +371,7 @@ impl Decider for Organization {
                     Some(InvitationStatus::Pending) => {
                         Ok(vec![E::InvitationRevoked { invitation_id }])
                     }
-                    Some(_) => Err(DomainError::Conflict("the invitation is no longer pending")),
+                    Some(_) => Err(DomainError::InvitationNotPending),
                 }
             }
             C::ExpireInvitation { invitation_id } => {
@@ -395,7 +393,7 @@ impl Decider for Organization {
                 let name = validate::name("name", &name)?;
                 require_parent(s, parent_id)?;
                 if s.departments.contains_key(&department_id) {
-                    return Err(DomainError::Conflict("the department already exists"));
+                    return Err(DomainError::DepartmentExists);
                 }
                 if s.sibling_named(parent_id, &name, None) {
                     return Err(DomainError::invalid(
@@ -492,9 +490,7 @@ impl Decider for Organization {
             } => {
                 require(s)?;
                 if !s.may_manage(&actor) {
-                    return Err(DomainError::Forbidden(
-                        "only an admin can dissolve the organization",
-                    ));
+                    return Err(DomainError::NotAnAdmin);
                 }
                 if confirm_identifier.trim().to_ascii_lowercase() != s.identifier {
                     return Err(DomainError::invalid(
@@ -634,12 +630,8 @@ pub fn bind_app(
             vec![OrganizationEvent::AppBound { subscription_id }],
             vec![SubscriptionEvent::AppBound { organization_id }],
         )),
-        (Some(_), _) => Err(DomainError::Conflict(
-            "the organization is bound to another subscription",
-        )),
-        (None, Some(_)) => Err(DomainError::Conflict(
-            "the subscription is bound to another organization",
-        )),
+        (Some(_), _) => Err(DomainError::OtherSubscriptionBound),
+        (None, Some(_)) => Err(DomainError::SubscriptionAlreadyUsed),
     }
 }
 
@@ -904,7 +896,7 @@ mod tests {
                 token: "s3cret-token".into(),
                 account: "reseller-1".into(),
             })
-            .then_code("FORBIDDEN");
+            .then_err(DomainError::NotInvitee);
     }
 
     #[test]
@@ -918,7 +910,7 @@ mod tests {
             E::InvitationRevoked { invitation_id: INV },
         ])
         .when(C::RevokeInvitation { invitation_id: INV })
-        .then_code("CONFLICT");
+        .then_err(DomainError::InvitationNotPending);
         given::<Organization>(&[created(true)])
             .when(C::RevokeInvitation { invitation_id: INV })
             .then_err(DomainError::NotFound("invitation"));
@@ -932,7 +924,7 @@ mod tests {
                 name: "销售部".into(),
                 parent_id: None,
             })
-            .then_code("VALIDATION");
+            .then_invalid();
         given::<Organization>(&[created(false), dept(SALES, "销售部", None)])
             .when(C::CreateDepartment {
                 department_id: EAST,
@@ -953,7 +945,7 @@ mod tests {
                 name: "".into(),
                 parent_id: None,
             })
-            .then_code("VALIDATION");
+            .then_invalid();
     }
 
     #[test]
@@ -976,7 +968,7 @@ mod tests {
             department_id: SALES,
             name: "市场部".into(),
         })
-        .then_code("VALIDATION");
+        .then_invalid();
     }
 
     #[test]
@@ -991,13 +983,13 @@ mod tests {
                 department_id: SALES,
                 parent_id: Some(EAST),
             })
-            .then_code("VALIDATION");
+            .then_invalid();
         given::<Organization>(&tree)
             .when(C::MoveDepartment {
                 department_id: SALES,
                 parent_id: Some(SALES),
             })
-            .then_code("VALIDATION");
+            .then_invalid();
         given::<Organization>(&tree)
             .when(C::MoveDepartment {
                 department_id: EAST,
@@ -1081,8 +1073,8 @@ mod tests {
             as_reseller: false,
         }]);
         assert_eq!(
-            bind_app(&other, &sub, day(1)).unwrap_err().code(),
-            "CONFLICT"
+            bind_app(&other, &sub, day(1)).unwrap_err(),
+            DomainError::SubscriptionAlreadyUsed
         );
     }
 
@@ -1158,14 +1150,14 @@ mod tests {
                 actor: "buyer-1".into(),
                 members_left: 0,
             })
-            .then_code("VALIDATION");
+            .then_invalid();
         given::<Organization>(&[created(false)])
             .when(C::Dissolve {
                 confirm_identifier: "acme".into(),
                 actor: "stranger".into(),
                 members_left: 0,
             })
-            .then_code("FORBIDDEN");
+            .then_err(DomainError::NotAnAdmin);
     }
 
     #[test]
@@ -1180,7 +1172,7 @@ mod tests {
                 actor: "reseller-1".into(),
                 members_left: 0,
             })
-            .then_code("FORBIDDEN");
+            .then_err(DomainError::NotAnAdmin);
         given::<Organization>(&[created(true), invited(), accepted])
             .when(C::Dissolve {
                 confirm_identifier: "acme".into(),

@@ -156,6 +156,39 @@ impl SubscriptionState {
     }
 }
 
+/// The terms of a seat expansion, as the buyer is told them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatsExpansion {
+    pub added: u32,
+    pub new_total: u32,
+    pub remaining_days: u32,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    pub currency: String,
+}
+
+impl SubscriptionEvent {
+    /// The terms, when this is a seat expansion.
+    pub fn seats_expansion(&self) -> Option<SeatsExpansion> {
+        match self {
+            SubscriptionEvent::SeatsExpanded {
+                added,
+                new_total,
+                remaining_days,
+                amount,
+                currency,
+            } => Some(SeatsExpansion {
+                added: *added,
+                new_total: *new_total,
+                remaining_days: *remaining_days,
+                amount: *amount,
+                currency: currency.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubscriptionCommand {
     Provision {
@@ -260,9 +293,7 @@ impl Decider for Subscription {
                     return if same {
                         Ok(vec![])
                     } else {
-                        Err(DomainError::Conflict(
-                            "the order was provisioned with other terms",
-                        ))
+                        Err(DomainError::OrderMismatch)
                     };
                 }
                 let subscription_id = subscription_id_for_order(&order_id);
@@ -730,7 +761,7 @@ mod tests {
             .then(&[]);
         given::<Subscription>(&[trial_started()])
             .when(provision(false, 10, Some(12)))
-            .then_code("CONFLICT");
+            .then_err(DomainError::OrderMismatch);
     }
 
     #[test]
@@ -895,7 +926,7 @@ mod tests {
                 additional: 0,
                 price_list: prices(),
             })
-            .then_code("VALIDATION");
+            .then_invalid();
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use eventstore::{EventStore, Position, RecordedEvent, SubscriptionFilter};
 use tokio::sync::watch;
 
-use api::retry::backoff;
+use app::retry::backoff;
 
 /// Why an event's effect did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +19,18 @@ pub enum Failure {
     /// Trying again cannot help; the event is parked and the worker moves on.
     #[error("permanent: {0}")]
     Permanent(String),
+}
+
+impl From<app::AppError> for Failure {
+    /// By type: a refusal by the rules or bad data is permanent (parked), a store or
+    /// network failure transient (retried).
+    fn from(e: app::AppError) -> Self {
+        if e.is_transient() {
+            Failure::Transient(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
+        }
+    }
 }
 
 /// A worker's reaction to events.

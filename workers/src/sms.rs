@@ -8,19 +8,18 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
-use api::command::CommandHandler;
-use api::operations::streams;
-use api::secrets::{Purpose, SecretStore};
+use app::secrets::Purpose;
+use app::{streams, App, Request};
 use domain::member::{Member, MemberEvent};
 use domain::notification::{self, SmsEvent, SmsPurpose};
 use domain::organization::{Organization, OrganizationEvent};
-use eventstore::{ExpectedRevision, Metadata, RecordedEvent, SubscriptionFilter};
+use eventstore::{RecordedEvent, SubscriptionFilter};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use crate::consumer::{Failure, Handler};
-use api::retry::backoff;
+use app::retry::backoff;
 
 /// One message to send.
 #[derive(Debug, Clone, Serialize)]
@@ -168,8 +167,7 @@ impl SmsProvider for HttpProvider {
 
 /// The SMS worker.
 pub struct SmsWorker {
-    handler: CommandHandler,
-    secrets: SecretStore,
+    app: App,
     provider: Box<dyn SmsProvider>,
     /// The app's name in the credentials message.
     app_name: String,
@@ -180,15 +178,13 @@ pub struct SmsWorker {
 impl SmsWorker {
     /// A worker sending through `provider`.
     pub fn new(
-        handler: CommandHandler,
-        secrets: SecretStore,
+        app: App,
         provider: Box<dyn SmsProvider>,
         app_name: impl Into<String>,
         console_url: impl Into<String>,
     ) -> Self {
         SmsWorker {
-            handler,
-            secrets,
+            app,
             provider,
             app_name: app_name.into(),
             console_url: console_url.into(),
@@ -198,7 +194,6 @@ impl SmsWorker {
     /// The message an event asks for, if any: (purpose, secret kind and subject, phone, text
     /// with `{secret}` still to fill in).
     async fn wanted(&self, event: &RecordedEvent) -> Result<Option<Wanted>, Failure> {
-        let internal = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
         match event.category() {
             "member" => {
                 let e: MemberEvent = eventstore::decode_serde(event)
@@ -213,16 +208,11 @@ impl SmsWorker {
                     }
                     _ => return Ok(None),
                 };
-                let member = self
-                    .handler
-                    .load_state::<Member>(&event.stream_name)
-                    .await
-                    .map_err(|e| internal(&e))?;
+                let member = self.app.load::<Member>(&event.stream_name).await?;
                 let organization = self
-                    .handler
-                    .load_state::<Organization>(&streams::organization(member.organization_id))
-                    .await
-                    .map_err(|e| internal(&e))?;
+                    .app
+                    .load::<Organization>(&streams::organization(member.organization_id))
+                    .await?;
                 let subject = member.id.unwrap_or_default();
                 let (name, org, app, account) = (
                     member.name,
@@ -259,11 +249,7 @@ impl SmsWorker {
                 else {
                     return Ok(None);
                 };
-                let organization = self
-                    .handler
-                    .load_state::<Organization>(&event.stream_name)
-                    .await
-                    .map_err(|e| internal(&e))?;
+                let organization = self.app.load::<Organization>(&event.stream_name).await?;
                 let org = organization.name;
                 let base = self.console_url.trim_end_matches('/').to_owned();
                 // A started day counts as a whole one.
@@ -285,26 +271,8 @@ impl SmsWorker {
     }
 
     async fn record(&self, cause: &RecordedEvent, outcome: SmsEvent) -> Result<(), Failure> {
-        let mut metadata = Metadata::new();
-        metadata.actor = Some("worker:sms".into());
-        metadata.correlation_id = cause.metadata.correlation_id;
-        metadata.causation_id = Some(cause.event_id);
-        let event = eventstore::encode_serde(&outcome, metadata, domain::SCHEMA_VERSION)
-            .map_err(|e| Failure::Permanent(e.to_string()))?;
-        match self
-            .handler
-            .store()
-            .append(
-                &streams::sms(cause.event_id),
-                ExpectedRevision::NoStream,
-                &[event],
-            )
-            .await
-        {
-            // Already recorded by an earlier run: the same outcome.
-            Ok(_) | Err(eventstore::Error::WrongExpectedVersion { .. }) => Ok(()),
-            Err(e) => Err(Failure::Transient(e.to_string())),
-        }
+        let request = Request::worker("sms", cause);
+        Ok(app::sms::record_outcome(&self.app, &request, cause, &outcome).await?)
     }
 }
 
@@ -332,17 +300,12 @@ impl Handler for SmsWorker {
             return Ok(());
         };
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
-        let done = self
-            .handler
-            .store()
-            .stream_revision(&streams::sms(event.event_id))
-            .await
-            .map_err(|e| transient(&e))?
-            .is_some();
+        let done = app::sms::is_recorded(&self.app, event).await?;
         if done {
             // Sent (or refused) before a crash that came before the secret was deleted.
             return self
-                .secrets
+                .app
+                .secrets()
                 .delete(wanted.secret, wanted.subject)
                 .await
                 .map_err(|e| transient(&e));
@@ -354,7 +317,8 @@ impl Handler for SmsWorker {
             reason,
         };
         let secret = self
-            .secrets
+            .app
+            .secrets()
             .get(wanted.secret, wanted.subject)
             .await
             .map_err(|e| transient(&e))?;
@@ -384,7 +348,8 @@ impl Handler for SmsWorker {
         };
         self.record(event, outcome).await?;
         // Sent or never sendable: either way the secret has served its purpose.
-        self.secrets
+        self.app
+            .secrets()
             .delete(wanted.secret, wanted.subject)
             .await
             .map_err(|e| transient(&e))

@@ -4,23 +4,16 @@
 //! that locked it. The commands fired are idempotent and check due-ness themselves, so a
 //! crash between a command and the removal at worst fires a harmless repeat.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use api::command::{CommandContext, CommandHandler};
-use api::dns::DnsLookup;
-use api::operations::{self, streams};
+use app::{App, Request};
 use chrono::{DateTime, Utc};
-use domain::mailbox::MailboxCommand;
-use domain::maildomain::{DomainStatus, MailDomain, MailDomainCommand, Provider};
-use domain::organization::{Organization, OrganizationCommand};
-use domain::subscription::{Subscription, SubscriptionCommand};
+use domain::maildomain::DomainStatus;
 use projections::TimerKind;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::clock::Clock;
 use crate::consumer::stopped_within;
 
 /// Rows fired per transaction.
@@ -45,36 +38,22 @@ struct Due {
 
 /// Fires due timers.
 pub struct TimerWorker {
-    handler: CommandHandler,
+    app: App,
     pool: PgPool,
-    dns: DnsLookup,
-    provider: Provider,
-    clock: Arc<dyn Clock>,
 }
 
 impl TimerWorker {
-    /// A worker acting at `clock`'s time, looking up DNS through `dns`.
-    pub fn new(
-        handler: CommandHandler,
-        dns: DnsLookup,
-        provider: Provider,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        let pool = handler.store().pool().clone();
-        TimerWorker {
-            handler,
-            pool,
-            dns,
-            provider,
-            clock,
-        }
+    /// A worker running `app`'s operations at its clock's time.
+    pub fn new(app: App) -> Self {
+        let pool = app.pool().clone();
+        TimerWorker { app, pool }
     }
 
     /// Fires every timer due now; answers how many fired.
     pub async fn fire_due(&self) -> Result<usize, TimerError> {
         let mut fired = 0;
         loop {
-            let now = self.clock.now();
+            let now = self.app.now();
             let mut tx = self.pool.begin().await?;
             let due: Vec<Due> = sqlx::query_as(
                 "SELECT kind, subject, stream, due_at, not_after FROM timers WHERE due_at <= $1
@@ -128,97 +107,54 @@ impl TimerWorker {
 
     /// Runs one timer's command; answers when to fire it again, if ever.
     async fn fire(&self, row: &Due, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
-        let context = CommandContext {
-            actor: "worker:timers".into(),
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-        };
-        let h = &self.handler;
+        let request = Request::system("timers");
+        let app = &self.app;
         let Some(kind) = TimerKind::named(&row.kind) else {
             return Err(format!("unknown timer kind {}", row.kind));
         };
         tracing::info!(kind = %row.kind, subject = %row.subject, due_at = %row.due_at, "timer fired");
+        let failed = |e: app::AppError| e.to_string();
         match kind {
             TimerKind::SubscriptionExpiry => {
-                operations::run_decider::<Subscription>(
-                    h,
-                    &context,
-                    &row.stream,
-                    SubscriptionCommand::Expire,
-                    now,
-                    operations::no_claims,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                app::subscription::expire(app, &request, row.subject)
+                    .await
+                    .map_err(failed)?;
             }
             TimerKind::SubscriptionDataPurge => {
-                crate::managers::purge_subscription_data(h, &context, row.subject, now)
+                app::subscription::purge_data(app, &request, row.subject)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(failed)?;
             }
             TimerKind::InvitationExpiry => {
-                let command = OrganizationCommand::ExpireInvitation {
-                    invitation_id: row.subject,
-                };
-                operations::run_decider::<Organization>(
-                    h,
-                    &context,
-                    &row.stream,
-                    command,
-                    now,
-                    operations::no_claims,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                let organization = app::streams::StreamName::parse(&row.stream)
+                    .map(|(_, id)| id)
+                    .ok_or_else(|| format!("bad stream {}", row.stream))?;
+                app::organization::expire_invitation(app, &request, organization, row.subject)
+                    .await
+                    .map_err(failed)?;
             }
             TimerKind::MailboxPurge => {
-                operations::run_mailbox(h, &context, row.subject, MailboxCommand::PurgeIfDue, now)
+                app::mailbox::purge_if_due(app, &request, row.subject)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(failed)?;
             }
-            TimerKind::DnsRecheck => return self.recheck(&context, row, now).await,
+            TimerKind::DnsRecheck => {
+                // Again in ten minutes while it is unverified and the 48 hours have not
+                // passed.
+                let status = app::maildomain::recheck(app, &request, row.subject)
+                    .await
+                    .map_err(failed)?;
+                let next = now + projections::DNS_RECHECK_EVERY;
+                return Ok(match status {
+                    Some(DomainStatus::Pending | DomainStatus::Failed)
+                        if row.not_after.is_none_or(|end| next <= end) =>
+                    {
+                        Some(next)
+                    }
+                    _ => None,
+                });
+            }
         }
         Ok(None)
-    }
-
-    /// Looks an unverified domain's records up again; again in ten minutes while it is
-    /// unverified and the 48 hours have not passed.
-    async fn recheck(
-        &self,
-        context: &CommandContext,
-        row: &Due,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, String> {
-        let stream = streams::maildomain(row.subject);
-        let state = self
-            .handler
-            .load_state::<MailDomain>(&stream)
-            .await
-            .map_err(|e| e.to_string())?;
-        // FAILED only says the last look found something wrong: still unverified.
-        if state.id.is_none() || state.removed || state.status == DomainStatus::Verified {
-            return Ok(None);
-        }
-        let answers = self.dns.answers(&state.name, &state.records).await;
-        let checked = operations::run_mail_domain(
-            &self.handler,
-            context,
-            row.subject,
-            MailDomainCommand::Check {
-                answers,
-                provider: self.provider.clone(),
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let next = now + projections::DNS_RECHECK_EVERY;
-        Ok(match checked.answer.status {
-            DomainStatus::Pending | DomainStatus::Failed
-                if row.not_after.is_none_or(|end| next <= end) =>
-            {
-                Some(next)
-            }
-            _ => None,
-        })
     }
 }

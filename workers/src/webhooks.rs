@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::feed::{self, Audience, FeedEvent};
-use api::secrets::SecretStore;
-use api::webhook::{self, Endpoint, WebhookError};
+use app::feed::{self, Audience, FeedEvent};
+use app::secrets::SecretStore;
+use app::webhook::{self, Endpoint, WebhookError};
 use chrono::Utc;
 use eventstore::{EventStore, Position};
 use tokio::sync::watch;
@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::consumer::{stopped_within, try_lease};
-use api::retry::backoff;
+use app::retry::backoff;
 
 /// Timings of deliveries.
 #[derive(Debug, Clone)]

@@ -8,7 +8,8 @@ use async_graphql::dataloader::Loader;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::types::{DepartmentRow, MailboxRow};
+use super::departments::DepartmentRow;
+use super::mailbox::MailboxRow;
 
 pub struct Loaders {
     pub pool: PgPool,

@@ -1,81 +1,88 @@
-//! The GraphQL API of API.md on async-graphql: queries read the projections, mutations run
-//! operations and answer after their own write is in the read model.
+//! The GraphQL API of API.md on async-graphql. Resolvers are thin: queries read the
+//! projections, mutations call the application's operations (`app`) and answer after their
+//! own write is in the read model. One module per product concept.
 
-mod access;
+mod audit;
+mod connection;
+mod context;
+mod departments;
+mod enums;
 mod error;
+mod events;
+mod invitations;
 mod loaders;
-mod mutation;
+mod mail_subscription;
+mod mailbox;
+mod maildomain;
+mod member;
+mod member_mutation;
+mod organization;
 mod parked;
 mod query;
-mod subscription;
-mod types;
 mod webhooks;
 
 use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::Schema;
-use domain::maildomain::Provider;
-use domain::pricing::PriceList;
-use eventstore::Position;
 use projections::{Projection, Runner};
-use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::command::{CommandContext, CommandHandler};
-use crate::secrets::SecretStore;
-
-pub use mutation::Mutation;
+pub use events::SubscriptionRoot;
 pub use query::Query;
-pub use subscription::SubscriptionRoot;
 
 /// The schema type.
 pub type MailplaneSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Every query: the product's and the webhook endpoints'.
+/// Every query: the product's, the webhook endpoints' and the parked events'.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
 pub struct QueryRoot(Query, webhooks::WebhookQuery, parked::ParkedQuery);
 
-/// Every mutation: the product's and the webhook endpoints'.
+/// Every mutation, by product concept.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, webhooks::WebhookMutation);
+pub struct MutationRoot(
+    mail_subscription::SubscriptionMutation,
+    organization::OrganizationMutation,
+    invitations::InvitationMutation,
+    departments::DepartmentMutation,
+    member_mutation::MemberMutation,
+    maildomain::DomainMutation,
+    mailbox::MailboxMutation,
+    webhooks::WebhookMutation,
+);
 
 /// Longest query nesting accepted.
 pub const MAX_DEPTH: usize = 12;
 /// Most expensive query accepted (each field costs 1, lists multiply by `first`).
 pub const MAX_COMPLEXITY: usize = 5_000;
 
-/// What resolvers reach: the write side, the read side and configuration.
+/// What resolvers reach: the application (write side and read models) and the runner of
+/// the read models, to wait for a write to be folded.
 pub struct Services {
-    pub handler: CommandHandler,
+    pub app: app::App,
     pub runner: Runner,
-    pub pool: PgPool,
-    pub price_list: PriceList,
-    pub provider: Provider,
-    pub secrets: SecretStore,
-    pub dns: crate::dns::DnsLookup,
 }
 
-/// Who calls, per request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Option<Principal>,
-    pub correlation_id: Uuid,
-}
-
-impl Caller {
-    pub(crate) fn context(&self) -> CommandContext {
-        CommandContext {
-            actor: self
-                .principal
-                .as_ref()
-                .map_or_else(|| "anonymous".to_owned(), Principal::actor),
-            correlation_id: self.correlation_id,
-            causation_id: None,
+impl Services {
+    /// Waits (bounded) until the read models of the written streams have folded the write,
+    /// so a mutation's answer reflects it; answers the operation's answer.
+    pub async fn settle<T>(&self, executed: app::Executed<T>) -> T {
+        for (stream, position) in &executed.written {
+            let category = eventstore::category_of(stream);
+            for p in Projection::ALL {
+                if p != Projection::AuditLog && p.categories().contains(&category) {
+                    if let Err(e) = self
+                        .runner
+                        .wait_for(p, *position, Duration::from_secs(5))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "read model lags behind a mutation");
+                    }
+                }
+            }
         }
+        executed.answer
     }
 }
 
@@ -83,14 +90,14 @@ impl Caller {
 pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
     let mut e = async_graphql::ServerError::new(format!("unauthenticated: {reason}"), None);
     let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", "UNAUTHENTICATED");
+    ext.set("code", app::ErrorCode::Unauthenticated.as_str());
     e.extensions = Some(ext);
     e
 }
 
 /// Builds the schema with its limits and services.
 pub fn build_schema(services: Services) -> MailplaneSchema {
-    let pool = services.pool.clone();
+    let pool = services.app.pool().clone();
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -112,23 +119,4 @@ pub fn sdl() -> String {
     )
     .finish()
     .sdl()
-}
-
-/// Waits (bounded) until the read models of the written streams have folded the write,
-/// so a mutation's answer reflects it.
-pub(crate) async fn settle(services: &Services, written: &[(String, Position)]) {
-    for (stream, position) in written {
-        let category = eventstore::category_of(stream);
-        for p in Projection::ALL {
-            if p != Projection::AuditLog && p.categories().contains(&category) {
-                if let Err(e) = services
-                    .runner
-                    .wait_for(p, *position, Duration::from_secs(5))
-                    .await
-                {
-                    tracing::warn!(error = %e, "read model lags behind a mutation");
-                }
-            }
-        }
-    }
 }

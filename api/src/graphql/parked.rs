@@ -3,9 +3,9 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::access::{is_operator, principal, services};
+use super::context::{operator, pool};
 use super::error::Gql;
-use super::error::{forbidden, validation};
+use super::error::validation;
 
 /// An event a worker could not handle and set aside; the events after it went on.
 #[derive(SimpleObject, Clone)]
@@ -44,10 +44,7 @@ impl ParkedQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<ParkedEvent>> {
-        principal(ctx)?;
-        if !is_operator(ctx) {
-            return Err(forbidden());
-        }
+        operator(ctx)?;
         let limit = match first {
             None => 50,
             Some(n) if (1..=100).contains(&n) => i64::from(n),
@@ -58,7 +55,7 @@ impl ParkedQuery {
              FROM parked_events ORDER BY parked_at DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&services(ctx)?.pool)
+        .fetch_all(pool(ctx)?)
         .await
         .gql()?;
         Ok(rows

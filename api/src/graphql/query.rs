@@ -1,11 +1,32 @@
 use async_graphql::{Context, Object, ID};
 
-use super::access::{self, principal, services};
-use super::error::Gql;
-use super::types::{self, cursor, page, page_size, OrganizationRow, Page, SubscriptionRow, Viewer};
+use async_graphql::SimpleObject;
+
+use super::connection::{self, by_id, cursor, page_size, Connection, Paged};
+use super::context::{self as access, principal, pool, require_buyer};
+use super::enums::parse_id;
+use super::error::{forbidden, validation, Gql};
+use super::events::EventNode;
+use super::mail_subscription::{subscription_row, SubscriptionRow};
+use super::organization::{organization_row, OrganizationRow};
+
+/// Organizations an account manages (`$1`; NULL = every one, for operators).
+const MANAGED: &str = "NOT o.dissolved AND (
+    $1::text IS NULL
+    OR EXISTS (SELECT 1 FROM organization_admins a WHERE a.organization_id = o.id AND a.account = $1)
+    OR (o.as_reseller AND o.creator_account = $1
+        AND NOT EXISTS (SELECT 1 FROM organization_admins a WHERE a.organization_id = o.id)))";
 
 #[derive(Default)]
 pub struct Query;
+
+/// Who is calling.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub id: String,
+    pub kind: String,
+    pub scope: Option<String>,
+}
 
 #[Object(name = "ProductQuery")]
 impl Query {
@@ -25,9 +46,9 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<SubscriptionRow>> {
+    ) -> async_graphql::Result<Connection<SubscriptionRow>> {
         let size = page_size(first)?;
-        let after = cursor(after.as_deref())?;
+        let from = cursor(after.as_deref())?;
         let buyer = if access::is_operator(ctx) {
             None
         } else {
@@ -36,13 +57,24 @@ impl Query {
         let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "SELECT * FROM subscriptions WHERE id > $1 AND ($2::text IS NULL OR buyer_account_id = $2) ORDER BY id LIMIT $3",
         )
-        .bind(after)
-        .bind(buyer)
+        .bind(from)
+        .bind(&buyer)
         .bind(size + 1)
-        .fetch_all(&services(ctx)?.pool)
+        .fetch_all(pool(ctx)?)
         .await
         .gql()?;
-        Ok(page(rows, size, |s| s.id))
+        let total: i64 = if connection::wants_total(ctx) {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM subscriptions WHERE $1::text IS NULL OR buyer_account_id = $1",
+            )
+            .bind(&buyer)
+            .fetch_one(pool(ctx)?)
+            .await
+            .gql()?
+        } else {
+            0
+        };
+        Ok(by_id(rows, size, after.as_deref(), total, |s| s.id))
     }
 
     /// One subscription: its buyer or an operator.
@@ -51,11 +83,11 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<SubscriptionRow>> {
-        let id = types::parse_id("id", &id)?;
+        let id = parse_id("id", &id)?;
         if !access::is_operator(ctx) {
-            access::require_buyer(ctx, id).await?;
+            require_buyer(ctx, id).await?;
         }
-        types::subscription_row(ctx, id).await
+        subscription_row(ctx, id).await
     }
 
     /// Organizations the caller manages (all of them for an operator).
@@ -64,30 +96,35 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Page<OrganizationRow>> {
+    ) -> async_graphql::Result<Connection<OrganizationRow>> {
         let size = page_size(first)?;
-        let after = cursor(after.as_deref())?;
+        let from = cursor(after.as_deref())?;
         let account = if access::is_operator(ctx) {
             None
         } else {
             Some(access::account(ctx)?.to_owned())
         };
-        let rows: Vec<OrganizationRow> = sqlx::query_as(
-            "SELECT o.* FROM organizations o
-             WHERE o.id > $1 AND NOT o.dissolved AND (
-                 $2::text IS NULL
-                 OR EXISTS (SELECT 1 FROM organization_admins a WHERE a.organization_id = o.id AND a.account = $2)
-                 OR (o.as_reseller AND o.creator_account = $2
-                     AND NOT EXISTS (SELECT 1 FROM organization_admins a WHERE a.organization_id = o.id)))
+        let rows: Vec<OrganizationRow> = sqlx::query_as(&format!(
+            "SELECT o.* FROM organizations o WHERE o.id > $2 AND {}
              ORDER BY o.id LIMIT $3",
-        )
-        .bind(after)
-        .bind(account)
+            MANAGED
+        ))
+        .bind(&account)
+        .bind(from)
         .bind(size + 1)
-        .fetch_all(&services(ctx)?.pool)
+        .fetch_all(pool(ctx)?)
         .await
         .gql()?;
-        Ok(page(rows, size, |o| o.id))
+        let total: i64 = if connection::wants_total(ctx) {
+            sqlx::query_scalar(&format!("SELECT count(*) FROM organizations o WHERE {MANAGED}"))
+                .bind(&account)
+                .fetch_one(pool(ctx)?)
+                .await
+                .gql()?
+        } else {
+            0
+        };
+        Ok(by_id(rows, size, after.as_deref(), total, |o| o.id))
     }
 
     /// The log in order, for billing and operators: events after `after` (a position
@@ -98,34 +135,30 @@ impl Query {
         after: Option<String>,
         first: Option<i32>,
         categories: Option<Vec<String>>,
-    ) -> async_graphql::Result<Page<types::EventNode>> {
+    ) -> async_graphql::Result<Connection<EventNode>> {
         let p = principal(ctx)?;
-        let audience = crate::feed::Audience::of(p).ok_or_else(super::error::forbidden)?;
+        let audience = app::feed::Audience::of(p).ok_or_else(forbidden)?;
         let size = page_size(first)?;
-        let after = crate::feed::parse_after(after.as_deref())
-            .map_err(|e| super::error::validation(e.field, e.message))?;
-        let filter = crate::feed::filter(categories.unwrap_or_default())
-            .map_err(|e| super::error::validation("categories", e.message))?;
-        let page = crate::feed::page(
-            services(ctx)?.handler.store(),
-            audience,
-            &filter,
-            after,
-            size as usize,
-        )
-        .await
-        .gql()?;
-        Ok(types::Page {
-            nodes: page
-                .events
-                .into_iter()
-                .map(types::EventNode::from)
-                .collect(),
-            page_info: types::PageInfo {
-                has_next_page: page.more,
-                end_cursor: Some(page.next.to_string()),
-            },
-        })
+        let from = app::feed::parse_after(after.as_deref())
+            .map_err(|e| validation(e.field, e.message))?;
+        let filter = app::feed::filter(categories.unwrap_or_default())
+            .map_err(|e| validation("categories", e.message))?;
+        let page = app::feed::page(access::app(ctx)?.store(), audience, &filter, from, size as usize)
+            .await
+            .gql()?;
+        let next = page.next.to_string();
+        let total = page.events.len() as i64;
+        let mut connection = Paged {
+            rows: page.events.into_iter().map(EventNode::from).collect(),
+            size,
+            after: after.is_some(),
+            total,
+        }
+        .connection(|e| e.position.clone());
+        // The cursor moves past events this audience does not see, too.
+        connection.page_info.has_next_page = page.more;
+        connection.page_info.end_cursor = Some(next);
+        Ok(connection)
     }
 
     /// One organization: its managers or an operator.
@@ -134,9 +167,9 @@ impl Query {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<OrganizationRow>> {
-        let id = types::parse_id("id", &id)?;
+        let id = parse_id("id", &id)?;
         principal(ctx)?;
         access::require_reader(ctx, id).await?;
-        types::organization_row(ctx, id).await
+        organization_row(ctx, id).await
     }
 }

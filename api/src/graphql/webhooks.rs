@@ -5,11 +5,12 @@ use async_graphql::{ComplexObject, Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{is_operator, principal, services};
-use super::error::{forbidden, not_found, validation};
-use super::mutation::once;
-use super::types::parse_id;
-use crate::webhook::{self, Endpoint, WebhookError};
+use app::webhook::{self, Endpoint};
+
+use super::connection::{self, Connection, Paged};
+use super::context::{once, pool, principal, services};
+use super::enums::parse_id;
+use super::error::{validation, Gql};
 
 /// A webhook endpoint.
 #[derive(SimpleObject, Clone)]
@@ -30,6 +31,9 @@ pub struct Webhook {
 /// One delivery attempt.
 #[derive(SimpleObject, Clone)]
 pub struct WebhookDelivery {
+    /// Where the delivery log continues after this attempt.
+    #[graphql(skip)]
+    pub cursor: String,
     pub event_id: ID,
     pub position: String,
     #[graphql(name = "type")]
@@ -57,23 +61,57 @@ impl Webhook {
             Some(_) => return Err(validation("first", "must be 1 to 100")),
         };
         let id = parse_id("id", &self.id)?;
-        let rows = webhook::deliveries(&services(ctx)?.pool, id, limit)
+        let rows = webhook::deliveries(pool(ctx)?, id, limit)
             .await
-            .map_err(gql)?;
-        Ok(rows
-            .into_iter()
-            .map(|d| WebhookDelivery {
-                event_id: ID(d.event_id.to_string()),
-                position: d.position,
-                event_type: d.event_type,
-                attempt: d.attempt,
-                status_code: d.status_code,
-                error: d.error,
-                duration_ms: d.duration_ms,
-                outcome: d.outcome,
-                attempted_at: d.attempted_at,
-            })
-            .collect())
+            .gql()?;
+        Ok(rows.into_iter().map(|d| delivery(d, 0)).collect())
+    }
+
+    /// The delivery attempts, newest first, a page at a time (`after`: a cursor of this
+    /// list).
+    async fn deliveries_connection(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<WebhookDelivery>> {
+        let size = connection::page_size(first)?;
+        let id = parse_id("id", &self.id)?;
+        let before = match after.as_deref() {
+            None => None,
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| validation("after", "is not a cursor of this list"))?,
+            ),
+        };
+        let page = webhook::delivery_page(pool(ctx)?, id, before, size + 1).await.gql()?;
+        let total = if connection::wants_total(ctx) {
+            webhook::delivery_count(pool(ctx)?, id).await.gql()?
+        } else {
+            0
+        };
+        Ok(Paged {
+            rows: page.into_iter().map(|(n, d)| delivery(d, n)).collect(),
+            size,
+            after: after.is_some(),
+            total,
+        }
+        .connection(|d| d.cursor.clone()))
+    }
+}
+
+fn delivery(d: webhook::Delivery, number: i64) -> WebhookDelivery {
+    WebhookDelivery {
+        cursor: number.to_string(),
+        event_id: ID(d.event_id.to_string()),
+        position: d.position,
+        event_type: d.event_type,
+        attempt: d.attempt,
+        status_code: d.status_code,
+        error: d.error,
+        duration_ms: d.duration_ms,
+        outcome: d.outcome,
+        attempted_at: d.attempted_at,
     }
 }
 
@@ -89,20 +127,9 @@ fn answer(e: Endpoint, secret: Option<String>) -> Webhook {
     }
 }
 
-fn gql(e: WebhookError) -> async_graphql::Error {
-    match e {
-        WebhookError::Invalid { field, message } => validation(field, message),
-        WebhookError::NotFound => not_found("webhook"),
-        other => super::error::internal(other),
-    }
-}
-
 fn operator(ctx: &Context<'_>) -> async_graphql::Result<String> {
-    let p = principal(ctx)?;
-    if !is_operator(ctx) {
-        return Err(forbidden());
-    }
-    Ok(p.actor())
+    super::context::operator(ctx)?;
+    Ok(principal(ctx)?.actor())
 }
 
 /// Webhook queries.
@@ -114,7 +141,7 @@ impl WebhookQuery {
     /// Operators: every webhook endpoint.
     async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
         operator(ctx)?;
-        let all = webhook::list(&services(ctx)?.pool).await.map_err(gql)?;
+        let all = webhook::list(pool(ctx)?).await.gql()?;
         Ok(all.into_iter().map(|e| answer(e, None)).collect())
     }
 }
@@ -143,19 +170,22 @@ impl WebhookMutation {
             ctx,
             idempotency_key,
             "registerWebhook",
-            format!("{url}|{categories:?}"),
+            &(&url, &categories),
             async {
                 let (endpoint, created) =
-                    webhook::register(&s.pool, &s.secrets, &url, categories.clone(), &actor)
+                    webhook::register(s.app.pool(), s.app.secrets(), &url, categories.clone(), &actor)
                         .await
-                        .map_err(gql)?;
+                        ?;
                 *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
                 Ok(endpoint.id.to_string())
             },
         )
         .await?;
-        let id: Uuid = id.parse().map_err(super::error::internal)?;
-        let endpoint = webhook::get(&s.pool, id).await.map_err(gql)?;
+        let id = id
+            .parse::<Uuid>()
+            .map_err(|e| app::AppError::Internal(e.to_string()))
+            .gql()?;
+        let endpoint = webhook::get(s.app.pool(), id).await.gql()?;
         Ok(answer(
             endpoint,
             secret.into_inner().unwrap_or_else(|p| p.into_inner()),
@@ -177,17 +207,17 @@ impl WebhookMutation {
             ctx,
             idempotency_key,
             "rotateWebhookSecret",
-            id.to_string(),
+            &id,
             async {
-                let created = webhook::rotate(&s.pool, &s.secrets, id)
+                let created = webhook::rotate(s.app.pool(), s.app.secrets(), id)
                     .await
-                    .map_err(gql)?;
+                    ?;
                 *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
                 Ok(())
             },
         )
         .await?;
-        let endpoint = webhook::get(&s.pool, id).await.map_err(gql)?;
+        let endpoint = webhook::get(s.app.pool(), id).await.gql()?;
         Ok(answer(
             endpoint,
             secret.into_inner().unwrap_or_else(|p| p.into_inner()),
@@ -226,20 +256,20 @@ impl WebhookMutation {
         operator(ctx)?;
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
-        let position = crate::feed::parse_after(after.as_deref())
+        let position = app::feed::parse_after(after.as_deref())
             .map_err(|e| validation(e.field, e.message))?;
         once(
             ctx,
             idempotency_key,
             "replayWebhook",
-            format!("{id}|{position}"),
+            &(id, position.to_string()),
             async {
-                webhook::replay(&s.pool, id, position).await.map_err(gql)?;
+                webhook::replay(s.app.pool(), id, position).await?;
                 Ok(())
             },
         )
         .await?;
-        Ok(answer(webhook::get(&s.pool, id).await.map_err(gql)?, None))
+        Ok(answer(webhook::get(s.app.pool(), id).await.gql()?, None))
     }
 
     /// Operator: remove an endpoint with its secrets and delivery log.
@@ -256,9 +286,9 @@ impl WebhookMutation {
             ctx,
             idempotency_key,
             "deleteWebhook",
-            id.to_string(),
+            &id,
             async {
-                let e = webhook::delete(&s.pool, id).await.map_err(gql)?;
+                let e = webhook::delete(s.app.pool(), id).await?;
                 Ok((e.url, e.status, e.categories))
             },
         )
@@ -291,13 +321,13 @@ impl WebhookMutation {
         } else {
             "resumeWebhook"
         };
-        once(ctx, idempotency_key, operation, id.to_string(), async {
-            webhook::set_paused(&s.pool, id, paused)
+        once(ctx, idempotency_key, operation, &id, async {
+            webhook::set_paused(s.app.pool(), id, paused)
                 .await
-                .map_err(gql)?;
+                ?;
             Ok(())
         })
         .await?;
-        Ok(answer(webhook::get(&s.pool, id).await.map_err(gql)?, None))
+        Ok(answer(webhook::get(s.app.pool(), id).await.gql()?, None))
     }
 }

@@ -5,24 +5,20 @@
 
 use std::sync::Arc;
 
-use api::command::CommandHandler;
-use api::operations::{self, streams};
-use api::secrets::{Purpose, SecretStore};
-use domain::mailbox::{Mailbox, MailboxCommand, MailboxEvent, MailboxStatus};
+use app::secrets::Purpose;
+use app::{read, streams, App, Request};
+use domain::mailbox::{Mailbox, MailboxEvent, MailboxStatus};
 use domain::member::MemberEvent;
 use eventstore::{RecordedEvent, SubscriptionFilter};
 use projections::{Projection, Runner};
 
 use super::{DataPlane, DataPlaneError, NewMailbox};
-use crate::clock::Clock;
 use crate::consumer::{Failure, Handler};
 
 /// Follows the mailbox category (and members' password resets) and drives a data plane.
 pub struct DataPlaneWorker {
-    handler: CommandHandler,
-    secrets: SecretStore,
+    app: App,
     plane: Arc<dyn DataPlane>,
-    clock: Arc<dyn Clock>,
     /// Finds a member's mailboxes (the mailboxes read model).
     runner: Runner,
     quota_mb: u64,
@@ -30,18 +26,10 @@ pub struct DataPlaneWorker {
 
 impl DataPlaneWorker {
     /// A worker driving `plane`.
-    pub fn new(
-        handler: CommandHandler,
-        secrets: SecretStore,
-        plane: Arc<dyn DataPlane>,
-        clock: Arc<dyn Clock>,
-        runner: Runner,
-    ) -> Self {
+    pub fn new(app: App, plane: Arc<dyn DataPlane>, runner: Runner) -> Self {
         DataPlaneWorker {
-            handler,
-            secrets,
+            app,
             plane,
-            clock,
             runner,
             quota_mb: super::DEFAULT_QUOTA_MB,
         }
@@ -53,7 +41,8 @@ impl DataPlaneWorker {
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
         let member_id = crate::stream_id(event)?;
         let Some(password_hash) = self
-            .secrets
+            .app
+            .secrets()
             .get(Purpose::MailboxPasswordHash, member_id)
             .await
             .map_err(|e| transient(&e))?
@@ -68,19 +57,14 @@ impl DataPlaneWorker {
             .catch_up(Projection::Mailboxes)
             .await
             .map_err(|e| transient(&e))?;
-        let mailboxes: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "SELECT id FROM mailboxes WHERE member_id = $1 AND status NOT IN ('PURGED', 'PROVISIONING', 'FAILED')",
-        )
-        .bind(member_id)
-        .fetch_all(self.handler.store().pool())
-        .await
-        .map_err(|e| transient(&e))?;
+        let mailboxes = read::provisioned_mailboxes_of_member(self.app.pool(), member_id)
+            .await
+            .map_err(|e| transient(&e))?;
         for mailbox_id in mailboxes {
             let state = self
-                .handler
-                .load_state::<Mailbox>(&streams::mailbox(mailbox_id))
-                .await
-                .map_err(|e| transient(&e))?;
+                .app
+                .load::<Mailbox>(&streams::mailbox(mailbox_id))
+                .await?;
             let mailbox = NewMailbox {
                 mailbox_id,
                 address: state.address,
@@ -94,11 +78,7 @@ impl DataPlaneWorker {
 
     async fn provision(&self, event: &RecordedEvent) -> Result<(), Failure> {
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
-        let state = self
-            .handler
-            .load_state::<Mailbox>(&event.stream_name)
-            .await
-            .map_err(|e| transient(&e))?;
+        let state = self.app.load::<Mailbox>(&event.stream_name).await?;
         let Some(mailbox_id) = state.id else {
             return Err(Failure::Permanent("no such mailbox".into()));
         };
@@ -107,34 +87,18 @@ impl DataPlaneWorker {
         if state.status == MailboxStatus::Purged {
             return Ok(());
         }
-        let context = crate::context("dataplane", event);
-        let record = |command: MailboxCommand| {
-            let context = context.clone();
-            async move {
-                operations::run_mailbox(
-                    &self.handler,
-                    &context,
-                    mailbox_id,
-                    command,
-                    self.clock.now(),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| Failure::Transient(e.to_string()))
-            }
-        };
+        let request = Request::worker("dataplane", event);
         let hash = self
-            .secrets
+            .app
+            .secrets()
             .get(Purpose::MailboxPasswordHash, state.member_id)
             .await
             .map_err(|e| transient(&e))?;
         let Some(password_hash) = hash else {
             let reason =
                 "the member's mail password is not kept; reset the member's password".to_owned();
-            record(MailboxCommand::RecordProvisioningFailed {
-                reason: reason.clone(),
-            })
-            .await?;
+            app::mailbox::record_provisioning_failed(&self.app, &request, mailbox_id, &reason)
+                .await?;
             return Err(Failure::Permanent(reason));
         };
         let domain = state
@@ -155,13 +119,19 @@ impl DataPlaneWorker {
         }
         .await;
         match done {
-            Ok(()) => record(MailboxCommand::RecordProvisioned).await,
+            Ok(()) => {
+                app::mailbox::record_provisioned(&self.app, &request, mailbox_id).await?;
+                Ok(())
+            }
             Err(e) => {
                 // Shown as FAILED with the reason while the data plane is down; the decider
                 // records it once (only from PROVISIONING), and success later clears it.
-                record(MailboxCommand::RecordProvisioningFailed {
-                    reason: e.to_string(),
-                })
+                app::mailbox::record_provisioning_failed(
+                    &self.app,
+                    &request,
+                    mailbox_id,
+                    &e.to_string(),
+                )
                 .await?;
                 Err(failure(e))
             }

@@ -5,9 +5,42 @@
 use async_graphql::{Context, Subscription};
 use futures_util::Stream;
 
-use super::access::{principal, services};
-use super::types::EventNode;
-use crate::feed::{self, Audience};
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+
+use app::feed::{self, Audience};
+
+use super::context::{app, principal};
+
+/// An event of the log, as the billing system and operators read it.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "Event")]
+pub struct EventNode {
+    /// The event's id, the same in every channel (a webhook's `webhook-id`).
+    pub id: async_graphql::ID,
+    /// Opaque cursor: pass it as `after` to continue.
+    pub position: String,
+    pub stream: String,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub data: async_graphql::Json<serde_json::Value>,
+    pub metadata: async_graphql::Json<serde_json::Value>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<app::feed::FeedEvent> for EventNode {
+    fn from(e: app::feed::FeedEvent) -> Self {
+        EventNode {
+            id: async_graphql::ID(e.id.to_string()),
+            position: e.position,
+            stream: e.stream,
+            event_type: e.event_type,
+            data: async_graphql::Json(e.data),
+            metadata: async_graphql::Json(e.metadata),
+            recorded_at: e.recorded_at,
+        }
+    }
+}
 
 /// The subscription root.
 pub struct SubscriptionRoot;
@@ -27,7 +60,7 @@ impl SubscriptionRoot {
             .map_err(|e| super::error::validation(e.field, e.message))?;
         let filter = feed::filter(categories.unwrap_or_default())
             .map_err(|e| super::error::validation("categories", e.message))?;
-        let subscription = services(ctx)?.handler.store().subscribe(filter, after);
+        let subscription = app(ctx)?.store().subscribe(filter, after);
         Ok(futures_util::stream::unfold(
             subscription,
             move |mut subscription| async move {
