@@ -52,7 +52,7 @@ async fn serve(
     }
     let secrets = app::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
         .context("MAILPLANE_SECRET_KEY")?;
-    let dns = app::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?;
+    let dns = Arc::new(app::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?);
     let clock: Arc<dyn app::Clock> = Arc::new(app::SystemClock);
     let application = app::App::new(store.clone(), secrets, dns, clock);
     let working = if roles.workers {

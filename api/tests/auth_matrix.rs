@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::auth::{JwtKeys, Principal, PrincipalKind};
-use api::command::CommandHandler;
-use api::graphql::{build_schema, Caller, MailplaneSchema, Services};
-use api::secrets::SecretStore;
+use app::auth::{JwtKeys, Principal, PrincipalKind};
+use api::graphql::{build_schema, MailplaneSchema, Services};
+use app::secrets::SecretStore;
 use async_graphql::{Request, Variables};
 use eventstore::testkit::fresh_database;
 use eventstore::EventStore;
@@ -39,10 +38,7 @@ async fn run(
 ) -> Value {
     let request = Request::new(query)
         .variables(Variables::from_json(vars))
-        .data(Caller {
-            principal,
-            correlation_id: Uuid::now_v7(),
-        });
+        .data(app::Request::client(principal, Uuid::now_v7()));
     serde_json::to_value(schema.execute(request).await).unwrap()
 }
 
@@ -69,14 +65,14 @@ async fn setup() -> (MailplaneSchema, PgPool, Value) {
     let pool = db.pool(10).await;
     let store = EventStore::new(pool.clone());
     let schema = build_schema(Services {
-        handler: CommandHandler::new(store.clone()),
+        app: app::App::new(
+            store.clone(),
+            SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
+            // Never asked in these tests: every verification is refused before a lookup.
+            Arc::new(app::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap()),
+            Arc::new(app::SystemClock),
+        ),
         runner: projections::Runner::new(store),
-        pool: pool.clone(),
-        price_list: Default::default(),
-        provider: Default::default(),
-        secrets: SecretStore::new(pool.clone(), &api::secrets::generate_key().unwrap()).unwrap(),
-        // Never asked in these tests: every verification is refused before a lookup.
-        dns: api::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap(),
     });
     let market = who("orders", PrincipalKind::Service, Some("marketplace"));
     let buyer = who("buyer-1", PrincipalKind::Account, None);
@@ -155,6 +151,18 @@ fn operations() -> Vec<(&'static str, &'static str)> {
         ("webhooks", "{ webhooks { id url } }"),
         ("parkedEvents", "{ parkedEvents { reason } }"),
         ("organization", "query($o: ID!) { organization(id: $o) { id members { nodes { phone } } } }"),
+        ("renewSubscription", "mutation($s: ID!) { renewSubscription(subscriptionId: $s, months: 1) { id } }"),
+        ("updateMember", "mutation($m: ID!) { updateMember(memberId: $m, input: {name: \"X\"}) { id } }"),
+        ("revokeAuthorization", "mutation($o: ID!, $m: ID!) { revokeAuthorization(organizationId: $o, memberIds: [$m]) { revoked } }"),
+        ("renameDepartment", "mutation($d: ID!) { renameDepartment(departmentId: $d, name: \"F\") { id } }"),
+        ("moveDepartment", "mutation($d: ID!) { moveDepartment(departmentId: $d) { id } }"),
+        ("deleteDepartment", "mutation($d: ID!) { deleteDepartment(departmentId: $d) }"),
+        ("revokeInvitation", "mutation($i: ID!) { revokeInvitation(invitationId: $i) { id } }"),
+        ("changeDomainMode", "mutation($dom: ID!) { changeDomainMode(domainId: $dom, mode: OWNERSHIP) { id } }"),
+        ("replaceDomain", "mutation($dom: ID!) { replaceDomain(domainId: $dom, name: \"acme.com.cn\") { id } }"),
+        ("removeDomain", "mutation($dom: ID!) { removeDomain(domainId: $dom) { id } }"),
+        ("retryMailboxProvisioning", "mutation($mb: ID!) { retryMailboxProvisioning(mailboxId: $mb) { id } }"),
+        ("organization lists", "query($o: ID!) { organization(id: $o) { departmentsConnection { totalCount edges { cursor node { name } } } invitationsConnection { nodes { phone } } recycleBinConnection { totalCount } } }"),
     ]
 }
 

@@ -9,10 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::auth::{JwtKeys, Principal, PrincipalKind};
-use api::command::CommandHandler;
-use api::graphql::{build_schema, Caller, Services};
-use api::secrets::SecretStore;
+use app::auth::{JwtKeys, Principal, PrincipalKind};
+use api::graphql::{build_schema, Services};
+use app::secrets::SecretStore;
 use eventstore::testkit::fresh_database;
 use eventstore::{EventStore, ExpectedRevision, NewEvent};
 use futures_util::{SinkExt, StreamExt};
@@ -37,13 +36,13 @@ async fn serve() -> Served {
     let pool = db.pool(20).await;
     let store = EventStore::new(pool.clone());
     let schema = build_schema(Services {
-        handler: CommandHandler::new(store.clone()),
+        app: app::App::new(
+            store.clone(),
+            SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
+            Arc::new(app::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap()),
+            Arc::new(app::SystemClock),
+        ),
         runner: projections::Runner::new(store.clone()),
-        pool: pool.clone(),
-        price_list: Default::default(),
-        provider: Default::default(),
-        secrets: SecretStore::new(pool.clone(), &api::secrets::generate_key().unwrap()).unwrap(),
-        dns: api::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap(),
     });
     let jwt = Arc::new(JwtKeys::from_secret(SECRET).unwrap());
     let state = api::AppState {
@@ -178,7 +177,7 @@ async fn read_query(schema: api::graphql::MailplaneSchema, billing: Principal) -
             "query($a: String) { events(after: $a, first: 50) { nodes { position type } pageInfo { endCursor hasNextPage } } }",
         )
         .variables(async_graphql::Variables::from_json(json!({"a": after})))
-        .data(Caller { principal: Some(billing.clone()), correlation_id: Uuid::now_v7() });
+        .data(app::Request::client(Some(billing.clone()), Uuid::now_v7()));
         let answer = schema
             .execute(request)
             .await

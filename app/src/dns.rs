@@ -1,7 +1,9 @@
 //! Real DNS lookups for domain verification (hickory-resolver), against the resolver at
 //! `MAILPLANE_DNS` (ip:port) or the system's.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use domain::maildomain::{DnsAnswers, RecordType, RequiredRecord};
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
@@ -9,6 +11,42 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::rr::{RData, RecordType as Rr};
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
+
+/// Where verification looks a domain's records up: DNS itself ([`DnsLookup`]), or, for
+/// tests of the rules around it, fixed answers ([`FixedAnswers`]).
+pub trait Resolve: Send + Sync {
+    /// What `domain` publishes of the records verification needs.
+    fn resolve<'a>(
+        &'a self,
+        domain: &'a str,
+        required: &'a [RequiredRecord],
+    ) -> Pin<Box<dyn Future<Output = DnsAnswers> + Send + 'a>>;
+}
+
+impl Resolve for DnsLookup {
+    fn resolve<'a>(
+        &'a self,
+        domain: &'a str,
+        required: &'a [RequiredRecord],
+    ) -> Pin<Box<dyn Future<Output = DnsAnswers> + Send + 'a>> {
+        Box::pin(self.answers(domain, required))
+    }
+}
+
+/// The same answers for every domain (tests of what happens after a lookup).
+#[derive(Debug, Clone, Default)]
+pub struct FixedAnswers(pub DnsAnswers);
+
+impl Resolve for FixedAnswers {
+    fn resolve<'a>(
+        &'a self,
+        _domain: &'a str,
+        _required: &'a [RequiredRecord],
+    ) -> Pin<Box<dyn Future<Output = DnsAnswers> + Send + 'a>> {
+        let answers = self.0.clone();
+        Box::pin(async move { answers })
+    }
+}
 
 /// Why a resolver could not be set up.
 #[derive(Debug, thiserror::Error)]

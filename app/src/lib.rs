@@ -47,7 +47,7 @@ use command::{Change, CommandHandler};
 pub struct App {
     handler: CommandHandler,
     secrets: secrets::SecretStore,
-    dns: dns::DnsLookup,
+    dns: Arc<dyn dns::Resolve>,
     price_list: PriceList,
     provider: Provider,
     clock: Arc<dyn Clock>,
@@ -58,7 +58,7 @@ impl App {
     pub fn new(
         store: EventStore,
         secrets: secrets::SecretStore,
-        dns: dns::DnsLookup,
+        dns: Arc<dyn dns::Resolve>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         App {
@@ -98,9 +98,9 @@ impl App {
         &self.secrets
     }
 
-    /// The DNS resolver domain checks use.
-    pub fn dns(&self) -> &dns::DnsLookup {
-        &self.dns
+    /// Where domain checks look records up.
+    pub fn dns(&self) -> &dyn dns::Resolve {
+        self.dns.as_ref()
     }
 
     /// The price list.

@@ -49,7 +49,7 @@ async fn check(
     domain_id: Uuid,
 ) -> Result<Executed<MailDomainState>, AppError> {
     let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
-    let answers = app.dns().answers(&state.name, &state.records).await;
+    let answers = app.dns().resolve(&state.name, &state.records).await;
     let command = MailDomainCommand::Check {
         answers,
         provider: app.provider().clone(),
@@ -103,7 +103,7 @@ pub async fn replace(
     access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
     let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
     let new = domain::maildomain::normalize(name)?;
-    let answers = app.dns().answers(&new.ascii, &state.records).await;
+    let answers = app.dns().resolve(&new.ascii, &state.records).await;
     let command = MailDomainCommand::Replace {
         name: name.to_owned(),
         answers,

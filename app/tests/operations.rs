@@ -1,0 +1,352 @@
+//! Operations against a real PostgreSQL: exactness under concurrency, nothing written on a
+//! refusal.
+
+use std::sync::Arc;
+
+use app::auth::{Principal, PrincipalKind};
+use app::dns::FixedAnswers;
+use app::secrets::SecretStore;
+use app::{streams, App, AppError, ErrorCode, Request};
+use domain::maildomain::{DnsAnswers, VerificationMode};
+use domain::DomainError;
+use eventstore::testkit::fresh_database;
+use eventstore::EventStore;
+use uuid::Uuid;
+
+/// What a domain publishing the default provider's records answers.
+fn published() -> DnsAnswers {
+    DnsAnswers {
+        mx: vec![
+            (5, "mx1.mailplane.test".into()),
+            (10, "mx2.mailplane.test".into()),
+        ],
+        txt: vec!["v=spf1 include:spf.mailplane.test -all".into()],
+        cname: vec![("mp1._domainkey".into(), "dkim.mailplane.test".into())],
+        dnsauth_txt: vec![],
+    }
+}
+
+async fn application() -> App {
+    let db = fresh_database().await;
+    let pool = db.pool(40).await;
+    let secrets = SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap();
+    App::new(
+        EventStore::new(pool),
+        secrets,
+        Arc::new(FixedAnswers(published())),
+        Arc::new(app::SystemClock),
+    )
+}
+
+fn buyer() -> Request {
+    let principal = Principal {
+        id: "buyer-1".into(),
+        kind: PrincipalKind::Account,
+        scope: None,
+    };
+    Request::client(Some(principal), Uuid::now_v7())
+}
+
+fn market() -> Request {
+    let principal = Principal {
+        id: "orders".into(),
+        kind: PrincipalKind::Service,
+        scope: Some("marketplace".into()),
+    };
+    Request::client(Some(principal), Uuid::now_v7())
+}
+
+/// Folds every read model up to the last event written (access checks read them).
+async fn fold(a: &App) {
+    let runner = projections::Runner::new(a.store().clone());
+    for p in projections::Projection::ALL {
+        let categories: Vec<String> = p.categories().iter().map(|c| c.to_string()).collect();
+        let last: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT tx_id, seq FROM events WHERE category = ANY($1) ORDER BY tx_id DESC, seq DESC LIMIT 1",
+        )
+        .bind(&categories)
+        .fetch_optional(a.pool())
+        .await
+        .unwrap();
+        let Some((tx_id, seq)) = last else { continue };
+        runner
+            .wait_for(p, eventstore::Position { tx_id, seq }, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+}
+
+/// Counted directly: `$all` reads wait for transactions of other tests in the cluster.
+async fn event_count(a: &App) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(a.pool())
+        .await
+        .unwrap()
+}
+
+fn order(order_id: &str, seats: u32, trial: bool, months: Option<u32>) -> app::subscription::Order {
+    app::subscription::Order {
+        buyer_account_id: "buyer-1".into(),
+        order_id: order_id.into(),
+        edition: "standard".into(),
+        seats,
+        trial,
+        months,
+    }
+}
+
+fn organization(identifier: &str) -> app::organization::NewOrganization {
+    app::organization::NewOrganization {
+        name: "阿克米科技".into(),
+        identifier: identifier.into(),
+        as_reseller: false,
+    }
+}
+
+/// A trial with `seats`, an organization bound to it, returning the organization id.
+async fn organization_with_trial(a: &App, seats: u32) -> Uuid {
+    let sub = app::subscription::provision(a, &market(), &order("O-1", seats, true, None))
+        .await
+        .unwrap()
+        .answer;
+    let org = app::organization::create(a, &buyer(), &organization("acme"))
+        .await
+        .unwrap()
+        .answer;
+    fold(a).await;
+    app::organization::bind_app(a, &buyer(), sub, org)
+        .await
+        .unwrap();
+    org
+}
+
+fn member(account: &str, phone: &str) -> app::member::NewMember {
+    app::member::NewMember {
+        name: "张伟".into(),
+        account: account.into(),
+        phone: Some(phone.into()),
+        email: None,
+        password: "Passw0rd!".into(),
+        department_id: None,
+        role: None,
+        employment_type: None,
+        hire_date: None,
+    }
+}
+
+async fn add_members(a: &App, org: Uuid, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let m = member(&format!("zw{i}"), &format!("138{i:08}"));
+        ids.push(app::member::add(a, &buyer(), org, &m).await.unwrap().answer);
+    }
+    fold(a).await;
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_creates_of_one_identifier_let_exactly_one_win() {
+    let a = application().await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            app::organization::create(&a, &buyer(), &organization("ACME")).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(e) => assert_eq!(e.code(), ErrorCode::IdentifierTaken, "{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(event_count(&a).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_parallel_authorizations_with_ten_seats_let_exactly_ten_win() {
+    let a = application().await;
+    let org = organization_with_trial(&a, 10).await;
+    let members = add_members(&a, org, 50).await;
+    let mut tasks = Vec::new();
+    for m in members {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            app::member::authorize(&a, &buyer(), org, &[m], &[]).await
+        }));
+    }
+    let (mut won, mut exhausted) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(e) if e.answer.authorized == 1 => won += 1,
+            Err(AppError::Refused(DomainError::SeatsExhausted { available: 0, .. })) => {
+                exhausted += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((won, exhausted), (10, 40));
+    let sub = domain::subscription::subscription_id_for_order("O-1");
+    let seats = a
+        .store()
+        .read_stream(
+            &streams::subscription(sub),
+            eventstore::Direction::Forwards,
+            eventstore::StreamPosition::Start,
+            1000,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == "SeatAssigned")
+        .count();
+    assert_eq!(seats, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_opens_of_one_address_let_exactly_one_win() {
+    let a = application().await;
+    let org = organization_with_trial(&a, 20).await;
+    let members = add_members(&a, org, 20).await;
+    app::member::authorize(&a, &buyer(), org, &members, &[])
+        .await
+        .unwrap();
+    let domain_id = app::maildomain::add(&a, &buyer(), org, "acme.cn", VerificationMode::Full)
+        .await
+        .unwrap()
+        .answer;
+    fold(&a).await;
+    let verified = app::maildomain::verify(&a, &buyer(), domain_id)
+        .await
+        .unwrap();
+    assert!(verified.answer.allows_mailboxes());
+
+    let mut tasks = Vec::new();
+    for m in members {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            app::mailbox::open(&a, &buyer(), m, domain_id, Some("boss".into())).await
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(e) => won.push(e.answer),
+            Err(e) => assert_eq!(e.code(), ErrorCode::AddressTaken, "{e}"),
+        }
+    }
+    assert_eq!(won.len(), 1);
+    let opened = a
+        .load::<domain::mailbox::Mailbox>(&streams::mailbox(won[0]))
+        .await
+        .unwrap();
+    assert_eq!(opened.address, "boss@acme.cn");
+}
+
+#[tokio::test]
+async fn a_refused_command_writes_nothing() {
+    let a = application().await;
+    // Bad input: an empty name, an identifier starting with '-', one too short.
+    for (name, identifier) in [("", "acme"), ("Acme", "-acme"), ("Acme", "a")] {
+        let new = app::organization::NewOrganization {
+            name: name.into(),
+            identifier: identifier.into(),
+            as_reseller: false,
+        };
+        let e = app::organization::create(&a, &buyer(), &new)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Validation, "{name:?} {identifier:?}");
+    }
+    // An unknown edition.
+    let mut platinum = order("O-9", 5, true, None);
+    platinum.edition = "platinum".into();
+    let e = app::subscription::provision(&a, &market(), &platinum)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+    // The wrong principal for provisioning, and unknown ids for binding.
+    let e = app::subscription::provision(&a, &buyer(), &order("O-9", 5, true, None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+    let e = app::organization::bind_app(&a, &buyer(), Uuid::now_v7(), Uuid::now_v7())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+    let e = app::organization::bind_app(&a, &Request::system("test"), Uuid::now_v7(), Uuid::now_v7())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotFound);
+    assert_eq!(event_count(&a).await, 0);
+    let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM claims")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(claims, 0);
+}
+
+#[tokio::test]
+async fn an_empty_import_is_refused_like_the_rules_say() {
+    let a = application().await;
+    let org = organization_with_trial(&a, 5).await;
+    let before = event_count(&a).await;
+    let e = app::member::import(&a, &buyer(), org, &[]).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+    assert_eq!(e.field(), Some("rows"));
+    let too_many: Vec<_> = (0..1001)
+        .map(|i| member(&format!("u{i}"), &format!("139{i:08}")))
+        .collect();
+    let e = app::member::import(&a, &buyer(), org, &too_many)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ImportTooLarge);
+    assert_eq!(event_count(&a).await, before);
+    // Rows decided on their own: a bad phone fails its row only, a repeated account's
+    // last row wins.
+    let rows = [
+        member("zw", "13800138000"),
+        member("ln", "12345"),
+        member("zw", "13800138001"),
+    ];
+    let report = app::member::import(&a, &buyer(), org, &rows).await.unwrap();
+    assert_eq!(report.imported.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [2]);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, 1);
+    assert_eq!(report.failed[0].1.field(), Some("phone"));
+}
+
+#[tokio::test]
+async fn provisioning_the_same_order_twice_is_one_subscription() {
+    let a = application().await;
+    let request = market();
+    let first = app::subscription::provision(&a, &request, &order("O-1", 5, false, Some(12)))
+        .await
+        .unwrap();
+    let again = app::subscription::provision(&a, &request, &order("O-1", 5, false, Some(12)))
+        .await
+        .unwrap();
+    assert_eq!(first.answer, again.answer);
+    assert!(again.written.is_empty(), "a repeated order writes nothing");
+    assert_eq!(event_count(&a).await, 1);
+    let recorded = a
+        .store()
+        .read_stream(
+            &streams::subscription(first.answer),
+            eventstore::Direction::Forwards,
+            eventstore::StreamPosition::Start,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded[0].metadata.actor.as_deref(),
+        Some("service:marketplace/orders")
+    );
+    assert_eq!(
+        recorded[0].metadata.correlation_id,
+        Some(request.correlation_id())
+    );
+}
