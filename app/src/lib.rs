@@ -77,6 +77,18 @@ impl App {
         self
     }
 
+    /// The same application acting at another clock's time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same application looking records up elsewhere.
+    pub fn with_dns(mut self, dns: Arc<dyn dns::Resolve>) -> Self {
+        self.dns = dns;
+        self
+    }
+
     /// The same application with another mail provider.
     pub fn with_provider(mut self, provider: Provider) -> Self {
         self.provider = provider;

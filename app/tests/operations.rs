@@ -58,22 +58,10 @@ fn market() -> Request {
 
 /// Folds every read model up to the last event written (access checks read them).
 async fn fold(a: &App) {
-    let runner = projections::Runner::new(a.store().clone());
-    for p in projections::Projection::ALL {
-        let categories: Vec<String> = p.categories().iter().map(|c| c.to_string()).collect();
-        let last: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT tx_id, seq FROM events WHERE category = ANY($1) ORDER BY tx_id DESC, seq DESC LIMIT 1",
-        )
-        .bind(&categories)
-        .fetch_optional(a.pool())
+    projections::Runner::new(a.store().clone())
+        .wait_for_all(std::time::Duration::from_secs(30))
         .await
         .unwrap();
-        let Some((tx_id, seq)) = last else { continue };
-        runner
-            .wait_for(p, eventstore::Position { tx_id, seq }, std::time::Duration::from_secs(30))
-            .await
-            .unwrap();
-    }
 }
 
 /// Counted directly: `$all` reads wait for transactions of other tests in the cluster.

@@ -157,6 +157,30 @@ impl Runner {
         }
     }
 
+    /// Waits until every read model has folded every event of its categories recorded so
+    /// far (tests and one-shot tools that act on read models right after writing).
+    pub async fn wait_for_all(&self, timeout: Duration) -> Result<(), ProjectionError> {
+        for projection in Projection::ALL {
+            let categories: Vec<String> = projection
+                .categories()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            let last: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT tx_id, seq FROM events WHERE category = ANY($1)
+                 ORDER BY tx_id DESC, seq DESC LIMIT 1",
+            )
+            .bind(&categories)
+            .fetch_optional(self.store.pool())
+            .await?;
+            if let Some((tx_id, seq)) = last {
+                self.wait_for(projection, Position { tx_id, seq }, timeout)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Replays the projection from the start into fresh copies of its tables, then swaps
     /// them in with the new checkpoint in one transaction.
     pub async fn rebuild(&self, projection: Projection) -> Result<usize, ProjectionError> {

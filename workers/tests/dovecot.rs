@@ -89,7 +89,7 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
     let server = DovecotServer::start(layout.clone(), imap)
         .expect("dovecot-imapd is needed: apt-get install -y dovecot-imapd (.ci/run does)");
     let plane = Dovecot::new(layout.clone());
-    let hash = api::secrets::mail_password_hash(PASSWORD).unwrap();
+    let hash = app::secrets::mail_password_hash(PASSWORD).unwrap();
     assert!(hash.starts_with("{ARGON2ID}$argon2id$"));
     let first = NewMailbox {
         mailbox_id: Uuid::now_v7(),

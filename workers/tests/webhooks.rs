@@ -11,8 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::secrets::SecretStore;
-use api::webhook;
+use app::secrets::SecretStore;
+use app::webhook;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::STANDARD;

@@ -8,17 +8,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use api::command::{CommandContext, CommandHandler};
-use api::operations::{self, streams};
-use api::secrets::{Purpose, SecretStore};
+use app::auth::{Principal, PrincipalKind};
+use app::dns::{DnsLookup, FixedAnswers};
+use app::secrets::{Purpose, SecretStore};
+use app::{streams, App, ManualClock, Request};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{Duration, Utc};
 use domain::mailbox::{Mailbox, MailboxStatus};
-use domain::maildomain::{DnsAnswers, MailDomainCommand, Provider, VerificationMode};
-use domain::member::{AddMember, Member, MemberCommand};
-use domain::pricing::PriceList;
+use domain::maildomain::{DnsAnswers, VerificationMode};
 use eventstore::testkit::fresh_database;
 use eventstore::{Direction, EventStore, StreamPosition};
 use projections::{Projection, Runner};
@@ -29,7 +28,7 @@ use workers::dataplane::{DataPlaneWorker, HttpDataPlane};
 use workers::managers::ProcessManager;
 use workers::sms::{HttpProvider, SmsWorker};
 use workers::timers::TimerWorker;
-use workers::{Clock, Failure, ManualClock};
+use workers::Failure;
 
 const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const PASSWORD: &str = "Zw-Passw0rd!9";
@@ -40,9 +39,28 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct World {
     _serial: tokio::sync::MutexGuard<'static, ()>,
-    h: CommandHandler,
+    app: App,
     secrets: SecretStore,
     runner: Runner,
+}
+
+impl World {
+    /// Folds every read model up to the last event (access checks and workers read them).
+    async fn fold(&self) {
+        self.runner
+            .wait_for_all(std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+
+    /// The same application at `clock`'s time.
+    fn at(&self, clock: &ManualClock) -> App {
+        self.app.clone().with_clock(Arc::new(clock.clone()))
+    }
+
+    fn store(&self) -> &EventStore {
+        self.app.store()
+    }
 }
 
 async fn world() -> World {
@@ -50,20 +68,43 @@ async fn world() -> World {
     let db = fresh_database().await;
     let pool = db.pool(20).await;
     let store = EventStore::new(pool.clone());
+    let secrets = SecretStore::new(pool, KEY).unwrap();
+    // Domains "publish" the provider's records; tests of real lookups use a DNS server.
+    let app = App::new(
+        store.clone(),
+        secrets.clone(),
+        Arc::new(FixedAnswers(published_records())),
+        Arc::new(app::SystemClock),
+    );
     World {
         _serial: serial,
-        h: CommandHandler::new(store.clone()),
-        secrets: SecretStore::new(pool, KEY).unwrap(),
+        app,
+        secrets,
         runner: Runner::new(store),
     }
 }
 
-fn context() -> CommandContext {
-    CommandContext {
-        actor: "account:buyer-1".into(),
-        correlation_id: Uuid::now_v7(),
-        causation_id: None,
-    }
+fn account(id: &str) -> Request {
+    let principal = Principal {
+        id: id.into(),
+        kind: PrincipalKind::Account,
+        scope: None,
+    };
+    Request::client(Some(principal), Uuid::now_v7())
+}
+
+/// The buyer, who created and administers the organization.
+fn buyer() -> Request {
+    account("buyer-1")
+}
+
+fn market() -> Request {
+    let principal = Principal {
+        id: "orders".into(),
+        kind: PrincipalKind::Service,
+        scope: Some("marketplace".into()),
+    };
+    Request::client(Some(principal), Uuid::now_v7())
 }
 
 /// A trial with 10 seats bound to a new organization: (organization, subscription).
@@ -73,76 +114,66 @@ async fn organization(w: &World) -> (Uuid, Uuid) {
 
 /// An organization bound to a trial, or to a purchase of `months`.
 async fn bound_organization(w: &World, months: Option<u32>) -> (Uuid, Uuid) {
-    let ctx = context();
-    let sub = operations::provision_subscription(
-        &w.h,
-        &ctx,
-        "buyer-1",
-        "O-1",
-        "standard",
-        10,
-        months.is_none(),
+    let order = app::subscription::Order {
+        buyer_account_id: "buyer-1".into(),
+        order_id: "O-1".into(),
+        edition: "standard".into(),
+        seats: 10,
+        trial: months.is_none(),
         months,
-        &PriceList::default(),
-    )
-    .await
-    .unwrap()
-    .answer
-    .id
-    .unwrap();
-    let org = Uuid::now_v7();
-    operations::create_organization(&w.h, &ctx, org, "阿克米科技", "acme", "buyer-1", false)
+    };
+    let sub = app::subscription::provision(&w.app, &market(), &order)
+        .await
+        .unwrap()
+        .answer;
+    let new = app::organization::NewOrganization {
+        name: "阿克米科技".into(),
+        identifier: "acme".into(),
+        as_reseller: false,
+    };
+    let org = app::organization::create(&w.app, &buyer(), &new)
+        .await
+        .unwrap()
+        .answer;
+    w.fold().await;
+    app::organization::bind_app(&w.app, &buyer(), sub, org)
         .await
         .unwrap();
-    operations::bind_app(&w.h, &ctx, sub, org).await.unwrap();
+    w.fold().await;
     (org, sub)
 }
 
-/// An authorized member whose password is kept as the mutation keeps it.
+/// An authorized member (the operation keeps its password for the SMS and the mailbox).
 async fn member(w: &World, org: Uuid, account: &str, phone: Option<&str>) -> Uuid {
-    let id = Uuid::now_v7();
-    let add = AddMember {
-        member_id: id,
+    let new = app::member::NewMember {
         name: "张伟".into(),
         account: account.into(),
         phone: phone.map(Into::into),
         email: phone.is_none().then(|| format!("{account}@example.net")),
         password: PASSWORD.into(),
-        ..Default::default()
+        department_id: None,
+        role: None,
+        employment_type: None,
+        hire_date: None,
     };
-    operations::add_member(&w.h, &context(), org, add)
+    let id = app::member::add(&w.app, &buyer(), org, &new)
+        .await
+        .unwrap()
+        .answer;
+    app::member::authorize(&w.app, &buyer(), org, &[id], &[])
         .await
         .unwrap();
-    w.secrets
-        .put(Purpose::InitialPassword, id, PASSWORD)
-        .await
-        .unwrap();
-    let hash = api::secrets::mail_password_hash(PASSWORD).unwrap();
-    w.secrets
-        .put(Purpose::MailboxPasswordHash, id, &hash)
-        .await
-        .unwrap();
-    operations::authorize_members(&w.h, &context(), org, &[id])
-        .await
-        .unwrap();
+    w.fold().await;
     id
 }
 
 /// An unverified domain of the organization.
-async fn add_domain(w: &World, org: Uuid, name: &str, domains_in_organization: u32) -> Uuid {
-    let id = Uuid::now_v7();
-    let add = MailDomainCommand::Add {
-        domain_id: id,
-        organization_id: org,
-        name: name.into(),
-        mode: VerificationMode::Full,
-        domains_in_organization,
-        ownership_token: "t".into(),
-        provider: Provider::default(),
-    };
-    operations::add_domain(&w.h, &context(), add, id)
+async fn add_domain(w: &World, org: Uuid, name: &str) -> Uuid {
+    let id = app::maildomain::add(&w.app, &buyer(), org, name, VerificationMode::Full)
         .await
-        .unwrap();
+        .unwrap()
+        .answer;
+    w.fold().await;
     id
 }
 
@@ -161,28 +192,27 @@ fn published_records() -> DnsAnswers {
 
 /// A verified domain `acme.cn` of the organization.
 async fn domain(w: &World, org: Uuid) -> Uuid {
-    let id = add_domain(w, org, "acme.cn", 0).await;
-    let check = MailDomainCommand::Check {
-        answers: published_records(),
-        provider: Provider::default(),
-    };
-    operations::run_mail_domain(&w.h, &context(), id, check)
+    let id = add_domain(w, org, "acme.cn").await;
+    app::maildomain::verify(&w.app, &buyer(), id).await.unwrap();
+    w.fold().await;
+    id
+}
+
+async fn open_as(w: &World, member: Uuid, domain: Uuid, local_part: Option<&str>) -> Uuid {
+    let id = app::mailbox::open(&w.app, &buyer(), member, domain, local_part.map(Into::into))
         .await
-        .unwrap();
+        .unwrap()
+        .answer;
+    w.fold().await;
     id
 }
 
 async fn open(w: &World, member: Uuid, domain: Uuid) -> Uuid {
-    let id = Uuid::now_v7();
-    let nobody = |_: &str| None;
-    operations::open_mailbox(&w.h, &context(), member, domain, id, None, &nobody)
-        .await
-        .unwrap();
-    id
+    open_as(w, member, domain, None).await
 }
 
 async fn types(w: &World, stream: &str) -> Vec<String> {
-    w.h.store()
+    w.store()
         .read_stream(stream, Direction::Forwards, StreamPosition::Start, 100)
         .await
         .unwrap()
@@ -192,7 +222,8 @@ async fn types(w: &World, stream: &str) -> Vec<String> {
 }
 
 async fn mailbox_status(w: &World, id: Uuid) -> MailboxStatus {
-    w.h.load_state::<Mailbox>(&streams::mailbox(id))
+    w.app
+        .load::<Mailbox>(&streams::mailbox(id))
         .await
         .unwrap()
         .status
@@ -268,8 +299,7 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
         .with_state(receiver.clone());
     let url = serve(app).await;
     let worker = SmsWorker::new(
-        w.h.clone(),
-        w.secrets.clone(),
+        w.app.clone(),
         Box::new(
             HttpProvider::new(format!("{url}/sms"))
                 .with_retries(5, std::time::Duration::from_millis(1)),
@@ -277,7 +307,7 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
         "企业邮箱",
         "https://console.example",
     );
-    drain(w.h.store(), &worker).await.unwrap();
+    drain(w.store(), &worker).await.unwrap();
 
     let delivered = receiver.requests.lock().unwrap().clone();
     assert_eq!(delivered.len(), 1, "one delivery for one authorization");
@@ -299,7 +329,7 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
         "a refused message cannot use it later either"
     );
     let outcomes: Vec<(String, String)> = sqlx::query_as("SELECT event_type, data::text FROM events WHERE stream_name LIKE 'sms-%' ORDER BY tx_id, seq")
-        .fetch_all(w.h.store().pool())
+        .fetch_all(w.store().pool())
         .await
         .unwrap();
     let kinds: Vec<&str> = outcomes.iter().map(|(t, _)| t.as_str()).collect();
@@ -307,7 +337,7 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
     assert!(outcomes[1].1.contains("400"), "{}", outcomes[1].1);
     assert!(outcomes[2].1.contains("no phone"), "{}", outcomes[2].1);
     let all: Vec<String> = sqlx::query_scalar("SELECT data::text || metadata::text FROM events")
-        .fetch_all(w.h.store().pool())
+        .fetch_all(w.store().pool())
         .await
         .unwrap();
     assert!(
@@ -317,10 +347,10 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
 
     // Replaying every event from the start sends nothing again.
     sqlx::query("DELETE FROM checkpoints WHERE consumer = 'worker:sms'")
-        .execute(w.h.store().pool())
+        .execute(w.store().pool())
         .await
         .unwrap();
-    drain(w.h.store(), &worker).await.unwrap();
+    drain(w.store(), &worker).await.unwrap();
     assert_eq!(receiver.requests.lock().unwrap().len(), 1);
     let _ = phoneless;
 }
@@ -361,16 +391,13 @@ async fn the_data_plane_worker_waits_while_the_data_plane_is_down() {
         })
         .with_state(receiver.clone());
     let url = serve(app).await;
-    let clock: Arc<dyn Clock> = Arc::new(workers::SystemClock);
     let worker = DataPlaneWorker::new(
-        w.h.clone(),
-        w.secrets.clone(),
+        w.app.clone(),
         Arc::new(HttpDataPlane::new(url)),
-        clock,
         w.runner.clone(),
     );
 
-    let e = drain(w.h.store(), &worker).await.unwrap_err();
+    let e = drain(w.store(), &worker).await.unwrap_err();
     assert!(
         matches!(e, Failure::Transient(ref r) if r.contains("503")),
         "{e}"
@@ -380,7 +407,7 @@ async fn the_data_plane_worker_waits_while_the_data_plane_is_down() {
         MailboxStatus::Failed,
         "shown as failed while down"
     );
-    let again = drain(w.h.store(), &worker).await.unwrap_err();
+    let again = drain(w.store(), &worker).await.unwrap_err();
     assert!(matches!(again, Failure::Transient(_)));
     assert_eq!(
         types(&w, &streams::mailbox(mailbox)).await,
@@ -389,7 +416,7 @@ async fn the_data_plane_worker_waits_while_the_data_plane_is_down() {
     );
 
     *down.lock().unwrap() = false;
-    drain(w.h.store(), &worker).await.unwrap();
+    drain(w.store(), &worker).await.unwrap();
     assert_eq!(mailbox_status(&w, mailbox).await, MailboxStatus::Active);
     let requests = receiver.requests.lock().unwrap().clone();
     let lines: Vec<&str> = requests.iter().map(|(l, _, _)| l.as_str()).collect();
@@ -412,28 +439,9 @@ async fn the_data_plane_worker_waits_while_the_data_plane_is_down() {
     );
 
     // Closing and purging act on the data plane, once each.
-    let now = Utc::now();
-    operations::run_mailbox(
-        &w.h,
-        &context(),
-        mailbox,
-        domain::mailbox::MailboxCommand::Close {
-            reason: domain::mailbox::CloseReason::ByAdmin,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    operations::run_mailbox(
-        &w.h,
-        &context(),
-        mailbox,
-        domain::mailbox::MailboxCommand::Purge,
-        now,
-    )
-    .await
-    .unwrap();
-    drain(w.h.store(), &worker).await.unwrap();
+    app::mailbox::close(&w.app, &buyer(), mailbox).await.unwrap();
+    app::mailbox::purge(&w.app, &buyer(), mailbox).await.unwrap();
+    drain(w.store(), &worker).await.unwrap();
     let lines: Vec<String> = receiver
         .requests
         .lock()
@@ -462,18 +470,10 @@ async fn timers_fire_once_across_two_workers_as_the_clock_moves() {
         w.runner.catch_up(p).await.unwrap();
     }
     let clock = ManualClock::new(Utc::now());
-    let dns = api::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap();
-    let timers = |clock: &ManualClock| {
-        TimerWorker::new(
-            w.h.clone(),
-            dns.clone(),
-            Provider::default(),
-            Arc::new(clock.clone()),
-        )
-    };
-    let manager = ProcessManager::new(w.h.clone(), w.runner.clone(), Arc::new(clock.clone()));
+    let timers = |clock: &ManualClock| TimerWorker::new(w.at(clock));
+    let manager = ProcessManager::new(w.at(&clock), w.runner.clone());
     let due: Vec<String> = sqlx::query_scalar("SELECT kind FROM timers ORDER BY kind")
-        .fetch_all(w.h.store().pool())
+        .fetch_all(w.store().pool())
         .await
         .unwrap();
     assert_eq!(
@@ -503,7 +503,7 @@ async fn timers_fire_once_across_two_workers_as_the_clock_moves() {
 
     // The process manager closes the organization's mailboxes; the data purge is due at
     // once for a trial: every mailbox is purged, then the purge is recorded.
-    drain(w.h.store(), &manager).await.unwrap();
+    drain(w.store(), &manager).await.unwrap();
     assert_eq!(mailbox_status(&w, mailbox).await, MailboxStatus::Closed);
     w.runner.catch_up(Projection::Timers).await.unwrap();
     assert_eq!(
@@ -519,7 +519,7 @@ async fn timers_fire_once_across_two_workers_as_the_clock_moves() {
     );
     w.runner.catch_up(Projection::Timers).await.unwrap();
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timers")
-        .fetch_one(w.h.store().pool())
+        .fetch_one(w.store().pool())
         .await
         .unwrap();
     assert_eq!(left, 0, "every timer was fired or cancelled");
@@ -533,28 +533,15 @@ async fn the_recycle_bin_empties_at_day_thirty_and_pending_domains_are_rechecked
     let d = domain(&w, org).await;
     let mailbox = open(&w, m, d).await;
     let clock = ManualClock::new(Utc::now());
-    operations::run_mailbox(
-        &w.h,
-        &context(),
-        mailbox,
-        domain::mailbox::MailboxCommand::Close {
-            reason: domain::mailbox::CloseReason::ByAdmin,
-        },
-        clock.now(),
-    )
-    .await
-    .unwrap();
+    app::mailbox::close(&w.at(&clock), &buyer(), mailbox)
+        .await
+        .unwrap();
     // A second, pending domain whose records nobody published: re-checked every 10 minutes.
-    let pending = add_domain(&w, org, "acme.net", 1).await;
+    let pending = add_domain(&w, org, "acme.net").await;
     w.runner.catch_up(Projection::Timers).await.unwrap();
     // The DNS server knows no name: every record is missing, the domain stays unverified.
-    let dns = api::dns::DnsLookup::new(Some(nxdomain_server().await)).unwrap();
-    let timers = TimerWorker::new(
-        w.h.clone(),
-        dns,
-        Provider::default(),
-        Arc::new(clock.clone()),
-    );
+    let dns = DnsLookup::new(Some(nxdomain_server().await)).unwrap();
+    let timers = TimerWorker::new(w.at(&clock).with_dns(Arc::new(dns)));
 
     clock.advance(Duration::minutes(11));
     assert_eq!(timers.fire_due().await.unwrap(), 1, "the first re-check");
@@ -585,7 +572,7 @@ async fn the_recycle_bin_empties_at_day_thirty_and_pending_domains_are_rechecked
     assert_eq!(timers.fire_due().await.unwrap(), 1);
     assert_eq!(mailbox_status(&w, mailbox).await, MailboxStatus::Purged);
     let left: Vec<String> = sqlx::query_scalar("SELECT kind FROM timers")
-        .fetch_all(w.h.store().pool())
+        .fetch_all(w.store().pool())
         .await
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
@@ -598,33 +585,24 @@ async fn deleting_a_member_closes_its_mailbox() {
     let m = member(&w, org, "zw", Some("13800138000")).await;
     let d = domain(&w, org).await;
     let mailbox = open(&w, m, d).await;
-    let clock = workers::SystemClock;
-    let manager = ProcessManager::new(w.h.clone(), w.runner.clone(), Arc::new(clock));
-    operations::run_decider::<Member>(
-        &w.h,
-        &context(),
-        &streams::member(m),
-        MemberCommand::Disable,
-        Utc::now(),
-        operations::no_claims,
-    )
-    .await
-    .unwrap();
-    operations::delete_member(&w.h, &context(), org, m, Some(sub))
+    let manager = ProcessManager::new(w.app.clone(), w.runner.clone());
+    app::member::disable(&w.app, &buyer(), m).await.unwrap();
+    app::member::delete(&w.app, &buyer(), m).await.unwrap();
+    let seats = app::subscription::state(&w.app, sub).await.unwrap();
+    assert_eq!(seats.available_seats(), 10, "the seat is free again");
+    drain(w.store(), &manager).await.unwrap();
+    let state = w
+        .app
+        .load::<Mailbox>(&streams::mailbox(mailbox))
         .await
         .unwrap();
-    drain(w.h.store(), &manager).await.unwrap();
-    let state =
-        w.h.load_state::<Mailbox>(&streams::mailbox(mailbox))
-            .await
-            .unwrap();
     assert_eq!(state.status, MailboxStatus::Closed);
     // Handled again (a restart before the checkpoint): nothing more happens.
     sqlx::query("DELETE FROM checkpoints WHERE consumer = 'worker:process-manager'")
-        .execute(w.h.store().pool())
+        .execute(w.store().pool())
         .await
         .unwrap();
-    drain(w.h.store(), &manager).await.unwrap();
+    drain(w.store(), &manager).await.unwrap();
     assert_eq!(
         types(&w, &streams::mailbox(mailbox)).await,
         ["MailboxOpened", "MailboxClosed"]
@@ -635,42 +613,38 @@ async fn deleting_a_member_closes_its_mailbox() {
 async fn an_invited_admin_gets_link_and_token_by_sms_and_the_invitation_expires() {
     let w = world().await;
     let (org, _) = organization(&w).await;
-    let invitation = Uuid::now_v7();
-    let token = "tok-3f9a1c";
-    w.secrets
-        .put(Purpose::InvitationToken, invitation, token)
-        .await
-        .unwrap();
-    let invite = domain::organization::OrganizationCommand::InviteAdmin {
-        invitation_id: invitation,
+    let invitee = app::organization::Invitee {
         name: "李娜".into(),
         phone: "13800138009".into(),
         email: "lina@acme.cn".into(),
         valid_hours: 72,
-        token_hash: domain::organization::token_hash(token),
-        actor: "buyer-1".into(),
     };
     let now = Utc::now();
-    operations::run_decider::<domain::organization::Organization>(
-        &w.h,
-        &context(),
-        &streams::organization(org),
-        invite,
-        now,
-        operations::no_claims,
-    )
-    .await
-    .unwrap();
+    let invitation = app::organization::invite_admin(&w.app, &buyer(), org, &invitee)
+        .await
+        .unwrap()
+        .answer;
+    // The operation made the one-time token and kept it for the message only.
+    let token = w
+        .secrets
+        .get(Purpose::InvitationToken, invitation)
+        .await
+        .unwrap()
+        .unwrap();
+    let logged: Vec<String> = sqlx::query_scalar("SELECT data::text FROM events")
+        .fetch_all(w.store().pool())
+        .await
+        .unwrap();
+    assert!(logged.iter().all(|e| !e.contains(&token)), "no token in events");
 
     let file = std::env::temp_dir().join(format!("mailplane-sms-{}.log", Uuid::now_v7()));
     let worker = SmsWorker::new(
-        w.h.clone(),
-        w.secrets.clone(),
+        w.app.clone(),
         Box::new(workers::sms::LogProvider::new(file.clone())),
         "企业邮箱",
         "https://console.example/",
     );
-    drain(w.h.store(), &worker).await.unwrap();
+    drain(w.store(), &worker).await.unwrap();
     let written = std::fs::read_to_string(&file).unwrap();
     let _ = std::fs::remove_file(&file);
     let message: Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
@@ -690,13 +664,7 @@ async fn an_invited_admin_gets_link_and_token_by_sms_and_the_invitation_expires(
     // Three days later the invitation expires by itself.
     w.runner.catch_up(Projection::Timers).await.unwrap();
     let clock = ManualClock::new(now);
-    let dns = api::dns::DnsLookup::new(Some(nxdomain_server().await)).unwrap();
-    let timers = TimerWorker::new(
-        w.h.clone(),
-        dns,
-        Provider::default(),
-        Arc::new(clock.clone()),
-    );
+    let timers = TimerWorker::new(w.at(&clock));
     clock.advance(Duration::hours(71));
     assert_eq!(timers.fire_due().await.unwrap(), 0);
     clock.advance(Duration::hours(2));
@@ -711,72 +679,33 @@ async fn an_invited_admin_gets_link_and_token_by_sms_and_the_invitation_expires(
 #[tokio::test]
 async fn an_expired_term_closes_mailboxes_and_a_renewal_in_time_gives_them_back() {
     let w = world().await;
-    let ctx = context();
     let (org, sub) = bound_organization(&w, Some(1)).await;
     let d = domain(&w, org).await;
     let kept = open(&w, member(&w, org, "zw", Some("13800138000")).await, d).await;
     let li = member(&w, org, "li", Some("13800138001")).await;
-    let closed_by_admin = Uuid::now_v7();
-    let nobody = |_: &str| None;
-    operations::open_mailbox(
-        &w.h,
-        &ctx,
-        li,
-        d,
-        closed_by_admin,
-        Some("li".into()),
-        &nobody,
-    )
-    .await
-    .unwrap();
+    let closed_by_admin = open_as(&w, li, d, Some("li")).await;
     // Five days in, an admin closes one mailbox (its recycle-bin purge is at day 35).
     let clock = ManualClock::new(Utc::now());
     clock.advance(Duration::days(5));
-    operations::run_mailbox(
-        &w.h,
-        &ctx,
-        closed_by_admin,
-        domain::mailbox::MailboxCommand::Close {
-            reason: domain::mailbox::CloseReason::ByAdmin,
-        },
-        clock.now(),
-    )
-    .await
-    .unwrap();
-    for p in Projection::ALL {
-        w.runner.catch_up(p).await.unwrap();
-    }
-    let dns = api::dns::DnsLookup::new(Some(nxdomain_server().await)).unwrap();
-    let timers = TimerWorker::new(
-        w.h.clone(),
-        dns,
-        Provider::default(),
-        Arc::new(clock.clone()),
-    );
-    let manager = ProcessManager::new(w.h.clone(), w.runner.clone(), Arc::new(clock.clone()));
+    app::mailbox::close(&w.at(&clock), &buyer(), closed_by_admin)
+        .await
+        .unwrap();
+    w.fold().await;
+    let timers = TimerWorker::new(w.at(&clock));
+    let manager = ProcessManager::new(w.at(&clock), w.runner.clone());
 
     // At day 32 the month's term has lapsed: mail is suspended.
     clock.advance(Duration::days(27));
     assert_eq!(timers.fire_due().await.unwrap(), 1);
-    drain(w.h.store(), &manager).await.unwrap();
+    drain(w.store(), &manager).await.unwrap();
     assert_eq!(mailbox_status(&w, kept).await, MailboxStatus::Closed);
 
     // Renewed within the 30 days: the expiry's closures are undone, the admin's is not,
     // and the data deletion is called off.
-    operations::run_decider::<domain::subscription::Subscription>(
-        &w.h,
-        &ctx,
-        &streams::subscription(sub),
-        domain::subscription::SubscriptionCommand::Renew {
-            months: 1,
-            price_list: PriceList::default(),
-        },
-        clock.now(),
-        operations::no_claims,
-    )
-    .await
-    .unwrap();
-    drain(w.h.store(), &manager).await.unwrap();
+    app::subscription::renew(&w.at(&clock), &market(), sub, 1)
+        .await
+        .unwrap();
+    drain(w.store(), &manager).await.unwrap();
     assert_eq!(mailbox_status(&w, kept).await, MailboxStatus::Active);
     assert_eq!(
         mailbox_status(&w, closed_by_admin).await,
@@ -785,7 +714,7 @@ async fn an_expired_term_closes_mailboxes_and_a_renewal_in_time_gives_them_back(
     w.runner.catch_up(Projection::Timers).await.unwrap();
     let purges: i64 =
         sqlx::query_scalar("SELECT count(*) FROM timers WHERE kind = 'subscription_data_purge'")
-            .fetch_one(w.h.store().pool())
+            .fetch_one(w.store().pool())
             .await
             .unwrap();
     assert_eq!(purges, 0);
@@ -797,29 +726,21 @@ async fn replacing_a_domain_renames_its_mailboxes() {
     let (org, _) = organization(&w).await;
     let d = domain(&w, org).await;
     let mailbox = open(&w, member(&w, org, "zw", Some("13800138000")).await, d).await;
-    let replace = MailDomainCommand::Replace {
-        name: "acme.com.cn".into(),
-        answers: published_records(),
-        provider: Provider::default(),
-    };
-    operations::run_mail_domain(&w.h, &context(), d, replace)
+    app::maildomain::replace(&w.app, &buyer(), d, "acme.com.cn")
         .await
         .unwrap();
-    let manager = ProcessManager::new(
-        w.h.clone(),
-        w.runner.clone(),
-        Arc::new(workers::SystemClock),
-    );
-    drain(w.h.store(), &manager).await.unwrap();
-    let state =
-        w.h.load_state::<Mailbox>(&streams::mailbox(mailbox))
-            .await
-            .unwrap();
+    let manager = ProcessManager::new(w.app.clone(), w.runner.clone());
+    drain(w.store(), &manager).await.unwrap();
+    let state = w
+        .app
+        .load::<Mailbox>(&streams::mailbox(mailbox))
+        .await
+        .unwrap();
     assert_eq!(state.address, "zhangwei@acme.com.cn");
     // The old address is free, the new one taken.
     let claims: Vec<String> =
         sqlx::query_scalar("SELECT key FROM claims WHERE scope = 'mailbox_address'")
-            .fetch_all(w.h.store().pool())
+            .fetch_all(w.store().pool())
             .await
             .unwrap();
     assert_eq!(claims, ["zhangwei@acme.com.cn"]);
@@ -847,7 +768,7 @@ impl workers::Handler for Counter {
 async fn append_counted(w: &World, n: usize) {
     for i in 0..n {
         let event = eventstore::NewEvent::new("Counted", serde_json::json!({ "i": i }));
-        w.h.store()
+        w.store()
             .append(
                 &format!("counted-{}", Uuid::now_v7()),
                 eventstore::ExpectedRevision::NoStream,
@@ -874,7 +795,7 @@ async fn one_consumer_runs_at_a_time_and_a_standby_takes_over() {
     let counter = Counter::default();
     let run = |stopped| {
         tokio::spawn(workers::consumer::run(
-            w.h.store().clone(),
+            w.store().clone(),
             counter.clone(),
             stopped,
         ))
@@ -914,22 +835,10 @@ async fn a_mailbox_without_a_kept_password_fails_and_is_parked_not_blocking_the_
     // The password hash was lost (the crash window between command and secret).
     sqlx::query("DELETE FROM secrets WHERE subject = $1")
         .bind(lost)
-        .execute(w.h.store().pool())
+        .execute(w.store().pool())
         .await
         .unwrap();
-    let nobody = |_: &str| None;
-    let broken = Uuid::now_v7();
-    operations::open_mailbox(
-        &w.h,
-        &context(),
-        lost,
-        d,
-        broken,
-        Some("li".into()),
-        &nobody,
-    )
-    .await
-    .unwrap();
+    let broken = open_as(&w, lost, d, Some("li")).await;
     let fine = open(&w, kept, d).await;
     let receiver = Receiver::default();
     let app = axum::Router::new()
@@ -946,17 +855,16 @@ async fn a_mailbox_without_a_kept_password_fails_and_is_parked_not_blocking_the_
         .with_state(receiver.clone());
     let url = serve(app).await;
     let worker = DataPlaneWorker::new(
-        w.h.clone(),
-        w.secrets.clone(),
+        w.app.clone(),
         Arc::new(HttpDataPlane::new(url)),
-        Arc::new(workers::SystemClock),
         w.runner.clone(),
     );
-    drain(w.h.store(), &worker).await.unwrap();
-    let broken_state =
-        w.h.load_state::<Mailbox>(&streams::mailbox(broken))
-            .await
-            .unwrap();
+    drain(w.store(), &worker).await.unwrap();
+    let broken_state = w
+        .app
+        .load::<Mailbox>(&streams::mailbox(broken))
+        .await
+        .unwrap();
     assert_eq!(broken_state.status, MailboxStatus::Failed);
     assert!(broken_state.failure.unwrap().contains("password"));
     assert_eq!(
@@ -966,7 +874,7 @@ async fn a_mailbox_without_a_kept_password_fails_and_is_parked_not_blocking_the_
     );
     let parked: Vec<(String, String)> =
         sqlx::query_as("SELECT consumer, event_type FROM parked_events")
-            .fetch_all(w.h.store().pool())
+            .fetch_all(w.store().pool())
             .await
             .unwrap();
     assert_eq!(
