@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use app::feed::{filter, page, parse_after, Audience, FeedInputError, MAX_LIMIT, MAX_WAIT};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use app::feed::{filter, page, parse_after, Audience, FeedInputError, MAX_LIMIT, MAX_WAIT};
 use serde::Deserialize;
 use serde_json::json;
 

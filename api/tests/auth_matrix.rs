@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::auth::{JwtKeys, Principal, PrincipalKind};
 use api::graphql::{build_schema, MailplaneSchema, Services};
+use app::auth::{JwtKeys, Principal, PrincipalKind};
 use app::secrets::SecretStore;
 use async_graphql::{Request, Variables};
 use eventstore::testkit::fresh_database;

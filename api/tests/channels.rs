@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::auth::{JwtKeys, Principal, PrincipalKind};
 use api::graphql::{build_schema, Services};
+use app::auth::{JwtKeys, Principal, PrincipalKind};
 use app::secrets::SecretStore;
 use eventstore::testkit::fresh_database;
 use eventstore::{EventStore, ExpectedRevision, NewEvent};

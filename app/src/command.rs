@@ -92,16 +92,13 @@ impl Change {
         events: &[E],
         claims: impl Fn(&E) -> (Vec<Claim>, Vec<Claim>),
     ) -> Result<Change, AppError> {
-        Ok(events
-            .iter()
-            .fold(Change::new(stream, events)?, |c, e| c.with_claims(claims(e))))
+        Ok(events.iter().fold(Change::new(stream, events)?, |c, e| {
+            c.with_claims(claims(e))
+        }))
     }
 
     /// A change of `stream` with domain events (adjacently tagged serde enums).
-    pub fn new<E: Serialize>(
-        stream: impl Into<String>,
-        events: &[E],
-    ) -> Result<Change, AppError> {
+    pub fn new<E: Serialize>(stream: impl Into<String>, events: &[E]) -> Result<Change, AppError> {
         let mut encoded = Vec::with_capacity(events.len());
         for e in events {
             let new = eventstore::encode_serde(e, Metadata::new(), domain::SCHEMA_VERSION)?;

@@ -115,14 +115,29 @@ mod tests {
             account: &'a str,
             role: Option<&'a str>,
         }
-        let member = fingerprint("addMember", &Args { account: "zw", role: Some("MEMBER") });
-        let admin = fingerprint("addMember", &Args { account: "zw", role: Some("ADMIN") });
-        let again = fingerprint("addMember", &Args { account: "zw", role: Some("MEMBER") });
+        let member = fingerprint(
+            "addMember",
+            &Args {
+                account: "zw",
+                role: Some("MEMBER"),
+            },
+        );
+        let admin = fingerprint(
+            "addMember",
+            &Args {
+                account: "zw",
+                role: Some("ADMIN"),
+            },
+        );
+        let again = fingerprint(
+            "addMember",
+            &Args {
+                account: "zw",
+                role: Some("MEMBER"),
+            },
+        );
         assert_ne!(member.as_ref().unwrap(), admin.as_ref().unwrap());
         assert_eq!(member.unwrap(), again.unwrap());
-        assert_ne!(
-            fingerprint("a", &1).unwrap(),
-            fingerprint("b", &1).unwrap()
-        );
+        assert_ne!(fingerprint("a", &1).unwrap(), fingerprint("b", &1).unwrap());
     }
 }

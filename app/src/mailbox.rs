@@ -50,7 +50,9 @@ pub async fn open_many(
     for member_id in member_ids {
         same_organization(app, organization_id, Owned::Member, *member_id).await?;
     }
-    let domain = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let domain = app
+        .load::<MailDomain>(&streams::maildomain(domain_id))
+        .await?;
     let mut members: Vec<(MemberState, Uuid)> = Vec::with_capacity(member_ids.len());
     for member_id in member_ids {
         let state = app.load::<Member>(&streams::member(*member_id)).await?;
@@ -99,7 +101,9 @@ pub async fn restore(
 ) -> Result<Executed<MailboxState>, AppError> {
     access::require_manager_of(app.pool(), request, Owned::Mailbox, mailbox_id).await?;
     let state = app.load::<Mailbox>(&streams::mailbox(mailbox_id)).await?;
-    let member = app.load::<Member>(&streams::member(state.member_id)).await?;
+    let member = app
+        .load::<Member>(&streams::member(state.member_id))
+        .await?;
     let command = MailboxCommand::Restore {
         member_may_use_mail: member.may_use_mail(),
     };

@@ -2,7 +2,9 @@
 //! manager now, or the re-check timer), changing its verification mode, replacing it by
 //! another name (its mailboxes are renamed), removing it.
 
-use domain::maildomain::{DomainStatus, MailDomain, MailDomainCommand, MailDomainState, VerificationMode};
+use domain::maildomain::{
+    DomainStatus, MailDomain, MailDomainCommand, MailDomainState, VerificationMode,
+};
 use uuid::Uuid;
 
 use crate::access::{self, Owned};
@@ -18,7 +20,8 @@ pub async fn add(
     mode: VerificationMode,
 ) -> Result<Executed<Uuid>, AppError> {
     access::require_manager(app.pool(), request, organization_id).await?;
-    let domains_in_organization = read::domains_of_organization(app.pool(), organization_id).await?;
+    let domains_in_organization =
+        read::domains_of_organization(app.pool(), organization_id).await?;
     let domain_id = Uuid::now_v7();
     let command = MailDomainCommand::Add {
         domain_id,
@@ -29,7 +32,9 @@ pub async fn add(
         ownership_token: ownership_token()?,
         provider: app.provider().clone(),
     };
-    Ok(run(app, request, domain_id, command).await?.map(|_| domain_id))
+    Ok(run(app, request, domain_id, command)
+        .await?
+        .map(|_| domain_id))
 }
 
 /// A manager (or the re-check timer) looks the domain's records up in DNS now and has them
@@ -48,7 +53,9 @@ async fn check(
     request: &Request,
     domain_id: Uuid,
 ) -> Result<Executed<MailDomainState>, AppError> {
-    let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let state = app
+        .load::<MailDomain>(&streams::maildomain(domain_id))
+        .await?;
     let answers = app.dns().resolve(&state.name, &state.records).await;
     let command = MailDomainCommand::Check {
         answers,
@@ -64,7 +71,9 @@ pub async fn recheck(
     request: &Request,
     domain_id: Uuid,
 ) -> Result<Option<DomainStatus>, AppError> {
-    let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let state = app
+        .load::<MailDomain>(&streams::maildomain(domain_id))
+        .await?;
     // FAILED only says the last look found something wrong: still unverified.
     if state.id.is_none() || state.removed || state.status == DomainStatus::Verified {
         return Ok(None);
@@ -101,7 +110,9 @@ pub async fn replace(
     name: &str,
 ) -> Result<Executed<()>, AppError> {
     access::require_manager_of(app.pool(), request, Owned::MailDomain, domain_id).await?;
-    let state = app.load::<MailDomain>(&streams::maildomain(domain_id)).await?;
+    let state = app
+        .load::<MailDomain>(&streams::maildomain(domain_id))
+        .await?;
     let new = domain::maildomain::normalize(name)?;
     let answers = app.dns().resolve(&new.ascii, &state.records).await;
     let command = MailDomainCommand::Replace {

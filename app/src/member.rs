@@ -80,8 +80,7 @@ async fn add_checked(
                 let o = loaded.state::<Organization>(&org)?;
                 let m = loaded.state::<Member>(&stream)?;
                 let events = member::add(&o, &m, command.clone())?;
-                let change =
-                    Change::claiming(&stream, &events, |e| e.claims(organization_id))?;
+                let change = Change::claiming(&stream, &events, |e| e.claims(organization_id))?;
                 Ok((member_id, vec![change]))
             },
         )
@@ -278,7 +277,9 @@ pub async fn authorize(
         };
         let done = crate::organization::run(app, request, organization_id, command).await?;
         written.extend(done.written);
-        ids.extend(read::active_members_of_department(app.pool(), organization_id, *department_id).await?);
+        ids.extend(
+            read::active_members_of_department(app.pool(), organization_id, *department_id).await?,
+        );
     }
     ids.sort();
     ids.dedup();

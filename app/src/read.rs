@@ -96,7 +96,9 @@ pub async fn domains_of_organization(
 
 /// Mailboxes (not purged) on a domain.
 pub async fn mailboxes_on_domain(pool: &PgPool, domain_id: Uuid) -> Result<u32, sqlx::Error> {
-    Ok(count(mailbox_ids_on_domain(pool, domain_id).await?.len() as i64))
+    Ok(count(
+        mailbox_ids_on_domain(pool, domain_id).await?.len() as i64
+    ))
 }
 
 /// The mailboxes (not purged) on a domain.

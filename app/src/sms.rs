@@ -34,7 +34,11 @@ pub async fn record_outcome(
     let event = eventstore::encode_serde(outcome, metadata, domain::SCHEMA_VERSION)?;
     match app
         .store()
-        .append(&streams::sms(cause.event_id), ExpectedRevision::NoStream, &[event])
+        .append(
+            &streams::sms(cause.event_id),
+            ExpectedRevision::NoStream,
+            &[event],
+        )
         .await
     {
         // Already recorded by an earlier run: the same outcome.

@@ -168,9 +168,14 @@ pub async fn purge_data(
     for id in read::mailboxes_kept_of_subscription(app.pool(), subscription_id).await? {
         mailbox::close_for_purge(app, request, id).await?;
     }
-    run(app, request, subscription_id, SubscriptionCommand::PurgeData)
-        .await
-        .map(|_| ())
+    run(
+        app,
+        request,
+        subscription_id,
+        SubscriptionCommand::PurgeData,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The subscription's state now.

@@ -264,9 +264,10 @@ async fn a_refused_command_writes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Forbidden);
-    let e = app::organization::bind_app(&a, &Request::system("test"), Uuid::now_v7(), Uuid::now_v7())
-        .await
-        .unwrap_err();
+    let e =
+        app::organization::bind_app(&a, &Request::system("test"), Uuid::now_v7(), Uuid::now_v7())
+            .await
+            .unwrap_err();
     assert_eq!(e.code(), ErrorCode::NotFound);
     assert_eq!(event_count(&a).await, 0);
     let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM claims")
@@ -281,7 +282,9 @@ async fn an_empty_import_is_refused_like_the_rules_say() {
     let a = application().await;
     let org = organization_with_trial(&a, 5).await;
     let before = event_count(&a).await;
-    let e = app::member::import(&a, &buyer(), org, &[]).await.unwrap_err();
+    let e = app::member::import(&a, &buyer(), org, &[])
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Validation);
     assert_eq!(e.field(), Some("rows"));
     let too_many: Vec<_> = (0..1001)
@@ -300,7 +303,10 @@ async fn an_empty_import_is_refused_like_the_rules_say() {
         member("zw", "13800138001"),
     ];
     let report = app::member::import(&a, &buyer(), org, &rows).await.unwrap();
-    assert_eq!(report.imported.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [2]);
+    assert_eq!(
+        report.imported.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        [2]
+    );
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, 1);
     assert_eq!(report.failed[0].1.field(), Some("phone"));

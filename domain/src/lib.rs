@@ -97,17 +97,44 @@ mod tests {
     fn labels_are_the_serde_names() {
         fn check<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) {
             for v in all {
-                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(label(*v)));
+                assert_eq!(
+                    serde_json::to_value(v).unwrap(),
+                    serde_json::json!(label(*v))
+                );
             }
         }
-        check(crate::member::MemberStatus::ALL, crate::member::MemberStatus::as_str);
-        check(crate::member::RoleLabel::ALL, crate::member::RoleLabel::as_str);
-        check(crate::member::EmploymentType::ALL, crate::member::EmploymentType::as_str);
-        check(crate::mailbox::MailboxStatus::ALL, crate::mailbox::MailboxStatus::as_str);
-        check(crate::maildomain::DomainStatus::ALL, crate::maildomain::DomainStatus::as_str);
-        check(crate::maildomain::VerificationMode::ALL, crate::maildomain::VerificationMode::as_str);
-        check(crate::subscription::SubscriptionStatus::ALL, crate::subscription::SubscriptionStatus::as_str);
-        check(crate::organization::InvitationStatus::ALL, crate::organization::InvitationStatus::as_str);
+        check(
+            crate::member::MemberStatus::ALL,
+            crate::member::MemberStatus::as_str,
+        );
+        check(
+            crate::member::RoleLabel::ALL,
+            crate::member::RoleLabel::as_str,
+        );
+        check(
+            crate::member::EmploymentType::ALL,
+            crate::member::EmploymentType::as_str,
+        );
+        check(
+            crate::mailbox::MailboxStatus::ALL,
+            crate::mailbox::MailboxStatus::as_str,
+        );
+        check(
+            crate::maildomain::DomainStatus::ALL,
+            crate::maildomain::DomainStatus::as_str,
+        );
+        check(
+            crate::maildomain::VerificationMode::ALL,
+            crate::maildomain::VerificationMode::as_str,
+        );
+        check(
+            crate::subscription::SubscriptionStatus::ALL,
+            crate::subscription::SubscriptionStatus::as_str,
+        );
+        check(
+            crate::organization::InvitationStatus::ALL,
+            crate::organization::InvitationStatus::as_str,
+        );
         assert_eq!(
             crate::mailbox::MailboxStatus::from_label("CLOSED"),
             Some(crate::mailbox::MailboxStatus::Closed)

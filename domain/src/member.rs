@@ -15,6 +15,12 @@ use crate::subscription::{self, SubscriptionEvent, SubscriptionState};
 use crate::validate;
 use crate::Decider;
 
+mod adding;
+mod seats;
+
+pub use adding::*;
+pub use seats::*;
+
 /// Most rows one import may hold.
 pub const MAX_IMPORT_ROWS: usize = 1_000;
 
@@ -157,115 +163,6 @@ impl MemberEvent {
             _ => (vec![], vec![]),
         }
     }
-}
-
-/// What an admin types to add a member (one row of an import too).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AddMember {
-    pub member_id: Uuid,
-    pub name: String,
-    pub account: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    /// Checked and then dropped: it goes to the secret store, never into an event.
-    pub password: String,
-    pub department_id: Option<Uuid>,
-    pub role: Option<RoleLabel>,
-    pub employment_type: Option<EmploymentType>,
-    pub hire_date: Option<NaiveDate>,
-}
-
-fn optional(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// Adds a member to an organization. Account and phone uniqueness are claims of the event.
-pub fn add(
-    organization: &OrganizationState,
-    member: &MemberState,
-    command: AddMember,
-) -> Result<Vec<MemberEvent>, DomainError> {
-    let organization_id = match organization.id {
-        Some(id) if !organization.dissolved => id,
-        _ => return Err(DomainError::NotFound("organization")),
-    };
-    if member.id.is_some() {
-        return Err(DomainError::MemberExists);
-    }
-    let name = validate::name("name", &command.name)?;
-    let account = validate::account(&command.account)?;
-    let phone = optional(command.phone)
-        .map(|p| validate::phone("phone", &p))
-        .transpose()?;
-    let email = optional(command.email)
-        .map(|e| validate::email("email", &e))
-        .transpose()?;
-    if phone.is_none() && email.is_none() {
-        return Err(DomainError::invalid(
-            "phone",
-            "a phone number or an e-mail address is required",
-        ));
-    }
-    validate::password(&command.password)?;
-    if let Some(d) = command.department_id {
-        if !organization.departments.contains_key(&d) {
-            return Err(DomainError::NotFound("department"));
-        }
-    }
-    Ok(vec![MemberEvent::MemberAdded {
-        member_id: command.member_id,
-        organization_id,
-        name,
-        account,
-        phone,
-        email,
-        department_id: command.department_id,
-        role: command.role.unwrap_or_default(),
-        employment_type: command.employment_type.unwrap_or_default(),
-        hire_date: command.hire_date,
-    }])
-}
-
-/// The outcome of an import: the rows to record and the rows refused, by row number
-/// (0-based, as given).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ImportDecision {
-    pub accepted: Vec<(usize, Vec<MemberEvent>)>,
-    pub failed: Vec<(usize, DomainError)>,
-}
-
-/// Decides each row on its own; of rows repeating an account, the last one wins.
-pub fn import(
-    organization: &OrganizationState,
-    rows: Vec<AddMember>,
-) -> Result<ImportDecision, DomainError> {
-    if rows.len() > MAX_IMPORT_ROWS {
-        return Err(DomainError::ImportTooLarge {
-            rows: rows.len(),
-            max: MAX_IMPORT_ROWS,
-        });
-    }
-    if rows.is_empty() {
-        return Err(DomainError::invalid(
-            "rows",
-            "an import needs at least one row",
-        ));
-    }
-    let mut last_row_of: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        last_row_of.insert(row.account.trim().to_owned(), i);
-    }
-    let mut decision = ImportDecision::default();
-    for (i, row) in rows.into_iter().enumerate() {
-        if last_row_of.get(row.account.trim()) != Some(&i) {
-            continue;
-        }
-        match add(organization, &MemberState::default(), row) {
-            Ok(events) => decision.accepted.push((i, events)),
-            Err(e) => decision.failed.push((i, e)),
-        }
-    }
-    Ok(decision)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -456,93 +353,6 @@ impl Decider for Member {
             E::MemberPasswordReset {} => s.must_change_password = true,
         }
         s
-    }
-}
-
-/// Deletes a disabled member: frees account and phone (claims of the event) and the
-/// seat. Its mailbox goes to the recycle bin (the mailbox's own decision, on this event).
-pub fn delete(
-    member: &MemberState,
-    subscription: &SubscriptionState,
-) -> Result<(Vec<MemberEvent>, Vec<SubscriptionEvent>), DomainError> {
-    require(member)?;
-    if member.status != MemberStatus::Disabled {
-        return Err(DomainError::MemberNotDisabled);
-    }
-    let member_id = member.id.ok_or(DomainError::NotFound("member"))?;
-    Ok((
-        vec![MemberEvent::MemberDeleted {
-            account: member.account.clone(),
-            phone: member.phone.clone(),
-        }],
-        subscription::release_seat(subscription, member_id),
-    ))
-}
-
-/// The events of an authorization: per member, and the seats taken on the subscription.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Authorization {
-    pub members: Vec<(Uuid, MemberEvent)>,
-    pub seats: Vec<SubscriptionEvent>,
-}
-
-/// Authorizes members for the mail app under the organization's subscription. Every
-/// member newly authorized takes a seat and is to get the credentials SMS; members already
-/// authorized are left alone. Refused whole when the seats do not suffice.
-pub fn authorize(
-    members: &[&MemberState],
-    organization: &OrganizationState,
-    subscription: &SubscriptionState,
-    now: DateTime<Utc>,
-) -> Result<Authorization, DomainError> {
-    let subscription_id = subscription.id.ok_or(DomainError::SubscriptionInactive)?;
-    if organization.subscription_id != Some(subscription_id) {
-        return Err(DomainError::SubscriptionInactive);
-    }
-    let mut newly = Vec::new();
-    for m in members {
-        require(m)?;
-        let member_id = m.id.ok_or(DomainError::NotFound("member"))?;
-        if m.organization_id != organization.id.unwrap_or_default() {
-            return Err(DomainError::NotFound("member"));
-        }
-        if m.status != MemberStatus::Active {
-            return Err(DomainError::MemberDisabled);
-        }
-        if m.authorized_by != Some(subscription_id) {
-            newly.push(member_id);
-        }
-    }
-    let seats = subscription::assign_seats(subscription, &newly, now)?;
-    let members = newly
-        .into_iter()
-        .map(|id| {
-            (
-                id,
-                MemberEvent::MemberAuthorized {
-                    subscription_id,
-                    send_credentials_sms: true,
-                },
-            )
-        })
-        .collect();
-    Ok(Authorization { members, seats })
-}
-
-/// Revokes a member's authorization and frees the seat. An open mailbox of the member goes
-/// to the recycle bin (the mailbox's own decision, on this event).
-pub fn revoke(
-    member: &MemberState,
-    subscription: &SubscriptionState,
-) -> Result<(Vec<MemberEvent>, Vec<SubscriptionEvent>), DomainError> {
-    require(member)?;
-    let member_id = member.id.ok_or(DomainError::NotFound("member"))?;
-    match member.authorized_by {
-        None => Ok((vec![], vec![])),
-        Some(subscription_id) => Ok((
-            vec![MemberEvent::MemberAuthorizationRevoked { subscription_id }],
-            subscription::release_seat(subscription, member_id),
-        )),
     }
 }
 

@@ -439,8 +439,12 @@ async fn the_data_plane_worker_waits_while_the_data_plane_is_down() {
     );
 
     // Closing and purging act on the data plane, once each.
-    app::mailbox::close(&w.app, &buyer(), mailbox).await.unwrap();
-    app::mailbox::purge(&w.app, &buyer(), mailbox).await.unwrap();
+    app::mailbox::close(&w.app, &buyer(), mailbox)
+        .await
+        .unwrap();
+    app::mailbox::purge(&w.app, &buyer(), mailbox)
+        .await
+        .unwrap();
     drain(w.store(), &worker).await.unwrap();
     let lines: Vec<String> = receiver
         .requests
@@ -635,7 +639,10 @@ async fn an_invited_admin_gets_link_and_token_by_sms_and_the_invitation_expires(
         .fetch_all(w.store().pool())
         .await
         .unwrap();
-    assert!(logged.iter().all(|e| !e.contains(&token)), "no token in events");
+    assert!(
+        logged.iter().all(|e| !e.contains(&token)),
+        "no token in events"
+    );
 
     let file = std::env::temp_dir().join(format!("mailplane-sms-{}.log", Uuid::now_v7()));
     let worker = SmsWorker::new(

@@ -5,14 +5,14 @@
 use async_graphql::{Context, OutputType, SimpleObject};
 use uuid::Uuid;
 
+use super::audit::AuditEntry;
+use super::departments::DepartmentRow;
 use super::error::validation;
 use super::events::EventNode;
+use super::invitations::InvitationRow;
 use super::mail_subscription::SubscriptionRow;
 use super::mailbox::MailboxRow;
 use super::member::MemberRow;
-use super::audit::AuditEntry;
-use super::departments::DepartmentRow;
-use super::invitations::InvitationRow;
 use super::organization::OrganizationRow;
 use super::webhooks::WebhookDelivery;
 
@@ -150,11 +150,7 @@ where
 }
 
 /// Counts rows with `sql` (one bound uuid) when the client asked for `totalCount`.
-pub async fn total(
-    ctx: &Context<'_>,
-    sql: &str,
-    key: Uuid,
-) -> async_graphql::Result<i64> {
+pub async fn total(ctx: &Context<'_>, sql: &str, key: Uuid) -> async_graphql::Result<i64> {
     if !wants_total(ctx) {
         return Ok(0);
     }

@@ -51,7 +51,6 @@ pub async fn require_reader(ctx: &Context<'_>, organization_id: Uuid) -> async_g
         .gql()
 }
 
-
 /// The caller must be the subscription's buyer.
 pub async fn require_buyer(ctx: &Context<'_>, subscription_id: Uuid) -> async_graphql::Result<()> {
     access::require_buyer(pool(ctx)?, request(ctx)?, subscription_id)

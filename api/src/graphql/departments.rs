@@ -37,7 +37,10 @@ impl DepartmentRow {
 }
 
 /// Every department of an organization, by name.
-pub async fn all(ctx: &Context<'_>, organization_id: Uuid) -> async_graphql::Result<Vec<DepartmentRow>> {
+pub async fn all(
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+) -> async_graphql::Result<Vec<DepartmentRow>> {
     sqlx::query_as("SELECT * FROM departments WHERE organization_id = $1 ORDER BY name, id")
         .bind(organization_id)
         .fetch_all(pool(ctx)?)
@@ -69,7 +72,13 @@ pub async fn page(
         organization_id,
     )
     .await?;
-    Ok(connection::by_id(rows, size, after.as_deref(), total, |d: &DepartmentRow| d.id))
+    Ok(connection::by_id(
+        rows,
+        size,
+        after.as_deref(),
+        total,
+        |d: &DepartmentRow| d.id,
+    ))
 }
 
 async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<DepartmentRow> {
@@ -102,10 +111,17 @@ impl DepartmentMutation {
             .transpose()?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         let arguments = (org, &name, parent);
-        let id = once(ctx, idempotency_key, "createDepartment", &arguments, async {
-            let done = app::organization::create_department(&s.app, r, org, &name, parent).await?;
-            Ok(s.settle(done).await)
-        })
+        let id = once(
+            ctx,
+            idempotency_key,
+            "createDepartment",
+            &arguments,
+            async {
+                let done =
+                    app::organization::create_department(&s.app, r, org, &name, parent).await?;
+                Ok(s.settle(done).await)
+            },
+        )
         .await?;
         answer(ctx, id).await
     }
@@ -120,11 +136,17 @@ impl DepartmentMutation {
     ) -> async_graphql::Result<DepartmentRow> {
         let id = parse_id("departmentId", &department_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "renameDepartment", &(id, &name), async {
-            s.settle(app::organization::rename_department(&s.app, r, id, &name).await?)
-                .await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "renameDepartment",
+            &(id, &name),
+            async {
+                s.settle(app::organization::rename_department(&s.app, r, id, &name).await?)
+                    .await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, id).await
     }
@@ -143,11 +165,17 @@ impl DepartmentMutation {
             .map(|p| parse_id("parentId", p))
             .transpose()?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "moveDepartment", &(id, parent), async {
-            s.settle(app::organization::move_department(&s.app, r, id, parent).await?)
-                .await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "moveDepartment",
+            &(id, parent),
+            async {
+                s.settle(app::organization::move_department(&s.app, r, id, parent).await?)
+                    .await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, id).await
     }

@@ -36,17 +36,25 @@ impl InvitationRow {
         ID(self.id.to_string())
     }
     async fn status(&self) -> async_graphql::Result<InvitationStatus> {
-        label(&self.status, domain::organization::InvitationStatus::from_label)
+        label(
+            &self.status,
+            domain::organization::InvitationStatus::from_label,
+        )
     }
 }
 
 /// Every invitation of an organization, newest expiry first.
-pub async fn all(ctx: &Context<'_>, organization_id: Uuid) -> async_graphql::Result<Vec<InvitationRow>> {
-    sqlx::query_as("SELECT * FROM invitations WHERE organization_id = $1 ORDER BY expires_at DESC, id")
-        .bind(organization_id)
-        .fetch_all(pool(ctx)?)
-        .await
-        .gql()
+pub async fn all(
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+) -> async_graphql::Result<Vec<InvitationRow>> {
+    sqlx::query_as(
+        "SELECT * FROM invitations WHERE organization_id = $1 ORDER BY expires_at DESC, id",
+    )
+    .bind(organization_id)
+    .fetch_all(pool(ctx)?)
+    .await
+    .gql()
 }
 
 /// A page of an organization's invitations, by id.
@@ -73,7 +81,13 @@ pub async fn page(
         organization_id,
     )
     .await?;
-    Ok(connection::by_id(rows, size, after.as_deref(), total, |i: &InvitationRow| i.id))
+    Ok(connection::by_id(
+        rows,
+        size,
+        after.as_deref(),
+        total,
+        |i: &InvitationRow| i.id,
+    ))
 }
 
 async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<InvitationRow> {
@@ -134,10 +148,16 @@ impl InvitationMutation {
         let (s, r) = (services(ctx)?, request(ctx)?);
         // The token itself stays out of the idempotency record; its hash counts.
         let arguments = (id, domain::organization::token_hash(&token));
-        let org = once(ctx, idempotency_key, "acceptInvitation", &arguments, async {
-            let done = app::organization::accept_invitation(&s.app, r, id, &token).await?;
-            Ok(s.settle(done).await)
-        })
+        let org = once(
+            ctx,
+            idempotency_key,
+            "acceptInvitation",
+            &arguments,
+            async {
+                let done = app::organization::accept_invitation(&s.app, r, id, &token).await?;
+                Ok(s.settle(done).await)
+            },
+        )
         .await?;
         organization_row(ctx, org)
             .await?

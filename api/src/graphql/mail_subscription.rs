@@ -163,9 +163,18 @@ impl SubscriptionMutation {
             months: input.months.map(|m| count_arg("months", m)).transpose()?,
         };
         let (s, r) = (services(ctx)?, request(ctx)?);
-        let id = once(ctx, idempotency_key, "provisionSubscription", &input, async {
-            Ok(s.settle(app::subscription::provision(&s.app, r, &order).await?).await)
-        })
+        let id = once(
+            ctx,
+            idempotency_key,
+            "provisionSubscription",
+            &input,
+            async {
+                Ok(
+                    s.settle(app::subscription::provision(&s.app, r, &order).await?)
+                        .await,
+                )
+            },
+        )
         .await?;
         answer(ctx, id).await
     }
@@ -203,11 +212,17 @@ impl SubscriptionMutation {
         let id = parse_id("subscriptionId", &subscription_id)?;
         let months = count_arg("months", months)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "renewSubscription", &(id, months), async {
-            s.settle(app::subscription::renew(&s.app, r, id, months).await?)
-                .await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "renewSubscription",
+            &(id, months),
+            async {
+                s.settle(app::subscription::renew(&s.app, r, id, months).await?)
+                    .await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, id).await
     }

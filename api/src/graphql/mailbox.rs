@@ -63,7 +63,6 @@ pub async fn mailbox_row(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<O
         .gql()
 }
 
-
 /// A page of an organization's mailboxes (of one status when given), by id.
 pub async fn page(
     ctx: &Context<'_>,
@@ -100,7 +99,13 @@ pub async fn page(
     } else {
         0
     };
-    Ok(connection::by_id(rows, size, after.as_deref(), total, |m: &MailboxRow| m.id))
+    Ok(connection::by_id(
+        rows,
+        size,
+        after.as_deref(),
+        total,
+        |m: &MailboxRow| m.id,
+    ))
 }
 
 /// The organization's recycle bin, soonest purge first.
@@ -251,9 +256,13 @@ impl MailboxMutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<MailboxRow> {
         let (a, r) = (&services(ctx)?.app, request(ctx)?);
-        on_mailbox(ctx, &mailbox_id, idempotency_key, "retryMailboxProvisioning", |id| {
-            app::mailbox::retry_provisioning(a, r, id)
-        })
+        on_mailbox(
+            ctx,
+            &mailbox_id,
+            idempotency_key,
+            "retryMailboxProvisioning",
+            |id| app::mailbox::retry_provisioning(a, r, id),
+        )
         .await
     }
 }

@@ -100,7 +100,6 @@ impl DomainRow {
     }
 }
 
-
 /// The domains of an organization (not removed), by name.
 pub async fn of_organization(
     ctx: &Context<'_>,
@@ -159,7 +158,8 @@ impl DomainMutation {
         let id = parse_id("domainId", &domain_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         once(ctx, idempotency_key, "verifyDomain", &id, async {
-            s.settle(app::maildomain::verify(&s.app, r, id).await?).await;
+            s.settle(app::maildomain::verify(&s.app, r, id).await?)
+                .await;
             Ok(())
         })
         .await?;
@@ -177,11 +177,17 @@ impl DomainMutation {
     ) -> async_graphql::Result<DomainRow> {
         let id = parse_id("domainId", &domain_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "changeDomainMode", &(id, mode), async {
-            s.settle(app::maildomain::change_mode(&s.app, r, id, mode.into()).await?)
-                .await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "changeDomainMode",
+            &(id, mode),
+            async {
+                s.settle(app::maildomain::change_mode(&s.app, r, id, mode.into()).await?)
+                    .await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, id).await
     }
@@ -216,7 +222,8 @@ impl DomainMutation {
         let id = parse_id("domainId", &domain_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         once(ctx, idempotency_key, "removeDomain", &id, async {
-            s.settle(app::maildomain::remove(&s.app, r, id).await?).await;
+            s.settle(app::maildomain::remove(&s.app, r, id).await?)
+                .await;
             Ok(())
         })
         .await?;

@@ -142,5 +142,11 @@ pub async fn page(
     } else {
         0
     };
-    Ok(connection::by_id(rows, size, after.as_deref(), total, |m: &MemberRow| m.id))
+    Ok(connection::by_id(
+        rows,
+        size,
+        after.as_deref(),
+        total,
+        |m: &MemberRow| m.id,
+    ))
 }

@@ -103,7 +103,9 @@ pub struct AuthorizationResult {
 }
 
 async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<MemberRow> {
-    member_row(ctx, id).await?.ok_or_else(|| not_found("member"))
+    member_row(ctx, id)
+        .await?
+        .ok_or_else(|| not_found("member"))
 }
 
 fn ids(field: &'static str, ids: &[ID]) -> async_graphql::Result<Vec<Uuid>> {
@@ -137,7 +139,8 @@ impl MemberMutation {
         .member()?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         let id = once(ctx, idempotency_key, "addMember", &input, async {
-            Ok(s.settle(app::member::add(&s.app, r, org, &row).await?).await)
+            Ok(s.settle(app::member::add(&s.app, r, org, &row).await?)
+                .await)
         })
         .await?;
         answer(ctx, id).await
@@ -158,27 +161,33 @@ impl MemberMutation {
             .map(AddMemberRowInput::member)
             .collect::<async_graphql::Result<Vec<_>>>()?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "importMembers", &(org, &rows), async {
-            let report = app::member::import(&s.app, r, org, &members).await?;
-            s.settle(app::Executed {
-                answer: (),
-                written: report.written,
-            })
-            .await;
-            Ok(ImportResult {
-                imported: report.imported.len() as i32,
-                failed: report
-                    .failed
-                    .into_iter()
-                    .map(|(row, e)| ImportFailure {
-                        row: row as i32,
-                        code: e.code().as_str().to_owned(),
-                        field: e.field().map(str::to_owned),
-                        message: e.public_message(),
-                    })
-                    .collect(),
-            })
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "importMembers",
+            &(org, &rows),
+            async {
+                let report = app::member::import(&s.app, r, org, &members).await?;
+                s.settle(app::Executed {
+                    answer: (),
+                    written: report.written,
+                })
+                .await;
+                Ok(ImportResult {
+                    imported: report.imported.len() as i32,
+                    failed: report
+                        .failed
+                        .into_iter()
+                        .map(|(row, e)| ImportFailure {
+                            row: row as i32,
+                            code: e.code().as_str().to_owned(),
+                            field: e.field().map(str::to_owned),
+                            message: e.public_message(),
+                        })
+                        .collect(),
+                })
+            },
+        )
         .await
     }
 
@@ -263,11 +272,17 @@ impl MemberMutation {
         let id = parse_id("memberId", &member_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         let arguments = (id, &password);
-        once(ctx, idempotency_key, "resetMemberPassword", &arguments, async {
-            s.settle(app::member::reset_password(&s.app, r, id, &password).await?)
-                .await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "resetMemberPassword",
+            &arguments,
+            async {
+                s.settle(app::member::reset_password(&s.app, r, id, &password).await?)
+                    .await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, id).await
     }
@@ -301,17 +316,26 @@ impl MemberMutation {
     ) -> async_graphql::Result<AuthorizationResult> {
         let org = parse_id("organizationId", &organization_id)?;
         let members = ids("memberIds", member_ids.as_deref().unwrap_or_default())?;
-        let departments = ids("departmentIds", department_ids.as_deref().unwrap_or_default())?;
+        let departments = ids(
+            "departmentIds",
+            department_ids.as_deref().unwrap_or_default(),
+        )?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         let arguments = (org, &members, &departments);
-        once(ctx, idempotency_key, "authorizeMembers", &arguments, async {
-            let done = app::member::authorize(&s.app, r, org, &members, &departments).await?;
-            let a = s.settle(done).await;
-            Ok(AuthorizationResult {
-                authorized: a.authorized as i32,
-                available_seats: a.available_seats as i32,
-            })
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "authorizeMembers",
+            &arguments,
+            async {
+                let done = app::member::authorize(&s.app, r, org, &members, &departments).await?;
+                let a = s.settle(done).await;
+                Ok(AuthorizationResult {
+                    authorized: a.authorized as i32,
+                    available_seats: a.available_seats as i32,
+                })
+            },
+        )
         .await
     }
 
@@ -328,14 +352,20 @@ impl MemberMutation {
         let members = ids("memberIds", &member_ids)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         let arguments = (org, &members);
-        once(ctx, idempotency_key, "revokeAuthorization", &arguments, async {
-            let done = app::member::revoke_authorization(&s.app, r, org, &members).await?;
-            let revoked = s.settle(done).await;
-            Ok(RevocationResult {
-                revoked: revoked.revoked as i32,
-                available_seats: revoked.available_seats as i32,
-            })
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "revokeAuthorization",
+            &arguments,
+            async {
+                let done = app::member::revoke_authorization(&s.app, r, org, &members).await?;
+                let revoked = s.settle(done).await;
+                Ok(RevocationResult {
+                    revoked: revoked.revoked as i32,
+                    available_seats: revoked.available_seats as i32,
+                })
+            },
+        )
         .await
     }
 }

@@ -14,8 +14,8 @@ use super::enums::{parse_id, MailboxStatus, MemberStatus};
 use super::error::{not_found, Gql};
 use super::invitations::{self, InvitationRow};
 use super::mail_subscription::{subscription_row, Seats, SubscriptionRow};
-use super::maildomain::{self, DomainRow};
 use super::mailbox::{self, MailboxRow};
+use super::maildomain::{self, DomainRow};
 use super::member::{self, MemberRow};
 
 #[derive(sqlx::FromRow, Clone, Debug)]
@@ -188,7 +188,8 @@ impl OrganizationMutation {
             as_reseller: input.as_reseller,
         };
         let id = once(ctx, idempotency_key, "createOrganization", &input, async {
-            Ok(s.settle(app::organization::create(&s.app, r, &new).await?).await)
+            Ok(s.settle(app::organization::create(&s.app, r, &new).await?)
+                .await)
         })
         .await?;
         answer(ctx, id).await
@@ -225,11 +226,17 @@ impl OrganizationMutation {
         let org = parse_id("organizationId", &organization_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
         let arguments = (org, &confirm_identifier);
-        once(ctx, idempotency_key, "dissolveOrganization", &arguments, async {
-            let done = app::organization::dissolve(&s.app, r, org, &confirm_identifier).await?;
-            s.settle(done).await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "dissolveOrganization",
+            &arguments,
+            async {
+                let done = app::organization::dissolve(&s.app, r, org, &confirm_identifier).await?;
+                s.settle(done).await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, org).await
     }

@@ -4,8 +4,8 @@ use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::context::{operator, pool};
-use super::error::Gql;
 use super::error::validation;
+use super::error::Gql;
 
 /// An event a worker could not handle and set aside; the events after it went on.
 #[derive(SimpleObject, Clone)]

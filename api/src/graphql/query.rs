@@ -3,7 +3,7 @@ use async_graphql::{Context, Object, ID};
 use async_graphql::SimpleObject;
 
 use super::connection::{self, by_id, cursor, page_size, Connection, Paged};
-use super::context::{self as access, principal, pool, require_buyer};
+use super::context::{self as access, pool, principal, require_buyer};
 use super::enums::parse_id;
 use super::error::{forbidden, validation, Gql};
 use super::events::EventNode;
@@ -116,11 +116,13 @@ impl Query {
         .await
         .gql()?;
         let total: i64 = if connection::wants_total(ctx) {
-            sqlx::query_scalar(&format!("SELECT count(*) FROM organizations o WHERE {MANAGED}"))
-                .bind(&account)
-                .fetch_one(pool(ctx)?)
-                .await
-                .gql()?
+            sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM organizations o WHERE {MANAGED}"
+            ))
+            .bind(&account)
+            .fetch_one(pool(ctx)?)
+            .await
+            .gql()?
         } else {
             0
         };
@@ -139,13 +141,19 @@ impl Query {
         let p = principal(ctx)?;
         let audience = app::feed::Audience::of(p).ok_or_else(forbidden)?;
         let size = page_size(first)?;
-        let from = app::feed::parse_after(after.as_deref())
-            .map_err(|e| validation(e.field, e.message))?;
+        let from =
+            app::feed::parse_after(after.as_deref()).map_err(|e| validation(e.field, e.message))?;
         let filter = app::feed::filter(categories.unwrap_or_default())
             .map_err(|e| validation("categories", e.message))?;
-        let page = app::feed::page(access::app(ctx)?.store(), audience, &filter, from, size as usize)
-            .await
-            .gql()?;
+        let page = app::feed::page(
+            access::app(ctx)?.store(),
+            audience,
+            &filter,
+            from,
+            size as usize,
+        )
+        .await
+        .gql()?;
         let next = page.next.to_string();
         let total = page.events.len() as i64;
         let mut connection = Paged {

@@ -61,9 +61,7 @@ impl Webhook {
             Some(_) => return Err(validation("first", "must be 1 to 100")),
         };
         let id = parse_id("id", &self.id)?;
-        let rows = webhook::deliveries(pool(ctx)?, id, limit)
-            .await
-            .gql()?;
+        let rows = webhook::deliveries(pool(ctx)?, id, limit).await.gql()?;
         Ok(rows.into_iter().map(|d| delivery(d, 0)).collect())
     }
 
@@ -84,7 +82,9 @@ impl Webhook {
                     .map_err(|_| validation("after", "is not a cursor of this list"))?,
             ),
         };
-        let page = webhook::delivery_page(pool(ctx)?, id, before, size + 1).await.gql()?;
+        let page = webhook::delivery_page(pool(ctx)?, id, before, size + 1)
+            .await
+            .gql()?;
         let total = if connection::wants_total(ctx) {
             webhook::delivery_count(pool(ctx)?, id).await.gql()?
         } else {
@@ -172,10 +172,14 @@ impl WebhookMutation {
             "registerWebhook",
             &(&url, &categories),
             async {
-                let (endpoint, created) =
-                    webhook::register(s.app.pool(), s.app.secrets(), &url, categories.clone(), &actor)
-                        .await
-                        ?;
+                let (endpoint, created) = webhook::register(
+                    s.app.pool(),
+                    s.app.secrets(),
+                    &url,
+                    categories.clone(),
+                    &actor,
+                )
+                .await?;
                 *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
                 Ok(endpoint.id.to_string())
             },
@@ -203,19 +207,11 @@ impl WebhookMutation {
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
         let secret = std::sync::Mutex::new(None);
-        once(
-            ctx,
-            idempotency_key,
-            "rotateWebhookSecret",
-            &id,
-            async {
-                let created = webhook::rotate(s.app.pool(), s.app.secrets(), id)
-                    .await
-                    ?;
-                *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
-                Ok(())
-            },
-        )
+        once(ctx, idempotency_key, "rotateWebhookSecret", &id, async {
+            let created = webhook::rotate(s.app.pool(), s.app.secrets(), id).await?;
+            *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);
+            Ok(())
+        })
         .await?;
         let endpoint = webhook::get(s.app.pool(), id).await.gql()?;
         Ok(answer(
@@ -256,8 +252,8 @@ impl WebhookMutation {
         operator(ctx)?;
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
-        let position = app::feed::parse_after(after.as_deref())
-            .map_err(|e| validation(e.field, e.message))?;
+        let position =
+            app::feed::parse_after(after.as_deref()).map_err(|e| validation(e.field, e.message))?;
         once(
             ctx,
             idempotency_key,
@@ -282,17 +278,12 @@ impl WebhookMutation {
         operator(ctx)?;
         let s = services(ctx)?;
         let id = parse_id("id", &id)?;
-        let deleted: (String, String, Vec<String>) = once(
-            ctx,
-            idempotency_key,
-            "deleteWebhook",
-            &id,
-            async {
+        let deleted: (String, String, Vec<String>) =
+            once(ctx, idempotency_key, "deleteWebhook", &id, async {
                 let e = webhook::delete(s.app.pool(), id).await?;
                 Ok((e.url, e.status, e.categories))
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok(Webhook {
             id: ID(id.to_string()),
             url: deleted.0,
@@ -322,9 +313,7 @@ impl WebhookMutation {
             "resumeWebhook"
         };
         once(ctx, idempotency_key, operation, &id, async {
-            webhook::set_paused(s.app.pool(), id, paused)
-                .await
-                ?;
+            webhook::set_paused(s.app.pool(), id, paused).await?;
             Ok(())
         })
         .await?;

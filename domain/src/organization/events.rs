@@ -1,0 +1,84 @@
+//! What happens to an organization: its events and the keys they claim.
+
+use super::*;
+
+/// The hash of an invitation token: the only form of it an event carries.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum OrganizationEvent {
+    OrganizationCreated {
+        organization_id: Uuid,
+        name: String,
+        identifier: String,
+        creator_account: String,
+        as_reseller: bool,
+    },
+    AdminInvited {
+        invitation_id: Uuid,
+        name: String,
+        phone: String,
+        email: String,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+        invited_by: String,
+    },
+    InvitationAccepted {
+        invitation_id: Uuid,
+        account: String,
+    },
+    InvitationExpired {
+        invitation_id: Uuid,
+    },
+    InvitationRevoked {
+        invitation_id: Uuid,
+    },
+    DepartmentCreated {
+        department_id: Uuid,
+        name: String,
+        parent_id: Option<Uuid>,
+    },
+    DepartmentRenamed {
+        department_id: Uuid,
+        name: String,
+    },
+    DepartmentMoved {
+        department_id: Uuid,
+        parent_id: Option<Uuid>,
+    },
+    DepartmentDeleted {
+        department_id: Uuid,
+    },
+    AppBound {
+        subscription_id: Uuid,
+    },
+    DepartmentAuthorized {
+        department_id: Uuid,
+    },
+    OrganizationDissolved {
+        identifier: String,
+    },
+}
+
+impl OrganizationEvent {
+    /// Uniqueness keys this event claims and releases.
+    pub fn claims(&self) -> (Vec<Claim>, Vec<Claim>) {
+        match self {
+            OrganizationEvent::OrganizationCreated { identifier, .. } => (
+                vec![Claim::new(Scope::OrganizationIdentifier, identifier)],
+                vec![],
+            ),
+            OrganizationEvent::OrganizationDissolved { identifier } => (
+                vec![],
+                vec![Claim::new(Scope::OrganizationIdentifier, identifier)],
+            ),
+            _ => (vec![], vec![]),
+        }
+    }
+}
