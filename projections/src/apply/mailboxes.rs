@@ -1,0 +1,42 @@
+//! The mailboxes read model (the recycle bin among them).
+
+use super::*;
+
+pub(crate) async fn mailboxes(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    use MailboxEvent as E;
+    let id = stream_id(event)?;
+    let e: MailboxEvent = decode_serde(event)?;
+    let q = match &e {
+        E::MailboxOpened { organization_id, member_id, domain_id, address, .. } => sqlx::query(
+            "INSERT INTO mailboxes (id, organization_id, member_id, domain_id, address, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'PROVISIONING', $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(organization_id)
+        .bind(member_id)
+        .bind(domain_id)
+        .bind(address)
+        .bind(event.recorded_at),
+        E::MailboxProvisioned {} => sqlx::query("UPDATE mailboxes SET status = 'ACTIVE', failure = NULL WHERE id = $1").bind(id),
+        E::MailboxProvisioningFailed { reason } => {
+            sqlx::query("UPDATE mailboxes SET status = 'FAILED', failure = $2 WHERE id = $1").bind(id).bind(reason)
+        }
+        E::MailboxProvisioningRetried {} => sqlx::query("UPDATE mailboxes SET status = 'PROVISIONING' WHERE id = $1").bind(id),
+        E::MailboxClosed { closed_at, purge_after, .. } => {
+            sqlx::query("UPDATE mailboxes SET status = 'CLOSED', closed_at = $2, purge_after = $3 WHERE id = $1")
+                .bind(id)
+                .bind(closed_at)
+                .bind(purge_after)
+        }
+        E::MailboxRestored {} => {
+            sqlx::query("UPDATE mailboxes SET status = 'ACTIVE', closed_at = NULL, purge_after = NULL WHERE id = $1").bind(id)
+        }
+        E::MailboxPurged { .. } => sqlx::query("UPDATE mailboxes SET status = 'PURGED' WHERE id = $1").bind(id),
+        E::MailboxRenamed { address, .. } => sqlx::query("UPDATE mailboxes SET address = $2 WHERE id = $1").bind(id).bind(address),
+    };
+    q.execute(conn).await?;
+    Ok(())
+}
