@@ -13,6 +13,10 @@ use uuid::Uuid;
 
 use crate::secrets::{Purpose, SecretError, SecretStore};
 
+mod deliveries;
+
+pub use deliveries::*;
+
 /// How long a rotated-out secret keeps signing, so receivers can switch over.
 pub const ROTATION_OVERLAP: Duration = Duration::hours(24);
 
@@ -55,13 +59,71 @@ pub fn sign(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8]) -> String {
         .join(" ")
 }
 
+/// Where an endpoint's deliveries stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointStatus {
+    /// Deliveries go out.
+    Active,
+    /// Stopped by an operator; events wait, nothing is skipped.
+    Paused,
+    /// Keeps failing; deliveries are still retried.
+    Failing,
+}
+
+impl EndpointStatus {
+    /// The label, as stored and shown.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndpointStatus::Active => "ACTIVE",
+            EndpointStatus::Paused => "PAUSED",
+            EndpointStatus::Failing => "FAILING",
+        }
+    }
+}
+
+impl TryFrom<String> for EndpointStatus {
+    type Error = String;
+    fn try_from(label: String) -> Result<Self, String> {
+        [
+            EndpointStatus::Active,
+            EndpointStatus::Paused,
+            EndpointStatus::Failing,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == label)
+        .ok_or_else(|| format!("unknown webhook status {label:?}"))
+    }
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Retried later.
+    Failed,
+    /// Failed for longer than the give-up period.
+    GaveUp,
+}
+
+impl DeliveryOutcome {
+    /// The label, as stored and shown.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "DELIVERED",
+            DeliveryOutcome::Failed => "FAILED",
+            DeliveryOutcome::GaveUp => "GAVE_UP",
+        }
+    }
+}
+
 /// An endpoint as operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Endpoint {
     pub id: Uuid,
     pub url: String,
     pub categories: Vec<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EndpointStatus,
     pub failing_since: Option<DateTime<Utc>>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -214,9 +276,46 @@ pub async fn signing_keys(
     Ok(keys)
 }
 
+/// A failing endpoint delivered again: ACTIVE.
+pub async fn mark_recovered(pool: &PgPool, id: Uuid) -> Result<(), WebhookError> {
+    sqlx::query(
+        "UPDATE webhooks SET status = $2, failing_since = NULL WHERE id = $1 AND status = $3",
+    )
+    .bind(id)
+    .bind(EndpointStatus::Active.as_str())
+    .bind(EndpointStatus::Failing.as_str())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// An active endpoint keeps failing since `since`: FAILING.
+pub async fn mark_failing(
+    pool: &PgPool,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    sqlx::query(
+        "UPDATE webhooks SET status = $3, failing_since = coalesce(failing_since, $2)
+         WHERE id = $1 AND status = $4",
+    )
+    .bind(id)
+    .bind(since)
+    .bind(EndpointStatus::Failing.as_str())
+    .bind(EndpointStatus::Active.as_str())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Pauses (`PAUSED`) or resumes (`ACTIVE`) deliveries.
 pub async fn set_paused(pool: &PgPool, id: Uuid, paused: bool) -> Result<Endpoint, WebhookError> {
-    let status = if paused { "PAUSED" } else { "ACTIVE" };
+    let status = if paused {
+        EndpointStatus::Paused
+    } else {
+        EndpointStatus::Active
+    }
+    .as_str();
     let changed =
         sqlx::query("UPDATE webhooks SET status = $2, failing_since = NULL WHERE id = $1")
             .bind(id)
@@ -267,74 +366,6 @@ pub async fn replay(
         .save_checkpoint(&Endpoint::consumer(id), after)
         .await?;
     get(pool, id).await
-}
-
-/// One delivery attempt, for the delivery log.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Delivery {
-    pub event_id: Uuid,
-    pub position: String,
-    pub event_type: String,
-    pub attempt: i32,
-    pub status_code: Option<i32>,
-    pub error: Option<String>,
-    pub duration_ms: i32,
-    pub outcome: String,
-    pub attempted_at: DateTime<Utc>,
-}
-
-/// The latest `limit` attempts of an endpoint, newest first.
-pub async fn deliveries(
-    pool: &PgPool,
-    id: Uuid,
-    limit: i64,
-) -> Result<Vec<Delivery>, WebhookError> {
-    Ok(sqlx::query_as(
-        "SELECT event_id, position, event_type, attempt, status_code, error, duration_ms, outcome, attempted_at
-         FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// A delivery attempt with its number in the log.
-#[derive(sqlx::FromRow)]
-struct Numbered {
-    id: i64,
-    #[sqlx(flatten)]
-    delivery: Delivery,
-}
-
-/// Delivery attempts before attempt number `before` (newest first; all when None), with
-/// their numbers, the cursors of the delivery log.
-pub async fn delivery_page(
-    pool: &PgPool,
-    id: Uuid,
-    before: Option<i64>,
-    limit: i64,
-) -> Result<Vec<(i64, Delivery)>, WebhookError> {
-    let rows: Vec<Numbered> = sqlx::query_as(
-        "SELECT id, event_id, position, event_type, attempt, status_code, error, duration_ms, outcome, attempted_at
-         FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-    )
-    .bind(id)
-    .bind(before.unwrap_or(i64::MAX))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.delivery)).collect())
-}
-
-/// Delivery attempts of an endpoint.
-pub async fn delivery_count(pool: &PgPool, id: Uuid) -> Result<i64, WebhookError> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1")
-            .bind(id)
-            .fetch_one(pool)
-            .await?,
-    )
 }
 
 #[cfg(test)]

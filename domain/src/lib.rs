@@ -17,6 +17,7 @@ pub mod maildomain;
 pub mod member;
 pub mod notification;
 pub mod organization;
+mod patch;
 pub mod policy;
 pub mod pricing;
 pub mod subscription;

@@ -77,8 +77,29 @@ pub enum MemberEvent {
     /// Only the fields that changed are set; `previous_phone` lets the old phone be freed.
     MemberUpdated {
         name: Option<String>,
+        /// Absent: unchanged; `null`: cleared.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::patch"
+        )]
+        #[schemars(with = "Option<String>")]
         phone: Option<Option<String>>,
+        /// Absent: unchanged; `null`: cleared.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::patch"
+        )]
+        #[schemars(with = "Option<String>")]
         email: Option<Option<String>>,
+        /// Absent: unchanged; `null`: moved to the organization's root.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::patch"
+        )]
+        #[schemars(with = "Option<Uuid>")]
         department_id: Option<Option<Uuid>>,
         role: Option<RoleLabel>,
         previous_phone: Option<String>,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use app::feed::{self, Audience, FeedEvent};
 use app::secrets::SecretStore;
-use app::webhook::{self, Endpoint, WebhookError};
+use app::webhook::{self, DeliveryOutcome, Endpoint, EndpointStatus, WebhookError};
 use chrono::Utc;
 use eventstore::{EventStore, Position};
 use tokio::sync::watch;
@@ -89,7 +89,10 @@ impl WebhookWorker {
             running.retain(|_, task| !task.is_finished());
             match webhook::list(worker.store.pool()).await {
                 Ok(endpoints) => {
-                    for e in endpoints.into_iter().filter(|e| e.status != "PAUSED") {
+                    for e in endpoints
+                        .into_iter()
+                        .filter(|e| e.status != EndpointStatus::Paused)
+                    {
                         running.entry(e.id).or_insert_with(|| {
                             tokio::spawn(worker.clone().serve(e.id, stop.clone()))
                         });
@@ -116,7 +119,7 @@ impl WebhookWorker {
         };
         loop {
             let endpoint = match webhook::get(self.store.pool(), id).await {
-                Ok(e) if e.status != "PAUSED" => e,
+                Ok(e) if e.status != EndpointStatus::Paused => e,
                 Ok(_) | Err(WebhookError::NotFound) => return,
                 Err(e) => {
                     tracing::warn!(webhook = %id, error = %e, "cannot read the webhook");
@@ -229,27 +232,24 @@ impl WebhookWorker {
             let delivered = answer.as_ref().is_ok_and(|r| r.status().is_success());
             let given_up = !delivered && Utc::now() - first_failure >= self.settings.give_up_after;
             let outcome = if delivered {
-                "DELIVERED"
+                DeliveryOutcome::Delivered
             } else if given_up {
-                "GAVE_UP"
+                DeliveryOutcome::GaveUp
             } else {
-                "FAILED"
+                DeliveryOutcome::Failed
             };
             self.log(endpoint.id, event, attempt, status, error, took, outcome)
                 .await;
             if delivered {
-                let _ = sqlx::query("UPDATE webhooks SET status = 'ACTIVE', failing_since = NULL WHERE id = $1 AND status = 'FAILING'")
-                    .bind(endpoint.id)
-                    .execute(pool)
-                    .await;
+                if let Err(e) = webhook::mark_recovered(pool, endpoint.id).await {
+                    tracing::warn!(webhook = %endpoint.id, error = %e, "cannot clear the failing flag");
+                }
                 return Outcome::Done;
             }
             if attempt >= self.settings.flag_after {
-                let _ = sqlx::query("UPDATE webhooks SET status = 'FAILING', failing_since = coalesce(failing_since, $2) WHERE id = $1 AND status = 'ACTIVE'")
-                    .bind(endpoint.id)
-                    .bind(first_failure)
-                    .execute(pool)
-                    .await;
+                if let Err(e) = webhook::mark_failing(pool, endpoint.id, first_failure).await {
+                    tracing::warn!(webhook = %endpoint.id, error = %e, "cannot flag the endpoint");
+                }
             }
             if given_up {
                 tracing::error!(webhook = %endpoint.id, event = %webhook_id, "webhook delivery given up");
@@ -260,7 +260,7 @@ impl WebhookWorker {
                 return Outcome::Interrupted;
             }
             match webhook::get(pool, endpoint.id).await {
-                Ok(e) if e.status != "PAUSED" && e.url == endpoint.url => {}
+                Ok(e) if e.status != EndpointStatus::Paused && e.url == endpoint.url => {}
                 _ => return Outcome::Interrupted,
             }
         }
@@ -275,7 +275,7 @@ impl WebhookWorker {
         status: Option<i32>,
         error: Option<String>,
         took: i32,
-        outcome: &str,
+        outcome: DeliveryOutcome,
     ) {
         let logged = sqlx::query(
             "INSERT INTO webhook_deliveries (webhook_id, event_id, position, event_type, attempt, status_code, error, duration_ms, outcome)
@@ -289,7 +289,7 @@ impl WebhookWorker {
         .bind(status)
         .bind(error)
         .bind(took)
-        .bind(outcome)
+        .bind(outcome.as_str())
         .execute(self.store.pool())
         .await;
         if let Err(e) = logged {

@@ -120,7 +120,7 @@ fn answer(e: Endpoint, secret: Option<String>) -> Webhook {
         id: ID(e.id.to_string()),
         url: e.url,
         categories: e.categories,
-        status: e.status,
+        status: e.status.as_str().to_owned(),
         failing_since: e.failing_since,
         created_at: e.created_at,
         secret,
@@ -281,7 +281,7 @@ impl WebhookMutation {
         let deleted: (String, String, Vec<String>) =
             once(ctx, idempotency_key, "deleteWebhook", &id, async {
                 let e = webhook::delete(s.app.pool(), id).await?;
-                Ok((e.url, e.status, e.categories))
+                Ok((e.url, e.status.as_str().to_owned(), e.categories))
             })
             .await?;
         Ok(Webhook {
