@@ -162,7 +162,7 @@ pub async fn purge_data(
     let stream = streams::subscription(subscription_id);
     let state = app.load::<Subscription>(&stream).await?;
     let now = app.now();
-    if !state.data_delete_due.is_some_and(|d| now >= d) || state.data_purged {
+    if state.data_delete_due.is_none_or(|d| now < d) || state.data_purged {
         return Ok(());
     }
     for id in read::mailboxes_kept_of_subscription(app.pool(), subscription_id).await? {

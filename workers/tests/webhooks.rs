@@ -333,7 +333,7 @@ async fn a_failing_endpoint_is_flagged_gives_up_and_can_be_paused_rotated_and_re
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let e = webhook::get(&pool, endpoint.id).await.unwrap();
-        if e.status == "FAILING" {
+        if e.status == webhook::EndpointStatus::Failing {
             assert!(e.failing_since.is_some());
             break;
         }
@@ -391,5 +391,9 @@ async fn a_failing_endpoint_is_flagged_gives_up_and_can_be_paused_rotated_and_re
     );
     assert_eq!(r.accepted.lock().unwrap().len(), 4);
     let e = webhook::get(&pool, endpoint.id).await.unwrap();
-    assert_eq!(e.status, "ACTIVE", "a success clears the flag");
+    assert_eq!(
+        e.status,
+        webhook::EndpointStatus::Active,
+        "a success clears the flag"
+    );
 }

@@ -1,4 +1,4 @@
-//!
+//! An organization as its events leave it: admins, invitations, departments, the bound app.
 
 use super::*;
 
