@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use app::feed::{filter, page, parse_after, Audience, FeedInputError, MAX_LIMIT, MAX_WAIT};
+use app::ErrorCode;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +24,11 @@ pub struct FeedQuery {
     wait: Option<String>,
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let mut error = json!({"code": code, "message": message});
+/// An error answer: the code (and its HTTP status) from `app::error`'s one table.
+fn refuse(code: ErrorCode, message: &str, field: Option<&str>) -> Response {
+    let status =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut error = json!({"code": code.as_str(), "message": message});
     if let Some(f) = field {
         error["field"] = json!(f);
     }
@@ -32,12 +36,7 @@ fn refuse(status: StatusCode, code: &str, message: &str, field: Option<&str>) ->
 }
 
 fn invalid(e: FeedInputError) -> Response {
-    refuse(
-        StatusCode::BAD_REQUEST,
-        "VALIDATION",
-        &e.to_string(),
-        Some(e.field),
-    )
+    refuse(ErrorCode::Validation, &e.to_string(), Some(e.field))
 }
 
 /// `GET /events?after=<cursor>&limit=<n>&category=<c>[,<c>…]&wait=30s` → `{"events": […],
@@ -52,19 +51,11 @@ pub async fn http(
         .and_then(|h| h.to_str().ok());
     let principal = match state.jwt.verify_header(header) {
         Ok(p) => p,
-        Err(e) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                &e.to_string(),
-                None,
-            )
-        }
+        Err(e) => return refuse(ErrorCode::Unauthenticated, &e.to_string(), None),
     };
     let Some(audience) = Audience::of(&principal) else {
         return refuse(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
+            ErrorCode::Forbidden,
             "the feed is for billing and operators",
             None,
         );
@@ -111,12 +102,7 @@ pub async fn http(
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "reading the event feed failed");
-                return refuse(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "the feed could not be read",
-                    None,
-                );
+                return refuse(ErrorCode::Internal, "the feed could not be read", None);
             }
         };
         // Answer with events, or when the wait is over; events this audience does not

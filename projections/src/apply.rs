@@ -1,11 +1,11 @@
 //! How each projection folds one event into its tables. Statements are idempotent where a
 //! replay could meet them twice (upserts keyed by id).
 
-use domain::mailbox::MailboxEvent;
-use domain::maildomain::MailDomainEvent;
+use domain::mailbox::{MailboxEvent, MailboxStatus};
+use domain::maildomain::{DomainStatus, MailDomainEvent};
 use domain::member::{MemberEvent, MemberStatus};
 use domain::organization::{InvitationStatus, OrganizationEvent};
-use domain::subscription::SubscriptionEvent;
+use domain::subscription::{SubscriptionEvent, SubscriptionStatus};
 use eventstore::{decode_serde, RecordedEvent};
 use serde_json::json;
 use sqlx::PgConnection;

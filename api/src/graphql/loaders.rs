@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
+use domain::mailbox::MailboxStatus;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -53,10 +54,11 @@ impl Loader<MailboxOfMember> for Loaders {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows: Vec<MailboxRow> = sqlx::query_as(
             "SELECT DISTINCT ON (member_id) * FROM mailboxes
-             WHERE member_id = ANY($1) AND status <> 'PURGED'
+             WHERE member_id = ANY($1) AND status <> $2
              ORDER BY member_id, created_at DESC",
         )
         .bind(&ids)
+        .bind(MailboxStatus::Purged.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(Arc::new)?;

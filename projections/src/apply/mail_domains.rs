@@ -20,26 +20,28 @@ pub(crate) async fn mail_domains(
         } => {
             sqlx::query(
                 "INSERT INTO mail_domains (id, organization_id, name, display_name, mode, status, records)
-                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $7, $6) ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
             .bind(organization_id)
             .bind(name)
             .bind(display_name)
             .bind(text(mode))
-            .bind(json!(records))
+            .bind(json!(records)).bind(DomainStatus::Pending.as_str())
             .execute(conn)
             .await?;
         }
         E::DomainModeChanged { mode, records } => {
             sqlx::query(
                 "UPDATE mail_domains SET mode = $2, records = $3,
-                   status = CASE WHEN status = 'VERIFIED' THEN status ELSE 'PENDING' END
+                   status = CASE WHEN status = $4 THEN status ELSE $5 END
                  WHERE id = $1",
             )
             .bind(id)
             .bind(text(mode))
             .bind(json!(records))
+            .bind(DomainStatus::Verified.as_str())
+            .bind(DomainStatus::Pending.as_str())
             .execute(conn)
             .await?;
         }
@@ -49,18 +51,21 @@ pub(crate) async fn mail_domains(
                 .all(|r| r.status == domain::maildomain::RecordStatus::Ok);
             sqlx::query(
                 "UPDATE mail_domains SET results = $2,
-                   status = CASE WHEN status = 'VERIFIED' OR $3 THEN status ELSE 'FAILED' END
+                   status = CASE WHEN status = $4 OR $3 THEN status ELSE $5 END
                  WHERE id = $1",
             )
             .bind(id)
             .bind(json!(results))
             .bind(ok)
+            .bind(DomainStatus::Verified.as_str())
+            .bind(DomainStatus::Failed.as_str())
             .execute(conn)
             .await?;
         }
         E::DomainVerified { .. } => {
-            sqlx::query("UPDATE mail_domains SET status = 'VERIFIED' WHERE id = $1")
+            sqlx::query("UPDATE mail_domains SET status = $2 WHERE id = $1")
                 .bind(id)
+                .bind(DomainStatus::Verified.as_str())
                 .execute(conn)
                 .await?;
         }

@@ -12,29 +12,29 @@ pub(crate) async fn mailboxes(
     let q = match &e {
         E::MailboxOpened { organization_id, member_id, domain_id, address, .. } => sqlx::query(
             "INSERT INTO mailboxes (id, organization_id, member_id, domain_id, address, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, 'PROVISIONING', $6) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $7, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(organization_id)
         .bind(member_id)
         .bind(domain_id)
         .bind(address)
-        .bind(event.recorded_at),
-        E::MailboxProvisioned {} => sqlx::query("UPDATE mailboxes SET status = 'ACTIVE', failure = NULL WHERE id = $1").bind(id),
+        .bind(event.recorded_at).bind(MailboxStatus::Provisioning.as_str()),
+        E::MailboxProvisioned {} => sqlx::query("UPDATE mailboxes SET status = $2, failure = NULL WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()),
         E::MailboxProvisioningFailed { reason } => {
-            sqlx::query("UPDATE mailboxes SET status = 'FAILED', failure = $2 WHERE id = $1").bind(id).bind(reason)
+            sqlx::query("UPDATE mailboxes SET status = $3, failure = $2 WHERE id = $1").bind(id).bind(reason).bind(MailboxStatus::Failed.as_str())
         }
-        E::MailboxProvisioningRetried {} => sqlx::query("UPDATE mailboxes SET status = 'PROVISIONING' WHERE id = $1").bind(id),
+        E::MailboxProvisioningRetried {} => sqlx::query("UPDATE mailboxes SET status = $2 WHERE id = $1").bind(id).bind(MailboxStatus::Provisioning.as_str()),
         E::MailboxClosed { closed_at, purge_after, .. } => {
-            sqlx::query("UPDATE mailboxes SET status = 'CLOSED', closed_at = $2, purge_after = $3 WHERE id = $1")
+            sqlx::query("UPDATE mailboxes SET status = $4, closed_at = $2, purge_after = $3 WHERE id = $1")
                 .bind(id)
                 .bind(closed_at)
-                .bind(purge_after)
+                .bind(purge_after).bind(MailboxStatus::Closed.as_str())
         }
         E::MailboxRestored {} => {
-            sqlx::query("UPDATE mailboxes SET status = 'ACTIVE', closed_at = NULL, purge_after = NULL WHERE id = $1").bind(id)
+            sqlx::query("UPDATE mailboxes SET status = $2, closed_at = NULL, purge_after = NULL WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str())
         }
-        E::MailboxPurged { .. } => sqlx::query("UPDATE mailboxes SET status = 'PURGED' WHERE id = $1").bind(id),
+        E::MailboxPurged { .. } => sqlx::query("UPDATE mailboxes SET status = $2 WHERE id = $1").bind(id).bind(MailboxStatus::Purged.as_str()),
         E::MailboxRenamed { address, .. } => sqlx::query("UPDATE mailboxes SET address = $2 WHERE id = $1").bind(id).bind(address),
     };
     q.execute(conn).await?;

@@ -24,7 +24,7 @@ pub(crate) async fn members(
         } => {
             sqlx::query(
                 "INSERT INTO members (id, organization_id, name, account, phone, email, department_id, role, employment_type, hire_date, status, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ACTIVE', $11) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11) ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
             .bind(organization_id)
@@ -36,7 +36,7 @@ pub(crate) async fn members(
             .bind(text(role))
             .bind(text(employment_type))
             .bind(hire_date)
-            .bind(event.recorded_at)
+            .bind(event.recorded_at).bind(MemberStatus::Active.as_str())
             .execute(conn)
             .await?;
         }
@@ -72,8 +72,9 @@ pub(crate) async fn members(
         E::MemberDisabled {} => member_status(conn, id, MemberStatus::Disabled.as_str()).await?,
         E::MemberEnabled {} => member_status(conn, id, MemberStatus::Active.as_str()).await?,
         E::MemberDeleted { .. } => {
-            sqlx::query("UPDATE members SET status = 'DELETED', authorized = false WHERE id = $1")
+            sqlx::query("UPDATE members SET status = $2, authorized = false WHERE id = $1")
                 .bind(id)
+                .bind(MemberStatus::Deleted.as_str())
                 .execute(conn)
                 .await?;
         }

@@ -43,14 +43,14 @@ pub(crate) async fn organizations(
         } => {
             sqlx::query(
                 "INSERT INTO invitations (id, organization_id, name, phone, email, expires_at, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'PENDING') ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
             )
             .bind(invitation_id)
             .bind(org)
             .bind(name)
             .bind(phone)
             .bind(email)
-            .bind(expires_at)
+            .bind(expires_at).bind(InvitationStatus::Pending.as_str())
             .execute(&mut *conn)
             .await?;
         }
@@ -58,13 +58,12 @@ pub(crate) async fn organizations(
             invitation_id,
             account,
         } => {
-            sqlx::query(
-                "UPDATE invitations SET status = 'ACCEPTED', accepted_by = $2 WHERE id = $1",
-            )
-            .bind(invitation_id)
-            .bind(account)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query("UPDATE invitations SET status = $3, accepted_by = $2 WHERE id = $1")
+                .bind(invitation_id)
+                .bind(account)
+                .bind(InvitationStatus::Accepted.as_str())
+                .execute(&mut *conn)
+                .await?;
             admin(conn, org, account).await?;
         }
         E::InvitationExpired { invitation_id } => {
