@@ -75,6 +75,11 @@ async fn add_checked(
     let command = new.command(member_id);
     let org = streams::organization(organization_id);
     let stream = streams::member(member_id);
+    // Checked by the rules first, so a refused password is never hashed or kept.
+    domain::validate::password(&new.password)?;
+    // Kept before the member exists: a crash in between leaves a secret nobody reads (no
+    // member has its id), never a member whose password is lost.
+    keep_password(app, Purpose::InitialPassword, member_id, &new.password).await?;
     let done = app
         .handler
         .execute_tracked(
@@ -88,9 +93,13 @@ async fn add_checked(
                 Ok((member_id, vec![change]))
             },
         )
-        .await?;
-    keep_password(app, Purpose::InitialPassword, member_id, &new.password).await?;
-    Ok(done)
+        .await;
+    if done.is_err() {
+        for purpose in [Purpose::InitialPassword, Purpose::MailboxPasswordHash] {
+            let _ = app.secrets().delete(purpose, member_id).await;
+        }
+    }
+    done
 }
 
 /// What an import did, row by row (0-based, as sent).
