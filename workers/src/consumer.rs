@@ -212,3 +212,22 @@ pub(crate) async fn stopped_within(stop: &mut watch::Receiver<bool>, wait: Durat
         () = tokio::time::sleep(wait) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::AppError;
+    use domain::DomainError;
+
+    #[test]
+    fn refusals_are_parked_and_outages_retried() {
+        let refused = Failure::from(AppError::Refused(DomainError::MemberNotAuthorized));
+        assert!(matches!(refused, Failure::Permanent(_)), "{refused}");
+        let forbidden = Failure::from(AppError::Forbidden);
+        assert!(matches!(forbidden, Failure::Permanent(_)));
+        let down = Failure::from(AppError::Database(sqlx::Error::PoolTimedOut));
+        assert!(matches!(down, Failure::Transient(_)), "{down}");
+        let busy = Failure::from(AppError::Conflict("concurrent writes".into()));
+        assert!(matches!(busy, Failure::Transient(_)));
+    }
+}
