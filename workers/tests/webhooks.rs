@@ -298,6 +298,19 @@ async fn every_published_event_arrives_once_in_order_through_random_failures() {
     let failed = log.iter().filter(|d| d.outcome == "FAILED").count();
     assert_eq!(delivered, 180);
     assert_eq!(failed, refused.len());
+    // The delivery log pages newest first by attempt number, the whole of it exactly once.
+    let total = webhook::delivery_count(&pool, endpoint.id).await.unwrap();
+    assert_eq!(total as usize, log.len());
+    let (mut paged, mut before) = (Vec::new(), None);
+    loop {
+        let page = webhook::delivery_page(&pool, endpoint.id, before, 50)
+            .await
+            .unwrap();
+        let Some((last, _)) = page.last() else { break };
+        before = Some(*last);
+        paged.extend(page.into_iter().map(|(_, d)| d));
+    }
+    assert_eq!(paged, log, "the pages are the log, newest first");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
