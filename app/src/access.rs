@@ -172,21 +172,3 @@ pub async fn require_manager_of(
         None => Err(AppError::Forbidden),
     }
 }
-
-/// The caller may read the row's organization (manager or operator); unknown rows are
-/// FORBIDDEN. Answers the organization.
-pub async fn require_reader_of(
-    pool: &PgPool,
-    request: &Request,
-    owned: Owned,
-    id: Uuid,
-) -> Result<Uuid, AppError> {
-    match organization_of(pool, owned, id).await? {
-        Some(org) => {
-            require_reader(pool, request, org).await?;
-            Ok(org)
-        }
-        None if request.is_operator() => Err(AppError::not_found("row")),
-        None => Err(AppError::Forbidden),
-    }
-}

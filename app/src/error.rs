@@ -8,114 +8,63 @@ use serde::Serialize;
 use crate::secrets::SecretError;
 use crate::webhook::WebhookError;
 
-/// An error code of API.md (`extensions.code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Validation,
-    Conflict,
-    SeatsExhausted,
-    DomainTaken,
-    DomainNotVerified,
-    IdentifierTaken,
-    AccountTaken,
-    PhoneTaken,
-    AddressTaken,
-    AddressInRecycleBin,
-    MemberNotAuthorized,
-    MemberNotDisabled,
-    OrganizationNotEmpty,
-    MemberHasMailbox,
-    DepartmentNotEmpty,
-    DomainInUse,
-    InvitationExpired,
-    InvalidToken,
-    NotTrial,
-    TrialExpired,
-    TrialNotAllowed,
-    RefundWindowClosed,
-    RefundLimitReached,
-    SubscriptionInactive,
-    ImportTooLarge,
-    Internal,
+/// Declares the codes once: the enum, `ALL` and the names clients see.
+macro_rules! codes {
+    ($($code:ident = $name:literal),+ $(,)?) => {
+        /// An error code of API.md (`extensions.code`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum ErrorCode {
+            $($code),+
+        }
+
+        impl ErrorCode {
+            /// Every code, in API.md's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$code),+];
+
+            /// The code as clients see it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$code => $name),+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    Unauthenticated = "UNAUTHENTICATED",
+    Forbidden = "FORBIDDEN",
+    NotFound = "NOT_FOUND",
+    Validation = "VALIDATION",
+    Conflict = "CONFLICT",
+    SeatsExhausted = "SEATS_EXHAUSTED",
+    DomainTaken = "DOMAIN_TAKEN",
+    DomainNotVerified = "DOMAIN_NOT_VERIFIED",
+    IdentifierTaken = "IDENTIFIER_TAKEN",
+    AccountTaken = "ACCOUNT_TAKEN",
+    PhoneTaken = "PHONE_TAKEN",
+    AddressTaken = "ADDRESS_TAKEN",
+    AddressInRecycleBin = "ADDRESS_IN_RECYCLE_BIN",
+    MemberNotAuthorized = "MEMBER_NOT_AUTHORIZED",
+    MemberNotDisabled = "MEMBER_NOT_DISABLED",
+    OrganizationNotEmpty = "ORGANIZATION_NOT_EMPTY",
+    MemberHasMailbox = "MEMBER_HAS_MAILBOX",
+    DepartmentNotEmpty = "DEPARTMENT_NOT_EMPTY",
+    DomainInUse = "DOMAIN_IN_USE",
+    InvitationExpired = "INVITATION_EXPIRED",
+    InvalidToken = "INVALID_TOKEN",
+    NotTrial = "NOT_TRIAL",
+    TrialExpired = "TRIAL_EXPIRED",
+    TrialNotAllowed = "TRIAL_NOT_ALLOWED",
+    RefundWindowClosed = "REFUND_WINDOW_CLOSED",
+    RefundLimitReached = "REFUND_LIMIT_REACHED",
+    SubscriptionInactive = "SUBSCRIPTION_INACTIVE",
+    ImportTooLarge = "IMPORT_TOO_LARGE",
+    Internal = "INTERNAL",
 }
 
 impl ErrorCode {
-    /// Every code, in API.md's order.
-    pub const ALL: [ErrorCode; 29] = {
-        use ErrorCode::*;
-        [
-            Unauthenticated,
-            Forbidden,
-            NotFound,
-            Validation,
-            Conflict,
-            SeatsExhausted,
-            DomainTaken,
-            DomainNotVerified,
-            IdentifierTaken,
-            AccountTaken,
-            PhoneTaken,
-            AddressTaken,
-            AddressInRecycleBin,
-            MemberNotAuthorized,
-            MemberNotDisabled,
-            OrganizationNotEmpty,
-            MemberHasMailbox,
-            DepartmentNotEmpty,
-            DomainInUse,
-            InvitationExpired,
-            InvalidToken,
-            NotTrial,
-            TrialExpired,
-            TrialNotAllowed,
-            RefundWindowClosed,
-            RefundLimitReached,
-            SubscriptionInactive,
-            ImportTooLarge,
-            Internal,
-        ]
-    };
-
-    /// The code as clients see it.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            Unauthenticated => "UNAUTHENTICATED",
-            Forbidden => "FORBIDDEN",
-            NotFound => "NOT_FOUND",
-            Validation => "VALIDATION",
-            Conflict => "CONFLICT",
-            SeatsExhausted => "SEATS_EXHAUSTED",
-            DomainTaken => "DOMAIN_TAKEN",
-            DomainNotVerified => "DOMAIN_NOT_VERIFIED",
-            IdentifierTaken => "IDENTIFIER_TAKEN",
-            AccountTaken => "ACCOUNT_TAKEN",
-            PhoneTaken => "PHONE_TAKEN",
-            AddressTaken => "ADDRESS_TAKEN",
-            AddressInRecycleBin => "ADDRESS_IN_RECYCLE_BIN",
-            MemberNotAuthorized => "MEMBER_NOT_AUTHORIZED",
-            MemberNotDisabled => "MEMBER_NOT_DISABLED",
-            OrganizationNotEmpty => "ORGANIZATION_NOT_EMPTY",
-            MemberHasMailbox => "MEMBER_HAS_MAILBOX",
-            DepartmentNotEmpty => "DEPARTMENT_NOT_EMPTY",
-            DomainInUse => "DOMAIN_IN_USE",
-            InvitationExpired => "INVITATION_EXPIRED",
-            InvalidToken => "INVALID_TOKEN",
-            NotTrial => "NOT_TRIAL",
-            TrialExpired => "TRIAL_EXPIRED",
-            TrialNotAllowed => "TRIAL_NOT_ALLOWED",
-            RefundWindowClosed => "REFUND_WINDOW_CLOSED",
-            RefundLimitReached => "REFUND_LIMIT_REACHED",
-            SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
-            ImportTooLarge => "IMPORT_TOO_LARGE",
-            Internal => "INTERNAL",
-        }
-    }
-
     /// The HTTP status a plain HTTP channel (the feed, the console) answers with.
     pub fn http_status(self) -> u16 {
         match self {
@@ -294,7 +243,7 @@ mod tests {
         let names: std::collections::BTreeSet<_> =
             ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), ErrorCode::ALL.len());
-        for code in ErrorCode::ALL {
+        for code in ErrorCode::ALL.iter().copied() {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::json!(code.as_str())

@@ -71,12 +71,6 @@ impl App {
         }
     }
 
-    /// The same application with another price list.
-    pub fn with_price_list(mut self, price_list: PriceList) -> Self {
-        self.price_list = price_list;
-        self
-    }
-
     /// The same application acting at another clock's time.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -86,12 +80,6 @@ impl App {
     /// The same application looking records up elsewhere.
     pub fn with_dns(mut self, dns: Arc<dyn dns::Resolve>) -> Self {
         self.dns = dns;
-        self
-    }
-
-    /// The same application with another mail provider.
-    pub fn with_provider(mut self, provider: Provider) -> Self {
-        self.provider = provider;
         self
     }
 

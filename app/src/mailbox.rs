@@ -58,7 +58,7 @@ pub async fn open_many(
         let state = app.load::<Member>(&streams::member(*member_id)).await?;
         members.push((state, Uuid::now_v7()));
     }
-    let holders = holders(app, domain_id).await?;
+    let holders = read::address_holders(app.pool(), &domain.name).await?;
     let lookup = |a: &str| holders.get(a).copied();
     let refs: Vec<(&MemberState, Uuid)> = members.iter().map(|(m, id)| (m, *id)).collect();
     let decisions = mailbox::open_batch(&refs, &domain, &lookup);

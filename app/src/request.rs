@@ -56,11 +56,6 @@ impl Request {
         }
     }
 
-    /// Who asks.
-    pub fn actor(&self) -> &Actor {
-        &self.actor
-    }
-
     /// The correlation id of the request.
     pub fn correlation_id(&self) -> Uuid {
         self.correlation_id

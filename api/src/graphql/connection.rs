@@ -161,3 +161,33 @@ pub async fn total(ctx: &Context<'_>, sql: &str, key: Uuid) -> async_graphql::Re
         .await
         .gql()
 }
+
+/// A page of one organization's rows of a read model (`table`), by id, with their total.
+pub async fn of_organization<T>(
+    ctx: &Context<'_>,
+    table: &'static str,
+    organization_id: Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+    id: impl Fn(&T) -> Uuid,
+) -> async_graphql::Result<Connection<T>>
+where
+    T: OutputType + Clone + Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    Edge<T>: OutputType,
+{
+    use super::error::Gql;
+    let size = page_size(first)?;
+    let from = cursor(after.as_deref())?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT * FROM {table} WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(from)
+    .bind(size + 1)
+    .fetch_all(super::context::pool(ctx)?)
+    .await
+    .gql()?;
+    let count = format!("SELECT count(*) FROM {table} WHERE organization_id = $1");
+    let total = total(ctx, &count, organization_id).await?;
+    Ok(by_id(rows, size, after.as_deref(), total, id))
+}

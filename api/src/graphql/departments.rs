@@ -55,30 +55,15 @@ pub async fn page(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<DepartmentRow>> {
-    let size = connection::page_size(first)?;
-    let from = connection::cursor(after.as_deref())?;
-    let rows = sqlx::query_as(
-        "SELECT * FROM departments WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-    )
-    .bind(organization_id)
-    .bind(from)
-    .bind(size + 1)
-    .fetch_all(pool(ctx)?)
-    .await
-    .gql()?;
-    let total = connection::total(
+    connection::of_organization(
         ctx,
-        "SELECT count(*) FROM departments WHERE organization_id = $1",
+        "departments",
         organization_id,
-    )
-    .await?;
-    Ok(connection::by_id(
-        rows,
-        size,
-        after.as_deref(),
-        total,
+        first,
+        after,
         |d: &DepartmentRow| d.id,
-    ))
+    )
+    .await
 }
 
 async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<DepartmentRow> {

@@ -64,30 +64,15 @@ pub async fn page(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<InvitationRow>> {
-    let size = connection::page_size(first)?;
-    let from = connection::cursor(after.as_deref())?;
-    let rows = sqlx::query_as(
-        "SELECT * FROM invitations WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-    )
-    .bind(organization_id)
-    .bind(from)
-    .bind(size + 1)
-    .fetch_all(pool(ctx)?)
-    .await
-    .gql()?;
-    let total = connection::total(
+    connection::of_organization(
         ctx,
-        "SELECT count(*) FROM invitations WHERE organization_id = $1",
+        "invitations",
         organization_id,
-    )
-    .await?;
-    Ok(connection::by_id(
-        rows,
-        size,
-        after.as_deref(),
-        total,
+        first,
+        after,
         |i: &InvitationRow| i.id,
-    ))
+    )
+    .await
 }
 
 async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<InvitationRow> {
