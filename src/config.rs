@@ -20,6 +20,9 @@ pub struct Config {
     pub db_pool_size: u32,
     /// PostgreSQL server binaries for the private cluster; unset = search for them.
     pub pg_bin_dir: Option<PathBuf>,
+    /// Where the private PostgreSQL and Dovecot keep their files; unset = the data folder,
+    /// or (as root, when the servers' users cannot reach it) `/var/lib/mailplane/<hash>`.
+    pub server_dir: Option<PathBuf>,
     /// AES-256 key (64 hex characters) for the secret table; unset = generated once into
     /// `data_dir/secret-key`.
     pub secret_key: Option<String>,
@@ -97,6 +100,7 @@ impl Config {
             jwt_secret: get("MAILPLANE_JWT_SECRET"),
             db_pool_size,
             pg_bin_dir: get("MAILPLANE_PG_BINDIR").map(PathBuf::from),
+            server_dir: get("MAILPLANE_SERVER_DIR").map(PathBuf::from),
             secret_key: get("MAILPLANE_SECRET_KEY"),
             dns: match get("MAILPLANE_DNS") {
                 None => None,
@@ -163,6 +167,11 @@ impl Config {
 }
 
 impl Config {
+    /// The folder the private servers' files live in (see [`crate::server_dir`]).
+    pub fn servers_dir(&self) -> anyhow::Result<PathBuf> {
+        crate::server_dir::resolve(&self.data_dir, self.server_dir.as_deref())
+    }
+
     /// The secret-table key: configured, or read from (first created in) the data folder.
     pub fn secret_key(&self) -> anyhow::Result<String> {
         if let Some(key) = &self.secret_key {

@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod database;
 mod serve;
+mod server_dir;
 mod work;
 
 use std::process::ExitCode;

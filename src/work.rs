@@ -93,7 +93,7 @@ async fn data_plane(
 ) -> anyhow::Result<(Option<Arc<dyn DataPlane>>, Option<DovecotServer>)> {
     match &config.dataplane {
         DataPlaneSetting::Dovecot => {
-            let layout = DovecotLayout::new(config.data_dir.join("dovecot"));
+            let layout = DovecotLayout::new(config.servers_dir()?.join("dovecot"));
             let listen = config.imap_listen;
             let started = tokio::task::spawn_blocking(move || DovecotServer::start(layout, listen))
                 .await

@@ -166,6 +166,56 @@ async fn serve_brings_up_its_own_postgres_and_keeps_data_across_restarts() {
     std::fs::remove_dir_all(&data).unwrap();
 }
 
+/// The private servers run as unprivileged users; a folder only root can enter (a checkout
+/// under /root, a `mktemp -d`) must not stop them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_as_root_from_a_folder_only_root_can_enter() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the servers run as ourselves and need no other folder");
+        return;
+    }
+    let closed = temp_dir("closed");
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data = closed.join(".mailplane");
+    let port = free_port();
+    let imap = free_port();
+    let start = || {
+        mailplane()
+            .arg("serve")
+            .env("MAILPLANE_DATA_DIR", &data)
+            .env("MAILPLANE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MAILPLANE_IMAP_LISTEN", format!("127.0.0.1:{imap}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    tokio::task::block_in_place(|| wait_ready(&mut child, port));
+    let servers = std::fs::read_link(data.join("postgres"))
+        .expect("the cluster's files moved out, linked from the data folder")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(!servers.starts_with(&closed), "{}", servers.display());
+    // Reachable where the README says, through the links.
+    let store = local_store(&data).await;
+    store.pool().close().await;
+    if workers::dataplane::find_binary("dovecot").is_some() {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", imap)).is_ok());
+        assert!(data.join("dovecot").join("dovecot.conf").is_file());
+    }
+    tokio::task::block_in_place(|| terminate(child));
+    // And again on the same files.
+    let mut child = start();
+    tokio::task::block_in_place(|| wait_ready(&mut child, port));
+    tokio::task::block_in_place(|| terminate(child));
+    std::fs::remove_dir_all(&closed).unwrap();
+    std::fs::remove_dir_all(&servers).unwrap();
+}
+
 #[test]
 fn serve_without_postgres_binaries_says_what_to_do() {
     let data = temp_dir("nobin");

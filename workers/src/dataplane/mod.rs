@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 pub use dovecot::{Dovecot, DovecotLayout};
 pub use http::HttpDataPlane;
-pub use server::{DovecotServer, ServerError};
+pub use server::{find_binary, DovecotServer, ServerError};
 pub use worker::DataPlaneWorker;
 
 /// A mailbox to create.
