@@ -16,6 +16,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// HS256 secret for tokens; unset = generated once into `data_dir/jwt-secret`.
     pub jwt_secret: Option<String>,
+    /// Issuer, audience and longest lifetimes tokens must have (`MAILPLANE_JWT_ISSUER`,
+    /// `MAILPLANE_JWT_AUDIENCE`, `MAILPLANE_TOKEN_MAX_TTL`).
+    pub token_policy: app::auth::TokenPolicy,
     /// Most database connections the process opens.
     pub db_pool_size: u32,
     /// PostgreSQL server binaries for the private cluster; unset = search for them.
@@ -91,8 +94,19 @@ impl Config {
                 _ => bail!("MAILPLANE_DB_POOL_SIZE={v:?} must be a number from 1 to 1000"),
             },
         };
+        let mut token_policy = app::auth::TokenPolicy::default();
+        if let Some(v) = get("MAILPLANE_JWT_ISSUER") {
+            token_policy.issuer = v;
+        }
+        if let Some(v) = get("MAILPLANE_JWT_AUDIENCE") {
+            token_policy.audience = v;
+        }
+        if let Some(v) = get("MAILPLANE_TOKEN_MAX_TTL") {
+            token_policy = token_policy.with_max_lifetimes(&v)?;
+        }
         Ok(Config {
             database_url: get("DATABASE_URL"),
+            token_policy,
             data_dir: PathBuf::from(
                 get("MAILPLANE_DATA_DIR").unwrap_or_else(|| ".mailplane".into()),
             ),
@@ -170,6 +184,14 @@ impl Config {
     /// The folder the private servers' files live in (see [`crate::server_dir`]).
     pub fn servers_dir(&self) -> anyhow::Result<PathBuf> {
         crate::server_dir::resolve(&self.data_dir, self.server_dir.as_deref())
+    }
+
+    /// The keys that sign and check tokens, with the configured policy.
+    pub fn jwt_keys(&self) -> anyhow::Result<app::auth::JwtKeys> {
+        Ok(app::auth::JwtKeys::with_policy(
+            &self.jwt_secret()?,
+            self.token_policy.clone(),
+        )?)
     }
 
     /// The secret-table key: configured, or read from (first created in) the data folder.

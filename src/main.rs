@@ -178,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let kind: api::PrincipalKind = kind.parse()?;
             let ttl = app::auth::parse_ttl(&ttl)?;
-            let keys = api::JwtKeys::from_secret(&config.jwt_secret()?)?;
+            let keys = config.jwt_keys()?;
             let token = keys
                 .issue(
                     &sub,

@@ -19,7 +19,7 @@ pub struct Roles {
 
 /// Opens the database, migrates it, serves until told to stop, then shuts down cleanly.
 pub async fn run(config: Config, roles: Roles) -> anyhow::Result<()> {
-    let jwt = api::JwtKeys::from_secret(&config.jwt_secret()?)?;
+    let jwt = config.jwt_keys()?;
     let db = Database::open(&config).await?;
     let served = serve(&config, &db, jwt, roles).await;
     let closed = db.close().await;

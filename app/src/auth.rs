@@ -8,6 +8,13 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+mod policy;
+
+pub use policy::TokenPolicy;
+
+/// How far a token's `iat` may lie ahead of our clock (clock skew between issuers).
+const ISSUED_AHEAD: i64 = 60;
+
 /// The kinds of principal a token can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,8 +58,13 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     pub exp: i64,
-    #[serde(default)]
     pub iat: i64,
+    /// Who minted the token; must be the configured issuer.
+    pub iss: String,
+    /// Whom the token is for; must be the configured audience.
+    pub aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// Who is calling, as established from a valid token.
@@ -82,6 +94,14 @@ pub enum AuthError {
     Expired,
     #[error("the token is not a valid mailplane token")]
     Invalid,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by someone else or for another service")]
+    WrongIssuerOrAudience,
+    #[error("the token lives longer than a {kind} token may ({max_seconds} s)")]
+    TooLong { kind: PrincipalKind, max_seconds: u64 },
+    #[error("MAILPLANE_TOKEN_MAX_TTL: {0:?} is not kind=lifetime (account, service, operator; 1s or more)")]
+    BadPolicy(String),
     #[error("unknown principal kind {0:?}; use account, service or operator")]
     UnknownKind(String),
     #[error("a service token needs a scope (marketplace or billing)")]
@@ -92,7 +112,7 @@ pub enum AuthError {
     UnexpectedScope,
     #[error("the subject must be 1 to 256 characters")]
     BadSubject,
-    #[error("the lifetime must be between 1 second and 366 days")]
+    #[error("the lifetime must be 1 second or more")]
     BadTtl,
     #[error("the signing secret must be at least 32 bytes")]
     WeakSecret,
@@ -106,23 +126,38 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    policy: TokenPolicy,
 }
 
 impl JwtKeys {
-    /// Keys from a shared secret of at least 32 bytes.
+    /// Keys from a shared secret of at least 32 bytes, with the default [`TokenPolicy`].
     pub fn from_secret(secret: &[u8]) -> Result<Self, AuthError> {
+        JwtKeys::with_policy(secret, TokenPolicy::default())
+    }
+
+    /// Keys from a shared secret of at least 32 bytes that accept what `policy` allows.
+    pub fn with_policy(secret: &[u8], policy: TokenPolicy) -> Result<Self, AuthError> {
         if secret.len() < 32 {
             return Err(AuthError::WeakSecret);
         }
         // Only HS256: a token claiming `none` or another algorithm is refused.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&policy.issuer]);
+        validation.set_audience(&[&policy.audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         Ok(JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            policy,
         })
+    }
+
+    /// What tokens must say to be accepted.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
     }
 
     /// Signs a token for a principal that lives `ttl` from `now` (unix seconds).
@@ -137,8 +172,15 @@ impl JwtKeys {
         if sub.is_empty() || sub.chars().count() > 256 {
             return Err(AuthError::BadSubject);
         }
-        if ttl.is_zero() || ttl > Duration::from_secs(366 * 24 * 3600) {
+        if ttl.is_zero() {
             return Err(AuthError::BadTtl);
+        }
+        let max = self.policy.max_lifetime(kind);
+        if ttl > max {
+            return Err(AuthError::TooLong {
+                kind,
+                max_seconds: max.as_secs(),
+            });
         }
         check_scope(kind, scope)?;
         let claims = Claims {
@@ -147,6 +189,9 @@ impl JwtKeys {
             scope: scope.map(str::to_owned),
             exp: now + ttl.as_secs() as i64,
             iat: now,
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.audience.clone(),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| AuthError::Invalid)
@@ -157,11 +202,27 @@ impl JwtKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer
+                | jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                    AuthError::WrongIssuerOrAudience
+                }
                 _ => AuthError::Invalid,
             })?;
         let c = data.claims;
         if c.sub.is_empty() {
             return Err(AuthError::Invalid);
+        }
+        let now = chrono::Utc::now().timestamp();
+        if c.iat > now + ISSUED_AHEAD {
+            return Err(AuthError::NotYetValid);
+        }
+        let max = self.policy.max_lifetime(c.kind);
+        if c.exp.saturating_sub(c.iat) > max.as_secs() as i64 {
+            return Err(AuthError::TooLong {
+                kind: c.kind,
+                max_seconds: max.as_secs(),
+            });
         }
         check_scope(c.kind, c.scope.as_deref()).map_err(|_| AuthError::Invalid)?;
         Ok(Principal {
@@ -329,6 +390,83 @@ mod tests {
         )
         .unwrap();
         assert_eq!(k.verify(&forged), Err(AuthError::Invalid));
+    }
+
+    /// Signs arbitrary claims with our own secret, as a careless or hostile issuer would.
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_minted_for_another_service_is_refused() {
+        let k = keys();
+        let base = |iss: &str, aud: &str| {
+            serde_json::json!({"sub": "op", "kind": "operator", "iat": now(),
+                               "exp": now() + 600, "iss": iss, "aud": aud})
+        };
+        assert!(k.verify(&signed(base("mailplane", "mailplane"))).is_ok());
+        for (iss, aud) in [("mailplane", "billing-portal"), ("sso.example", "mailplane")] {
+            assert_eq!(
+                k.verify(&signed(base(iss, aud))),
+                Err(AuthError::WrongIssuerOrAudience),
+                "{iss} {aud}"
+            );
+        }
+        // Without either claim at all.
+        let bare = serde_json::json!({"sub": "op", "kind": "operator", "iat": now(), "exp": now() + 600});
+        assert_eq!(k.verify(&signed(bare)), Err(AuthError::Invalid));
+        // Configured names are what counts.
+        let policy = TokenPolicy {
+            issuer: "idp.example".into(),
+            audience: "mail".into(),
+            ..TokenPolicy::default()
+        };
+        let theirs = JwtKeys::with_policy(SECRET, policy).unwrap();
+        assert!(theirs.verify(&signed(base("idp.example", "mail"))).is_ok());
+        assert_eq!(
+            theirs.verify(&signed(base("mailplane", "mailplane"))),
+            Err(AuthError::WrongIssuerOrAudience)
+        );
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let k = keys();
+        let nbf = serde_json::json!({"sub": "b", "kind": "account", "iat": now(),
+            "nbf": now() + 300, "exp": now() + 600, "iss": "mailplane", "aud": "mailplane"});
+        assert_eq!(k.verify(&signed(nbf)), Err(AuthError::NotYetValid));
+        let future = serde_json::json!({"sub": "b", "kind": "account", "iat": now() + 3000,
+            "exp": now() + 3600, "iss": "mailplane", "aud": "mailplane"});
+        assert_eq!(k.verify(&signed(future)), Err(AuthError::NotYetValid));
+    }
+
+    #[test]
+    fn a_hundred_year_token_is_refused() {
+        let k = keys();
+        let century = 100 * 366 * 86_400;
+        let token = signed(serde_json::json!({"sub": "b", "kind": "account", "iat": now(),
+            "exp": now() + century, "iss": "mailplane", "aud": "mailplane"}));
+        assert!(matches!(k.verify(&token), Err(AuthError::TooLong { .. })));
+        // Nor can `mailplane token` mint one longer than its kind allows.
+        let day = Duration::from_secs(86_400);
+        assert!(k.issue("b", PrincipalKind::Account, None, day, now()).is_ok());
+        assert!(matches!(
+            k.issue("b", PrincipalKind::Account, None, day * 2, now()),
+            Err(AuthError::TooLong { .. })
+        ));
+        let month = Duration::from_secs(30 * 86_400);
+        assert!(k
+            .issue("o", PrincipalKind::Service, Some("billing"), month, now())
+            .is_ok());
+        assert!(matches!(
+            k.issue("op", PrincipalKind::Operator, None, day, now()),
+            Err(AuthError::TooLong { .. })
+        ));
     }
 
     #[test]

@@ -78,10 +78,16 @@ impl SmsProvider for LogProvider {
             let mut line =
                 serde_json::to_string(sms).map_err(|e| SendError::Refused(e.to_string()))?;
             line.push('\n');
+            // The log holds passwords and invitation tokens in clear: its owner only, also
+            // when an earlier version (or a person) left it readable.
             let mut file = tokio::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(&self.file)
+                .await
+                .map_err(|e| SendError::Transient(format!("{}: {e}", self.file.display())))?;
+            file.set_permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600))
                 .await
                 .map_err(|e| SendError::Transient(format!("{}: {e}", self.file.display())))?;
             file.write_all(line.as_bytes())
@@ -353,5 +359,32 @@ impl Handler for SmsWorker {
             .delete(wanted.secret, wanted.subject)
             .await
             .map_err(|e| transient(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn the_sms_log_with_passwords_is_readable_by_its_owner_only() {
+        let file = std::env::temp_dir().join(format!("mailplane-smslog-{}", Uuid::now_v7()));
+        // A log an earlier version left readable by everyone.
+        std::fs::write(&file, "").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let sms = Sms {
+            to: "13800138000".into(),
+            text: "密码：Zw-Passw0rd!9".into(),
+            id: Uuid::now_v7(),
+        };
+        LogProvider::new(file.clone()).send(&sms).await.unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_file(&file).unwrap();
+        LogProvider::new(file.clone()).send(&sms).await.unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "created private");
+        std::fs::remove_file(&file).unwrap();
     }
 }

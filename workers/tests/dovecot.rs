@@ -103,6 +103,17 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
     plane.create_mailbox(&first).await.unwrap();
     let users = std::fs::read_to_string(layout.users_file()).unwrap();
     assert_eq!(users.lines().count(), 1);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Password hashes: the owner and (as root) Dovecot's group only, after every rewrite.
+        let mode = std::fs::metadata(layout.users_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        // SAFETY: geteuid has no preconditions.
+        let expected = if unsafe { libc::geteuid() } == 0 { 0o640 } else { 0o600 };
+        assert_eq!(mode & 0o777, expected, "the users file is not world-readable");
+    }
     assert!(
         !users.contains(PASSWORD),
         "no plaintext reaches the data plane"

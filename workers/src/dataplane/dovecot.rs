@@ -11,6 +11,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -217,7 +218,22 @@ fn write_users(
     previous: Option<SystemTime>,
 ) -> std::io::Result<()> {
     let temp = path.with_extension("tmp");
-    let mut file = fs::File::create(&temp)?;
+    // Password hashes: readable by their owner and Dovecot's group only. The new version
+    // keeps the mode and group the last one had (set up by whoever made the layout).
+    let (mode, gid) = match fs::metadata(path) {
+        Ok(m) => (m.permissions().mode() & 0o640, Some(m.gid())),
+        Err(_) => (0o600, None),
+    };
+    let _ = fs::remove_file(&temp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)?;
+    if gid.is_some() {
+        std::os::unix::fs::fchown(&file, None, gid)?;
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
     for user in users {
         writeln!(file, "{}", user.render(mail_root))?;
     }

@@ -109,7 +109,21 @@ pub fn write_config(layout: &DovecotLayout, listen: SocketAddr) -> Result<(), Se
     if !users.exists() {
         std::fs::write(&users, "").map_err(io(&users))?;
     }
+    // Password hashes. As root, Dovecot's auth process reads them as its internal user
+    // (group `dovecot`); otherwise everything runs as ourselves.
+    let (mode, group) = match root.then(dovecot_group).flatten() {
+        Some(gid) => (0o640, Some(gid)),
+        None => (0o600, None),
+    };
+    std::os::unix::fs::chown(&users, None, group).map_err(io(&users))?;
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(mode)).map_err(io(&users))?;
     Ok(())
+}
+
+fn dovecot_group() -> Option<u32> {
+    // SAFETY: getgrnam returns static storage or null; the id is copied out at once.
+    let gr = unsafe { libc::getgrnam(c"dovecot".as_ptr()) };
+    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
 }
 
 impl DovecotServer {
