@@ -362,6 +362,11 @@ mod tests {
         assert_eq!(default_local_part("李 Lee", "x"), "lilee");
         assert_eq!(default_local_part("★☆", "Zw_01"), "zw_01");
         assert_eq!(default_local_part("..", "zw"), "zw");
+        // A name or an account that would start with '-' never makes a default address
+        // a data plane tool reads as an option.
+        assert_eq!(default_local_part("-rf", "-rf"), "rf");
+        assert_eq!(default_local_part("--", "--"), "user");
+        assert_eq!(default_local_part("-", "_-x"), "x");
     }
 
     #[test]
@@ -376,6 +381,9 @@ mod tests {
             "张伟",
             &"a".repeat(65),
             "a+b",
+            "-x",
+            "--help",
+            "_zw",
         ] {
             assert!(local_part(bad).is_err(), "{bad}");
         }

@@ -191,6 +191,40 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
         ..second.clone()
     };
     assert!(plane.create_mailbox(&third).await.is_err());
+    // A hostile address never reaches doveadm as an option: refused for good (the worker
+    // parks that event and goes on), while the next mailbox is created as usual.
+    let hostile = NewMailbox {
+        mailbox_id: Uuid::now_v7(),
+        address: "-h@example.com".into(),
+        ..second.clone()
+    };
+    assert!(matches!(
+        plane.create_mailbox(&hostile).await,
+        Err(workers::dataplane::DataPlaneError::Refused(_))
+    ));
+    let fourth = NewMailbox {
+        mailbox_id: Uuid::now_v7(),
+        address: "lina@example.com".into(),
+        ..second.clone()
+    };
+    plane.create_mailbox(&fourth).await.unwrap();
+    // One an older version let in (written straight into the users file) is still suspended
+    // and purged: `--` keeps it an argument.
+    let users = layout.users_file();
+    let old = std::fs::read_to_string(&users).unwrap();
+    let line = old.lines().find(|l| l.starts_with("lina@")).unwrap();
+    let smuggled_id = Uuid::now_v7();
+    let smuggled = line
+        .replace("lina@example.com", "-a@example.com")
+        .replace(&fourth.mailbox_id.to_string(), &smuggled_id.to_string());
+    std::fs::write(&users, format!("{old}{smuggled}\n")).unwrap();
+    plane.suspend(smuggled_id).await.unwrap();
+    plane.purge(smuggled_id).await.unwrap();
+    assert!(!std::fs::read_to_string(&users).unwrap().contains("-a@"));
+    assert_eq!(
+        eventually(imap, &fourth.address, |r| r.is_ok()).await,
+        Ok(0)
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&layout.dir);
 }

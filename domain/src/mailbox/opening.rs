@@ -11,8 +11,9 @@ pub enum AddressHolder {
     InRecycleBin,
 }
 
-/// Checks a local part: 1–64 of letters, digits, `.`, `-`, `_`, lower-cased, not starting
-/// or ending with `.`, no `..`.
+/// Checks a local part: 1–64 of letters, digits, `.`, `-`, `_`, lower-cased, starting with a
+/// letter or digit (a leading `-` would reach the data plane's tools as an option), not
+/// ending with `.`, no `..`.
 pub fn local_part(value: &str) -> Result<String, DomainError> {
     let v = value.trim().to_ascii_lowercase();
     if v.is_empty() || v.len() > 64 {
@@ -30,7 +31,13 @@ pub fn local_part(value: &str) -> Result<String, DomainError> {
             "may hold only letters, digits, '.', '-' and '_'",
         ));
     }
-    if v.starts_with('.') || v.ends_with('.') || v.contains("..") {
+    if !v.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(DomainError::invalid(
+            "localPart",
+            "must start with a letter or a digit",
+        ));
+    }
+    if v.ends_with('.') || v.contains("..") {
         return Err(DomainError::invalid(
             "localPart",
             "must not start or end with '.' nor hold '..'",
@@ -62,7 +69,14 @@ pub fn default_local_part(name: &str, account: &str) -> String {
     let cleaned: String = cleaned.trim_matches('.').chars().take(60).collect();
     match local_part(&cleaned) {
         Ok(l) => l,
-        Err(_) => account.to_ascii_lowercase(),
+        // The account may start with '-' or hold "..": only what is left of it that passes.
+        Err(_) => {
+            let account = account
+                .to_ascii_lowercase()
+                .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_owned();
+            local_part(&account).unwrap_or_else(|_| "user".to_owned())
+        }
     }
 }
 

@@ -159,21 +159,27 @@ impl Dovecot {
             .await
             .map_err(|e| DataPlaneError::Unavailable(format!("doveadm: {e}")))?;
         if out.status.success() || out.status.code().is_some_and(|c| also_ok.contains(&c)) {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(DataPlaneError::Unavailable(format!(
-                "doveadm {}: {} {}",
-                args.first().unwrap_or(&""),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let reason = format!(
+            "doveadm {}: {} {}",
+            args.first().unwrap_or(&""),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        // sysexits: a usage or data error, or an unknown user, is the same on every retry;
+        // anything else (a signal, EX_TEMPFAIL, a busy index) may pass later.
+        match out.status.code() {
+            Some(EX_USAGE | EX_DATAERR | EX_NOUSER) => Err(DataPlaneError::Refused(reason)),
+            _ => Err(DataPlaneError::Unavailable(reason)),
         }
     }
 
     /// Ends the open IMAP sessions of `address` (a blocked user's sessions survive otherwise).
     async fn kick(&self, address: &str) -> Result<(), DataPlaneError> {
         // 68 (EX_NOUSER): nobody of that name was logged in.
-        self.doveadm_allowing(&["kick", address], &[68])
+        // `--`: whatever the address looks like, it is never read as an option.
+        self.doveadm_allowing(&["kick", "--", address], &[68])
             .await
             .map(|_| ())
     }
@@ -249,6 +255,34 @@ fn write_users(
     fs::rename(&temp, path)
 }
 
+/// sysexits.h codes doveadm exits with.
+const EX_USAGE: i32 = 64;
+const EX_DATAERR: i32 = 65;
+const EX_NOUSER: i32 = 67;
+
+/// An address is a login, a passwd-file field and a doveadm argument: only what the control
+/// plane's rules allow, starting with a letter or digit, and never an option or a new line.
+fn checked_address(address: &str) -> Result<(), DataPlaneError> {
+    let valid = address.split_once('@').is_some_and(|(local, domain)| {
+        let ok = |part: &str| {
+            part.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+                && part.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+                })
+        };
+        ok(local) && ok(domain) && !domain.contains('_')
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(DataPlaneError::Refused(format!(
+            "{address:?} is not an address this data plane takes"
+        )))
+    }
+}
+
 fn whole_seconds(t: SystemTime) -> Duration {
     Duration::from_secs(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
 }
@@ -265,9 +299,10 @@ impl DataPlane for Dovecot {
 
     fn create_mailbox<'a>(&'a self, mailbox: &'a NewMailbox) -> Work<'a, ()> {
         Box::pin(async move {
-            if mailbox.password_hash.contains(':') || mailbox.address.contains(':') {
+            checked_address(&mailbox.address)?;
+            if mailbox.password_hash.contains([':', '\n', '\r']) {
                 return Err(DataPlaneError::Refused(
-                    "':' cannot appear in a passwd-file field".into(),
+                    "':' and line breaks cannot appear in a passwd-file field".into(),
                 ));
             }
             let line = UserLine {
@@ -368,6 +403,7 @@ impl DataPlane for Dovecot {
 
     fn rename<'a>(&'a self, mailbox_id: Uuid, address: &'a str) -> Work<'a, ()> {
         Box::pin(async move {
+            checked_address(address)?;
             let new = address.to_owned();
             let previous = self
                 .edit(move |users| {
@@ -408,6 +444,28 @@ impl DataPlane for Dovecot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_that_would_be_options_or_break_the_users_file_are_refused() {
+        assert!(checked_address("zhangwei@example.cn").is_ok());
+        assert!(checked_address("z.w-1_x@mail.example.cn").is_ok());
+        for bad in [
+            "-x@example.cn",
+            "--help@example.cn",
+            "x@-example.cn",
+            "zw@example.cn\nevil@example.cn",
+            "zw:x@example.cn",
+            "ZW@example.cn",
+            "zw",
+            "@example.cn",
+            "zw@",
+        ] {
+            assert!(
+                matches!(checked_address(bad), Err(DataPlaneError::Refused(_))),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_user_line_reads_back_as_written() {
