@@ -41,6 +41,8 @@ pub struct Config {
     pub app_name: String,
     /// Where invitation links point; unset = this server's address.
     pub console_url: Option<String>,
+    /// Limits and allowances of the use cases (`MAILPLANE_WEBHOOK_ALLOW_PRIVATE`, …).
+    pub settings: app::Settings,
 }
 
 /// `MAILPLANE_SMS`.
@@ -154,6 +156,12 @@ impl Config {
             },
             app_name: get("MAILPLANE_APP_NAME").unwrap_or_else(|| "企业邮箱".into()),
             console_url: get("MAILPLANE_CONSOLE_URL"),
+            settings: app::Settings {
+                webhook_targets: match flag(&get, "MAILPLANE_WEBHOOK_ALLOW_PRIVATE")? {
+                    true => app::webhook::Targets::AnyAddress,
+                    false => app::webhook::Targets::PublicOnly,
+                },
+            },
         })
     }
 
@@ -209,6 +217,15 @@ impl Config {
         write_private(&path, &key)?;
         tracing::info!(path = %path.display(), "generated a secret-table key");
         Ok(key)
+    }
+}
+
+/// A yes/no variable: unset, `0`, `false`, `no` are no; `1`, `true`, `yes` are yes.
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<bool> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(v) => bail!("{name}={v:?} must be true or false"),
     }
 }
 

@@ -54,7 +54,8 @@ async fn serve(
         .context("MAILPLANE_SECRET_KEY")?;
     let dns = Arc::new(app::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?);
     let clock: Arc<dyn app::Clock> = Arc::new(app::SystemClock);
-    let application = app::App::new(store.clone(), secrets, dns, clock);
+    let application =
+        app::App::new(store.clone(), secrets, dns, clock).with_settings(config.settings.clone());
     let working = if roles.workers {
         Some(crate::work::start(config, &application, &runner, &stop_rx).await?)
     } else {

@@ -72,7 +72,10 @@ pub async fn start(
     let webhooks = workers::webhooks::WebhookWorker::new(
         store.clone(),
         application.secrets().clone(),
-        workers::webhooks::WebhookSettings::default(),
+        workers::webhooks::WebhookSettings {
+            targets: config.settings.webhook_targets,
+            ..Default::default()
+        },
     );
     tasks.push(tokio::spawn(webhooks.run(stop.clone())));
 

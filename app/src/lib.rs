@@ -20,6 +20,7 @@ pub mod read;
 pub mod request;
 pub mod retry;
 pub mod secrets;
+pub mod settings;
 pub mod sms;
 pub mod streams;
 pub mod subscription;
@@ -38,6 +39,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::Executed;
 pub use error::{AppError, ErrorCode};
 pub use request::{Actor, Request};
+pub use settings::Settings;
 
 use command::{Change, CommandHandler};
 
@@ -51,6 +53,7 @@ pub struct App {
     price_list: PriceList,
     provider: Provider,
     clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
 }
 
 impl App {
@@ -68,7 +71,19 @@ impl App {
             price_list: PriceList::default(),
             provider: Provider::default(),
             clock,
+            settings: Arc::new(Settings::default()),
         }
+    }
+
+    /// The same application with other limits and allowances.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// Its limits and allowances.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The same application acting at another clock's time.

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::secrets::{Purpose, SecretError, SecretStore};
 
 mod deliveries;
+mod target;
+
+pub use target::{is_public, Targets};
 
 pub use deliveries::*;
 
@@ -154,24 +157,37 @@ pub enum WebhookError {
     Store(#[from] eventstore::Error),
 }
 
-/// Checks a URL: http(s) with a host.
-pub fn check_url(url: &str) -> Result<(), WebhookError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or(WebhookError::Invalid {
-            field: "url",
-            message: "must start with http:// or https://",
-        })?;
-    if rest.is_empty()
-        || rest.starts_with('/')
-        || url.len() > 2000
-        || url.chars().any(char::is_whitespace)
+/// Checks a URL: http(s) with a host that `targets` allows, no credentials, at most 2000
+/// characters.
+pub fn check_url(url: &str, targets: Targets) -> Result<(), WebhookError> {
+    let invalid = |message| WebhookError::Invalid {
+        field: "url",
+        message,
+    };
+    let hidden = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control() || hidden(c)) {
+        return Err(invalid(
+            "must be at most 2000 characters, without spaces",
+        ));
+    }
+    let parsed = url::Url::parse(url).map_err(|_| invalid("must be an http:// or https:// URL with a host"))?;
+    // The URL parser forgives `https:///host`; a URL we store must say what it means.
+    let written_host = url.split_once("://").map(|(_, rest)| rest);
+    if !matches!(parsed.scheme(), "http" | "https")
+        || written_host.is_none_or(|rest| rest.starts_with('/') || rest.starts_with('\\'))
     {
-        return Err(WebhookError::Invalid {
-            field: "url",
-            message: "must name a host, without spaces, in at most 2000 characters",
-        });
+        return Err(invalid("must start with http:// or https://"));
+    }
+    let Some(host) = parsed.host() else {
+        return Err(invalid("must name a host"));
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("must not carry a user name or password"));
+    }
+    if !targets.allows_host(&host) {
+        return Err(invalid(
+            "must point at a public address (loopback, private and link-local targets are refused)",
+        ));
     }
     Ok(())
 }
@@ -201,8 +217,9 @@ pub async fn register(
     url: &str,
     categories: Vec<String>,
     created_by: &str,
+    targets: Targets,
 ) -> Result<(Endpoint, String), WebhookError> {
-    check_url(url)?;
+    check_url(url, targets)?;
     let categories = crate::feed::filter(categories.clone())
         .map_err(|e| WebhookError::Invalid {
             field: "categories",
@@ -400,16 +417,42 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert!(check_url("https://billing.example/hooks").is_ok());
-        assert!(check_url("http://127.0.0.1:9000/x").is_ok());
+        let public = Targets::PublicOnly;
+        assert!(check_url("https://billing.example/hooks", public).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/x", Targets::AnyAddress).is_ok());
         for bad in [
             "ftp://x",
             "https://",
             "https:///path",
             "billing.example",
             "https://a b",
+            "https://user:pw@billing.example/",
+            "https://billing.example/\u{202e}x",
         ] {
-            assert!(check_url(bad).is_err(), "{bad}");
+            assert!(check_url(bad, Targets::AnyAddress).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_pointed_at_loopback_private_or_metadata_addresses_is_refused() {
+        for target in [
+            "http://127.0.0.1:9000/x",
+            "http://localhost/x",
+            "http://[::1]/x",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.5/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://metadata.google.internal/",
+        ] {
+            assert!(
+                matches!(
+                    check_url(target, Targets::PublicOnly),
+                    Err(WebhookError::Invalid { field: "url", .. })
+                ),
+                "{target}"
+            );
         }
     }
 }

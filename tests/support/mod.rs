@@ -31,6 +31,7 @@ impl Drop for Server {
 pub fn mailplane() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
     cmd.env("MAILPLANE_JWT_SECRET", JWT_SECRET)
+        .env("MAILPLANE_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("MAILPLANE_SECRET_KEY", SECRET_KEY)
         .env("MAILPLANE_LOG", "debug,sqlx=warn,hyper=warn")
         // No private Dovecot unless a test asks for one: tests run side by side.

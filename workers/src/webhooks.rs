@@ -22,6 +22,8 @@ use uuid::Uuid;
 use crate::consumer::{stopped_within, try_lease};
 use app::retry::backoff;
 
+mod resolver;
+
 /// Timings of deliveries.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -36,6 +38,8 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// How often endpoints and idle feeds are looked at again.
     pub poll: Duration,
+    /// Which addresses deliveries may connect to.
+    pub targets: webhook::Targets,
 }
 
 impl Default for WebhookSettings {
@@ -47,6 +51,7 @@ impl Default for WebhookSettings {
             flag_after: 5,
             timeout: Duration::from_secs(10),
             poll: Duration::from_secs(2),
+            targets: webhook::Targets::PublicOnly,
         }
     }
 }
@@ -69,8 +74,14 @@ enum Outcome {
 impl WebhookWorker {
     /// A worker with these timings.
     pub fn new(store: EventStore, secrets: SecretStore, settings: WebhookSettings) -> Self {
+        // No redirects: a 3xx would lead the request past the target checks (and is no
+        // 2xx, so it counts as a failed delivery).
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(resolver::GuardedResolver {
+                targets: settings.targets,
+            }))
             .build()
             .unwrap_or_default();
         WebhookWorker {
@@ -214,6 +225,16 @@ impl WebhookWorker {
             let timestamp = Utc::now().timestamp();
             let signature = webhook::sign(&keys, &webhook_id, timestamp, &body);
             let started = Instant::now();
+            // Literal addresses never reach the resolver; checked here, at every attempt,
+            // since the setting may have changed since registration.
+            if let Err(e) = webhook::check_url(&endpoint.url, self.settings.targets) {
+                self.log(endpoint.id, event, attempt, None, Some(e.to_string()), 0, DeliveryOutcome::Failed)
+                    .await;
+                if stopped_within(stop, self.settings.max_retry).await {
+                    return Outcome::Interrupted;
+                }
+                continue;
+            }
             let answer = self
                 .client
                 .post(&endpoint.url)

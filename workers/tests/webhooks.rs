@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::secrets::SecretStore;
-use app::webhook;
+use app::webhook::{self, Targets};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::STANDARD;
@@ -187,6 +187,7 @@ fn fast() -> WebhookSettings {
         first_retry: Duration::from_millis(5),
         max_retry: Duration::from_millis(40),
         poll: Duration::from_millis(100),
+        targets: Targets::AnyAddress,
         ..WebhookSettings::default()
     }
 }
@@ -244,13 +245,13 @@ async fn every_published_event_arrives_once_in_order_through_random_failures() {
         (url.as_str(), vec!["Subscription".to_owned()]),
     ] {
         assert!(
-            webhook::register(&pool, &secrets, url, categories, "operator:ops")
+            webhook::register(&pool, &secrets, url, categories, "operator:ops", Targets::AnyAddress)
                 .await
                 .is_err()
         );
     }
     assert!(webhook::list(&pool).await.unwrap().is_empty());
-    let (endpoint, secret) = webhook::register(&pool, &secrets, &url, vec![], "operator:ops")
+    let (endpoint, secret) = webhook::register(&pool, &secrets, &url, vec![], "operator:ops", Targets::AnyAddress)
         .await
         .unwrap();
     assert!(secret.starts_with("whsec_"));
@@ -329,6 +330,7 @@ async fn a_failing_endpoint_is_flagged_gives_up_and_can_be_paused_rotated_and_re
         &url,
         vec!["subscription".into()],
         "operator:ops",
+        Targets::AnyAddress,
     )
     .await
     .unwrap();
@@ -409,4 +411,83 @@ async fn a_failing_endpoint_is_flagged_gives_up_and_can_be_paused_rotated_and_re
         webhook::EndpointStatus::Active,
         "a success clears the flag"
     );
+}
+
+/// A redirect to `to`, counting the requests it gets.
+async fn redirector(to: String, hits: Arc<Mutex<u32>>) -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let to = to.clone();
+            let hits = hits.clone();
+            async move {
+                *hits.lock().unwrap() += 1;
+                (StatusCode::TEMPORARY_REDIRECT, [("location", to)])
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_webhook_aimed_at_loopback_or_redirected_there_reaches_nothing() {
+    let _serial = SERIAL.lock().await;
+    let db = fresh_database().await;
+    let pool = db.pool(20).await;
+    let store = EventStore::new(pool.clone());
+    let secrets = SecretStore::new(pool.clone(), KEY).unwrap();
+    // A receiver on loopback stands for our own network or the metadata service.
+    let inside = Receiver::default();
+    let inside_url = receiver(inside.clone()).await;
+    assert!(
+        webhook::register(&pool, &secrets, &inside_url, vec![], "operator:ops", Targets::PublicOnly)
+            .await
+            .is_err(),
+        "refused at registration"
+    );
+    // Registered while private targets were allowed, delivered after they no longer are.
+    let (direct, _) =
+        webhook::register(&pool, &secrets, &inside_url, vec![], "operator:ops", Targets::AnyAddress)
+            .await
+            .unwrap();
+    // And one that answers with a redirect to the inside.
+    let hits = Arc::new(Mutex::new(0));
+    let bounce = redirector(inside_url.clone(), hits.clone()).await;
+    write(store.clone(), 0, 1).await;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let public_only = WebhookSettings {
+        targets: Targets::PublicOnly,
+        ..fast()
+    };
+    let worker =
+        tokio::spawn(WebhookWorker::new(store.clone(), secrets.clone(), public_only).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while webhook::deliveries(&pool, direct.id, 10).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no attempt logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let log = webhook::deliveries(&pool, direct.id, 10).await.unwrap();
+    assert!(log[0].error.as_deref().unwrap_or_default().contains("public address"), "{log:?}");
+    assert!(inside.signature_headers.lock().unwrap().is_empty(), "never called");
+
+    // Redirects are not followed, even where private targets are allowed.
+    webhook::delete(&pool, direct.id).await.unwrap();
+    let (bounced, _) =
+        webhook::register(&pool, &secrets, &bounce, vec![], "operator:ops", Targets::AnyAddress)
+            .await
+            .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(WebhookWorker::new(store.clone(), secrets.clone(), fast()).run(stopped));
+    until("the redirect answered", || *hits.lock().unwrap() >= 2).await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(inside.signature_headers.lock().unwrap().is_empty(), "the redirect was not followed");
+    let log = webhook::deliveries(&pool, bounced.id, 10).await.unwrap();
+    assert!(log.iter().all(|d| d.status_code == Some(307) && d.outcome == "FAILED"), "{log:?}");
 }

@@ -178,6 +178,7 @@ impl WebhookMutation {
                     &url,
                     categories.clone(),
                     &actor,
+                    s.app.settings().webhook_targets,
                 )
                 .await?;
                 *secret.lock().unwrap_or_else(|p| p.into_inner()) = Some(created);

@@ -48,7 +48,10 @@ impl TokenPolicy {
             let (kind, ttl) = part
                 .split_once('=')
                 .ok_or_else(|| AuthError::BadPolicy(part.to_owned()))?;
-            let ttl = super::parse_ttl(ttl).map_err(|_| AuthError::BadPolicy(part.to_owned()))?;
+            let ttl = super::parse_ttl(ttl)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .ok_or_else(|| AuthError::BadPolicy(part.to_owned()))?;
             match kind.trim().parse::<PrincipalKind>() {
                 Ok(PrincipalKind::Account) => self.max_account = ttl,
                 Ok(PrincipalKind::Service) => self.max_service = ttl,
