@@ -77,7 +77,8 @@ async fn graphql_request(
     };
     let request = request
         .into_inner()
-        .data(app::Request::client(principal, correlation_id));
+        .data(app::Request::client(principal, correlation_id))
+        .data(graphql::Readable::default());
     let mut response =
         async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await)
             .into_response();

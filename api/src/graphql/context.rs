@@ -44,11 +44,37 @@ pub fn operator(ctx: &Context<'_>) -> async_graphql::Result<()> {
     access::operator(request(ctx)?).gql()
 }
 
-/// The caller may read the organization: a manager or an operator.
+/// Organizations this request was already found allowed to read: every nested object asks
+/// again (a page of 50 members asks 50 times), the database once.
+#[derive(Default)]
+pub struct Readable(std::sync::Mutex<std::collections::HashSet<Uuid>>);
+
+impl Readable {
+    fn contains(&self, id: Uuid) -> bool {
+        self.0.lock().is_ok_and(|s| s.contains(&id))
+    }
+
+    fn insert(&self, id: Uuid) {
+        if let Ok(mut s) = self.0.lock() {
+            s.insert(id);
+        }
+    }
+}
+
+/// The caller may read the organization: a manager or an operator. Asked by every object
+/// resolver that reaches an organization's data, not only by the root fields.
 pub async fn require_reader(ctx: &Context<'_>, organization_id: Uuid) -> async_graphql::Result<()> {
+    let known = ctx.data_opt::<Readable>();
+    if known.is_some_and(|k| k.contains(organization_id)) {
+        return Ok(());
+    }
     access::require_reader(pool(ctx)?, request(ctx)?, organization_id)
         .await
-        .gql()
+        .gql()?;
+    if let Some(k) = known {
+        k.insert(organization_id);
+    }
+    Ok(())
 }
 
 /// The caller must be the subscription's buyer.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::context::{once, pool, request, services};
+use super::context::{once, pool, request, require_reader, services};
 use super::enums::{count_arg, label, parse_id, SubscriptionStatus};
 use super::error::{not_found, Gql};
 use super::organization::{organization_row, OrganizationRow};
@@ -97,6 +97,9 @@ impl SubscriptionRow {
         let Some(id) = self.organization_id else {
             return Ok(None);
         };
+        // Seeing a subscription (its buyer, the marketplace) is not managing what it is
+        // bound to.
+        require_reader(ctx, id).await?;
         organization_row(ctx, id).await
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::connection::{self, Connection};
-use super::context::{once, pool, request, services};
+use super::context::{once, pool, request, require_reader, services};
 use super::enums::{label, parse_id, MailboxStatus};
 use super::error::{not_found, Gql};
 use super::member::{member_row, MemberRow};
@@ -51,6 +51,7 @@ impl MailboxRow {
         self.purge_after
     }
     async fn member(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MemberRow>> {
+        require_reader(ctx, self.organization_id).await?;
         member_row(ctx, self.member_id).await
     }
 }

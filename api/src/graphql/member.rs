@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::connection::{self, Connection};
-use super::context::pool;
+use super::context::{pool, require_reader};
 use super::departments::DepartmentRow;
 use super::enums::{label, parse_id, EmploymentType, MemberStatus, Role};
 use super::error::{internal, Gql};
@@ -69,6 +69,7 @@ impl MemberRow {
     }
     /// None: the organization root.
     async fn department(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DepartmentRow>> {
+        require_reader(ctx, self.organization_id).await?;
         let Some(id) = self.department_id else {
             return Ok(None);
         };
@@ -79,6 +80,7 @@ impl MemberRow {
     }
     /// The member's mailbox (not purged), if any.
     async fn mailbox(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MailboxRow>> {
+        require_reader(ctx, self.organization_id).await?;
         ctx.data::<DataLoader<Loaders>>()?
             .load_one(MailboxOfMember(self.id))
             .await

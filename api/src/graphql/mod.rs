@@ -5,6 +5,8 @@
 mod audit;
 mod connection;
 mod context;
+
+pub use context::Readable;
 mod departments;
 mod enums;
 mod error;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEntry};
 use super::connection::Connection;
-use super::context::{once, pool, request, services};
+use super::context::{once, pool, request, require_reader, services};
 use super::departments::{self, DepartmentRow};
 use super::enums::{parse_id, MailboxStatus, MemberStatus};
 use super::error::{not_found, Gql};
@@ -75,12 +75,14 @@ impl OrganizationRow {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<SubscriptionRow>> {
+        require_reader(ctx, self.id).await?;
         let Some(id) = self.subscription_id else {
             return Ok(None);
         };
         subscription_row(ctx, id).await
     }
     async fn seats(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Seats>> {
+        require_reader(ctx, self.id).await?;
         let Some(id) = self.subscription_id else {
             return Ok(None);
         };
@@ -88,6 +90,7 @@ impl OrganizationRow {
     }
     /// Every department, by name (`departmentsConnection` pages them).
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentRow>> {
+        require_reader(ctx, self.id).await?;
         departments::all(ctx, self.id).await
     }
     /// The departments, a page at a time, by id.
@@ -97,6 +100,7 @@ impl OrganizationRow {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<DepartmentRow>> {
+        require_reader(ctx, self.id).await?;
         departments::page(ctx, self.id, first, after).await
     }
     /// Members, filtered by department and status, in the order they were added.
@@ -108,9 +112,11 @@ impl OrganizationRow {
         department_id: Option<ID>,
         status: Option<MemberStatus>,
     ) -> async_graphql::Result<Connection<MemberRow>> {
+        require_reader(ctx, self.id).await?;
         member::page(ctx, self.id, first, after, department_id, status).await
     }
     async fn domains(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DomainRow>> {
+        require_reader(ctx, self.id).await?;
         maildomain::of_organization(ctx, self.id).await
     }
     async fn mailboxes(
@@ -120,11 +126,13 @@ impl OrganizationRow {
         after: Option<String>,
         status: Option<MailboxStatus>,
     ) -> async_graphql::Result<Connection<MailboxRow>> {
+        require_reader(ctx, self.id).await?;
         mailbox::page(ctx, self.id, first, after, status).await
     }
     /// Closed mailboxes waiting to be purged, soonest first (`recycleBinConnection` pages
     /// them).
     async fn recycle_bin(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MailboxRow>> {
+        require_reader(ctx, self.id).await?;
         mailbox::recycle_bin(ctx, self.id).await
     }
     /// The recycle bin, a page at a time, by id.
@@ -134,10 +142,12 @@ impl OrganizationRow {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<MailboxRow>> {
+        require_reader(ctx, self.id).await?;
         mailbox::page(ctx, self.id, first, after, Some(MailboxStatus::Closed)).await
     }
     /// Every invitation, newest expiry first (`invitationsConnection` pages them).
     async fn invitations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InvitationRow>> {
+        require_reader(ctx, self.id).await?;
         invitations::all(ctx, self.id).await
     }
     /// The invitations, a page at a time, by id.
@@ -147,6 +157,7 @@ impl OrganizationRow {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<InvitationRow>> {
+        require_reader(ctx, self.id).await?;
         invitations::page(ctx, self.id, first, after).await
     }
     /// Who did what, newest first.
@@ -156,6 +167,7 @@ impl OrganizationRow {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<AuditEntry>> {
+        require_reader(ctx, self.id).await?;
         audit::page(ctx, self.id, first, after).await
     }
 }
