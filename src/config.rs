@@ -43,6 +43,11 @@ pub struct Config {
     pub console_url: Option<String>,
     /// Limits and allowances of the use cases (`MAILPLANE_WEBHOOK_ALLOW_PRIVATE`, …).
     pub settings: app::Settings,
+    /// Request bodies and GraphiQL (`MAILPLANE_MAX_BODY_BYTES`, `MAILPLANE_GRAPHIQL`).
+    pub http: api::HttpLimits,
+    /// Connections and deadlines (`MAILPLANE_MAX_CONNECTIONS`, `MAILPLANE_HEADER_TIMEOUT`,
+    /// `MAILPLANE_REQUEST_TIMEOUT`).
+    pub server: api::ServerLimits,
 }
 
 /// `MAILPLANE_SMS`.
@@ -156,6 +161,17 @@ impl Config {
             },
             app_name: get("MAILPLANE_APP_NAME").unwrap_or_else(|| "企业邮箱".into()),
             console_url: get("MAILPLANE_CONSOLE_URL"),
+            http: api::HttpLimits {
+                max_body_bytes: number(&get, "MAILPLANE_MAX_BODY_BYTES", 2 * 1024 * 1024, 16 * 1024..=64 * 1024 * 1024)?,
+                graphiql: flag(&get, "MAILPLANE_GRAPHIQL")?,
+                ..api::HttpLimits::default()
+            },
+            server: api::ServerLimits {
+                max_connections: number(&get, "MAILPLANE_MAX_CONNECTIONS", 1024, 1..=100_000)?,
+                header_read_timeout: duration(&get, "MAILPLANE_HEADER_TIMEOUT", "10s")?,
+                request_timeout: duration(&get, "MAILPLANE_REQUEST_TIMEOUT", "30s")?,
+                ..api::ServerLimits::default()
+            },
             settings: app::Settings {
                 webhook_targets: match flag(&get, "MAILPLANE_WEBHOOK_ALLOW_PRIVATE")? {
                     true => app::webhook::Targets::AnyAddress,
@@ -220,11 +236,44 @@ impl Config {
     }
 }
 
+/// A whole number within `range`, or `default` when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> anyhow::Result<usize> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => bail!(
+                "{name}={v:?} must be a number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        },
+    }
+}
+
+/// A duration like `10s`, `2m` (at least a second).
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: &str,
+) -> anyhow::Result<std::time::Duration> {
+    let v = get(name).unwrap_or_else(|| default.to_owned());
+    app::auth::parse_ttl(&v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{name}={v:?} must be a duration like 10s or 2m"))
+}
+
 /// A yes/no variable: unset, `0`, `false`, `no` are no; `1`, `true`, `yes` are yes.
 fn flag(get: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<bool> {
     match get(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("0" | "false" | "no") => Ok(false),
-        Some("1" | "true" | "yes") => Ok(true),
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
         Some(v) => bail!("{name}={v:?} must be true or false"),
     }
 }

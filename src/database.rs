@@ -38,7 +38,8 @@ impl Database {
                 (options, None)
             }
             None => {
-                let mut cluster_config = ClusterConfig::durable(config.servers_dir()?.join("postgres"));
+                let mut cluster_config =
+                    ClusterConfig::durable(config.servers_dir()?.join("postgres"));
                 cluster_config.bin_dir = config.pg_bin_dir.clone();
                 let cluster = LocalCluster::start(&cluster_config).await?;
                 ensure_database(&cluster, local_database).await?;

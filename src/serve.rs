@@ -92,20 +92,19 @@ async fn serve_http(
         app: application.clone(),
         runner: runner.clone(),
     };
-    let state = api::AppState {
-        schema: api::graphql::build_schema(services),
-        store: application.store().clone(),
-        jwt: Arc::new(jwt),
-        metrics: Arc::new(api::Metrics::new()),
-    };
+    let state = api::AppState::new(services, Arc::new(jwt), config.http.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(address = %config.listen, "mailplane is serving");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")
+    api::server::serve(
+        listener,
+        api::router(state),
+        config.server.clone(),
+        shutdown_signal(),
+    )
+    .await;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -120,7 +120,11 @@ fn link(at: &Path, to: &Path) -> anyhow::Result<()> {
             );
         }
     } else if at.symlink_metadata().is_ok() {
-        bail!("{} is in the way of a link to {}", at.display(), to.display());
+        bail!(
+            "{} is in the way of a link to {}",
+            at.display(),
+            to.display()
+        );
     }
     std::os::unix::fs::symlink(to, at)
         .with_context(|| format!("cannot link {} to {}", at.display(), to.display()))
@@ -144,7 +148,10 @@ mod tests {
 
     #[test]
     fn names_differ_per_data_folder() {
-        assert_ne!(name_for(Path::new("/a/.mailplane")), name_for(Path::new("/b/.mailplane")));
+        assert_ne!(
+            name_for(Path::new("/a/.mailplane")),
+            name_for(Path::new("/b/.mailplane"))
+        );
         assert_eq!(name_for(Path::new("/a")), name_for(Path::new("/a")));
     }
 }

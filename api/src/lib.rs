@@ -3,8 +3,10 @@
 
 pub mod feed;
 pub mod graphql;
+mod graphql_http;
 mod health;
 pub mod metrics;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +19,9 @@ use axum::Router;
 use eventstore::EventStore;
 
 pub use app::auth::{JwtKeys, Principal, PrincipalKind};
+pub use graphql_http::HttpLimits;
 pub use metrics::Metrics;
+pub use server::ServerLimits;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -26,12 +30,37 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub metrics: Arc<Metrics>,
     pub schema: graphql::MailplaneSchema,
+    /// The same schema for introspection queries of authenticated callers (deeper).
+    pub introspection: graphql::MailplaneSchema,
+    pub http: HttpLimits,
+}
+
+impl AppState {
+    /// The state for these services: both schemas, fresh metrics.
+    pub fn new(services: graphql::Services, jwt: Arc<JwtKeys>, http: HttpLimits) -> AppState {
+        let store = services.app.store().clone();
+        let again = graphql::Services {
+            app: services.app.clone(),
+            runner: services.runner.clone(),
+        };
+        AppState {
+            store,
+            jwt,
+            metrics: Arc::new(Metrics::new()),
+            schema: graphql::build_schema(services),
+            introspection: graphql::build_introspection_schema(again),
+            http,
+        }
+    }
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_request))
+        .route(
+            "/graphql",
+            get(graphql_http::graphiql).post(graphql_http::post),
+        )
         .route("/graphql/ws", get(graphql_ws))
         .route("/events", get(feed::http))
         .route("/healthz", get(health::healthz))
@@ -39,51 +68,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
-}
-
-/// `GET /graphql`: GraphiQL.
-async fn graphiql() -> axum::response::Html<String> {
-    axum::response::Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .finish(),
-    )
-}
-
-/// `POST /graphql`: identifies the caller from the bearer token, runs the request, and
-/// echoes the correlation id that every event it writes carries.
-async fn graphql_request(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    request: async_graphql_axum::GraphQLRequest,
-) -> Response {
-    use axum::response::IntoResponse;
-    let correlation_id = uuid::Uuid::now_v7();
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
-    let principal = match header {
-        None => None,
-        Some(h) => match state.jwt.verify_header(Some(h)) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                let error = graphql::unauthenticated_error(&e.to_string());
-                let body = async_graphql::Response::from_errors(vec![error]);
-                let mut response = async_graphql_axum::GraphQLResponse::from(body).into_response();
-                set_correlation(&mut response, correlation_id);
-                return response;
-            }
-        },
-    };
-    let request = request
-        .into_inner()
-        .data(app::Request::client(principal, correlation_id))
-        .data(graphql::Readable::default());
-    let mut response =
-        async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await)
-            .into_response();
-    set_correlation(&mut response, correlation_id);
-    response
 }
 
 /// `GET /graphql/ws`: GraphQL subscriptions over websocket (graphql-transport-ws). The

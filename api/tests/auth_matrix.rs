@@ -252,7 +252,9 @@ async fn tokens_that_are_expired_forged_or_unsigned_are_unauthenticated() {
         store: EventStore::new(pool.clone()),
         jwt: keys.clone(),
         metrics: Arc::new(api::Metrics::new()),
+        introspection: schema.clone(),
         schema,
+        http: api::HttpLimits::default(),
     };
     let app = api::router(state);
     let now = chrono::Utc::now().timestamp();
@@ -553,10 +555,18 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
     let reseller = who("reseller-1", PrincipalKind::Account, None);
     let admin = who("admin-1", PrincipalKind::Account, None);
     let provision = "mutation { provisionSubscription(input: {buyerAccountId: \"reseller-1\", orderId: \"O-7\", edition: \"standard\", seats: 2, trial: true}) { id } }";
-    let sub = ok(&schema, market.clone(), provision, json!({})).await["provisionSubscription"]["id"].clone();
+    let sub = ok(&schema, market.clone(), provision, json!({})).await["provisionSubscription"]
+        ["id"]
+        .clone();
     let org = ok(&schema, reseller.clone(), "mutation { createOrganization(input: {name: \"A\", identifier: \"acme\", asReseller: true}) { id } }", json!({})).await["createOrganization"]["id"].clone();
     let ids = json!({"s": sub, "o": org});
-    ok(&schema, reseller.clone(), "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }", ids.clone()).await;
+    ok(
+        &schema,
+        reseller.clone(),
+        "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }",
+        ids.clone(),
+    )
+    .await;
     ok(&schema, reseller.clone(), "mutation($o: ID!) { addMember(input: {organizationId: $o, name: \"张伟\", account: \"zw\", phone: \"13800138000\", password: \"Passw0rd!\"}) { id } }", ids.clone()).await;
     let invitation = ok(&schema, reseller.clone(), "mutation($o: ID!) { inviteAdmin(input: {organizationId: $o, name: \"李娜\", phone: \"13800138001\", email: \"l@acme.cn\", validHours: 24}) { id } }", ids.clone()).await["inviteAdmin"]["id"].clone();
     let invitation_id: Uuid = invitation.as_str().unwrap().parse().unwrap();
@@ -565,18 +575,37 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
         .await
         .unwrap()
         .unwrap();
-    ok(&schema, admin.clone(), "mutation($i: ID!, $t: String!) { acceptInvitation(invitationId: $i, token: $t) { id } }", json!({"i": invitation, "t": token})).await;
+    ok(
+        &schema,
+        admin.clone(),
+        "mutation($i: ID!, $t: String!) { acceptInvitation(invitationId: $i, token: $t) { id } }",
+        json!({"i": invitation, "t": token}),
+    )
+    .await;
 
     // Every path from a subscription into the organization it is bound to.
     let inside = "organization { id name members { nodes { name phone mailbox { address } department { name } } } invitations { phone email } domains { name } auditLog { nodes { eventType actor } } departments { name } seats { authorized } subscription { id } }";
-    let through_subscription = format!("query($s: ID!) {{ subscription(id: $s) {{ id {inside} }} }}");
+    let through_subscription =
+        format!("query($s: ID!) {{ subscription(id: $s) {{ id {inside} }} }}");
     let through_list = format!("{{ subscriptions {{ nodes {{ id {inside} }} }} }}");
     let through_order = format!("mutation {{ provisionSubscription(input: {{buyerAccountId: \"reseller-1\", orderId: \"O-7\", edition: \"standard\", seats: 2, trial: true}}) {{ id {inside} }} }}");
     let before = events(&pool).await;
     for (who_label, principal, query) in [
-        ("the reseller once an admin took over", reseller.clone(), through_subscription.as_str()),
-        ("the reseller, listing its subscriptions", reseller.clone(), through_list.as_str()),
-        ("the marketplace repeating the order", market.clone(), through_order.as_str()),
+        (
+            "the reseller once an admin took over",
+            reseller.clone(),
+            through_subscription.as_str(),
+        ),
+        (
+            "the reseller, listing its subscriptions",
+            reseller.clone(),
+            through_list.as_str(),
+        ),
+        (
+            "the marketplace repeating the order",
+            market.clone(),
+            through_order.as_str(),
+        ),
     ] {
         let r = run(&schema, principal, query, ids.clone()).await;
         let text = r.to_string();
@@ -584,12 +613,27 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
             assert!(!text.contains(secret), "{who_label} saw {secret}: {r}");
         }
         assert!(
-            r["errors"].as_array().is_some_and(|e| e.iter().all(|e| e["extensions"]["code"] == "FORBIDDEN")),
+            r["errors"]
+                .as_array()
+                .is_some_and(|e| e.iter().all(|e| e["extensions"]["code"] == "FORBIDDEN")),
             "{who_label}: {r}"
         );
     }
-    assert_eq!(events(&pool).await, before, "the repeated order wrote nothing");
+    assert_eq!(
+        events(&pool).await,
+        before,
+        "the repeated order wrote nothing"
+    );
     // The admin who accepted reads all of it, from both sides.
-    let r = ok(&schema, admin.clone(), &format!("query($o: ID!) {{ organization(id: $o) {{ subscription {{ id {inside} }} }} }}"), ids.clone()).await;
-    assert_eq!(r["organization"]["subscription"]["organization"]["members"]["nodes"][0]["phone"], "13800138000");
+    let r = ok(
+        &schema,
+        admin.clone(),
+        &format!("query($o: ID!) {{ organization(id: $o) {{ subscription {{ id {inside} }} }} }}"),
+        ids.clone(),
+    )
+    .await;
+    assert_eq!(
+        r["organization"]["subscription"]["organization"]["members"]["nodes"][0]["phone"],
+        "13800138000"
+    );
 }

@@ -50,6 +50,8 @@ async fn serve() -> Served {
         jwt: jwt.clone(),
         metrics: Arc::new(api::Metrics::new()),
         schema: schema.clone(),
+        introspection: schema.clone(),
+        http: api::HttpLimits::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());

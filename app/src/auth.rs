@@ -99,7 +99,10 @@ pub enum AuthError {
     #[error("the token was issued by someone else or for another service")]
     WrongIssuerOrAudience,
     #[error("the token lives longer than a {kind} token may ({max_seconds} s)")]
-    TooLong { kind: PrincipalKind, max_seconds: u64 },
+    TooLong {
+        kind: PrincipalKind,
+        max_seconds: u64,
+    },
     #[error("MAILPLANE_TOKEN_MAX_TTL: {0:?} is not kind=lifetime (account, service, operator; 1s or more)")]
     BadPolicy(String),
     #[error("unknown principal kind {0:?}; use account, service or operator")]
@@ -410,7 +413,10 @@ mod tests {
                                "exp": now() + 600, "iss": iss, "aud": aud})
         };
         assert!(k.verify(&signed(base("mailplane", "mailplane"))).is_ok());
-        for (iss, aud) in [("mailplane", "billing-portal"), ("sso.example", "mailplane")] {
+        for (iss, aud) in [
+            ("mailplane", "billing-portal"),
+            ("sso.example", "mailplane"),
+        ] {
             assert_eq!(
                 k.verify(&signed(base(iss, aud))),
                 Err(AuthError::WrongIssuerOrAudience),
@@ -418,7 +424,8 @@ mod tests {
             );
         }
         // Without either claim at all.
-        let bare = serde_json::json!({"sub": "op", "kind": "operator", "iat": now(), "exp": now() + 600});
+        let bare =
+            serde_json::json!({"sub": "op", "kind": "operator", "iat": now(), "exp": now() + 600});
         assert_eq!(k.verify(&signed(bare)), Err(AuthError::Invalid));
         // Configured names are what counts.
         let policy = TokenPolicy {
@@ -449,12 +456,16 @@ mod tests {
     fn a_hundred_year_token_is_refused() {
         let k = keys();
         let century = 100 * 366 * 86_400;
-        let token = signed(serde_json::json!({"sub": "b", "kind": "account", "iat": now(),
-            "exp": now() + century, "iss": "mailplane", "aud": "mailplane"}));
+        let token = signed(
+            serde_json::json!({"sub": "b", "kind": "account", "iat": now(),
+            "exp": now() + century, "iss": "mailplane", "aud": "mailplane"}),
+        );
         assert!(matches!(k.verify(&token), Err(AuthError::TooLong { .. })));
         // Nor can `mailplane token` mint one longer than its kind allows.
         let day = Duration::from_secs(86_400);
-        assert!(k.issue("b", PrincipalKind::Account, None, day, now()).is_ok());
+        assert!(k
+            .issue("b", PrincipalKind::Account, None, day, now())
+            .is_ok());
         assert!(matches!(
             k.issue("b", PrincipalKind::Account, None, day * 2, now()),
             Err(AuthError::TooLong { .. })

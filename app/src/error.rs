@@ -61,6 +61,9 @@ codes! {
     RefundLimitReached = "REFUND_LIMIT_REACHED",
     SubscriptionInactive = "SUBSCRIPTION_INACTIVE",
     ImportTooLarge = "IMPORT_TOO_LARGE",
+    RequestTooLarge = "REQUEST_TOO_LARGE",
+    RateLimited = "RATE_LIMITED",
+    Unavailable = "UNAVAILABLE",
     Internal = "INTERNAL",
 }
 
@@ -72,6 +75,9 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Validation | ErrorCode::ImportTooLarge => 400,
+            ErrorCode::RequestTooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
             _ => 409,
         }

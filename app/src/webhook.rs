@@ -165,12 +165,15 @@ pub fn check_url(url: &str, targets: Targets) -> Result<(), WebhookError> {
         message,
     };
     let hidden = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control() || hidden(c)) {
-        return Err(invalid(
-            "must be at most 2000 characters, without spaces",
-        ));
+    if url.len() > 2000
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || hidden(c))
+    {
+        return Err(invalid("must be at most 2000 characters, without spaces"));
     }
-    let parsed = url::Url::parse(url).map_err(|_| invalid("must be an http:// or https:// URL with a host"))?;
+    let parsed = url::Url::parse(url)
+        .map_err(|_| invalid("must be an http:// or https:// URL with a host"))?;
     // The URL parser forgives `https:///host`; a URL we store must say what it means.
     let written_host = url.split_once("://").map(|(_, rest)| rest);
     if !matches!(parsed.scheme(), "http" | "https")

@@ -87,9 +87,11 @@ impl SmsProvider for LogProvider {
                 .open(&self.file)
                 .await
                 .map_err(|e| SendError::Transient(format!("{}: {e}", self.file.display())))?;
-            file.set_permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600))
-                .await
-                .map_err(|e| SendError::Transient(format!("{}: {e}", self.file.display())))?;
+            file.set_permissions(
+                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+            )
+            .await
+            .map_err(|e| SendError::Transient(format!("{}: {e}", self.file.display())))?;
             file.write_all(line.as_bytes())
                 .await
                 .map_err(|e| SendError::Transient(e.to_string()))?;

@@ -228,8 +228,16 @@ impl WebhookWorker {
             // Literal addresses never reach the resolver; checked here, at every attempt,
             // since the setting may have changed since registration.
             if let Err(e) = webhook::check_url(&endpoint.url, self.settings.targets) {
-                self.log(endpoint.id, event, attempt, None, Some(e.to_string()), 0, DeliveryOutcome::Failed)
-                    .await;
+                self.log(
+                    endpoint.id,
+                    event,
+                    attempt,
+                    None,
+                    Some(e.to_string()),
+                    0,
+                    DeliveryOutcome::Failed,
+                )
+                .await;
                 if stopped_within(stop, self.settings.max_retry).await {
                     return Outcome::Interrupted;
                 }

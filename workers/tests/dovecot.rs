@@ -111,8 +111,16 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
             .permissions()
             .mode();
         // SAFETY: geteuid has no preconditions.
-        let expected = if unsafe { libc::geteuid() } == 0 { 0o640 } else { 0o600 };
-        assert_eq!(mode & 0o777, expected, "the users file is not world-readable");
+        let expected = if unsafe { libc::geteuid() } == 0 {
+            0o640
+        } else {
+            0o600
+        };
+        assert_eq!(
+            mode & 0o777,
+            expected,
+            "the users file is not world-readable"
+        );
     }
     assert!(
         !users.contains(PASSWORD),

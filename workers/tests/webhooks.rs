@@ -244,16 +244,28 @@ async fn every_published_event_arrives_once_in_order_through_random_failures() {
         ("ftp://x/hook", vec![]),
         (url.as_str(), vec!["Subscription".to_owned()]),
     ] {
-        assert!(
-            webhook::register(&pool, &secrets, url, categories, "operator:ops", Targets::AnyAddress)
-                .await
-                .is_err()
-        );
+        assert!(webhook::register(
+            &pool,
+            &secrets,
+            url,
+            categories,
+            "operator:ops",
+            Targets::AnyAddress
+        )
+        .await
+        .is_err());
     }
     assert!(webhook::list(&pool).await.unwrap().is_empty());
-    let (endpoint, secret) = webhook::register(&pool, &secrets, &url, vec![], "operator:ops", Targets::AnyAddress)
-        .await
-        .unwrap();
+    let (endpoint, secret) = webhook::register(
+        &pool,
+        &secrets,
+        &url,
+        vec![],
+        "operator:ops",
+        Targets::AnyAddress,
+    )
+    .await
+    .unwrap();
     assert!(secret.starts_with("whsec_"));
     *r.secret.lock().unwrap() = secret;
 
@@ -443,16 +455,29 @@ async fn a_webhook_aimed_at_loopback_or_redirected_there_reaches_nothing() {
     let inside = Receiver::default();
     let inside_url = receiver(inside.clone()).await;
     assert!(
-        webhook::register(&pool, &secrets, &inside_url, vec![], "operator:ops", Targets::PublicOnly)
-            .await
-            .is_err(),
+        webhook::register(
+            &pool,
+            &secrets,
+            &inside_url,
+            vec![],
+            "operator:ops",
+            Targets::PublicOnly
+        )
+        .await
+        .is_err(),
         "refused at registration"
     );
     // Registered while private targets were allowed, delivered after they no longer are.
-    let (direct, _) =
-        webhook::register(&pool, &secrets, &inside_url, vec![], "operator:ops", Targets::AnyAddress)
-            .await
-            .unwrap();
+    let (direct, _) = webhook::register(
+        &pool,
+        &secrets,
+        &inside_url,
+        vec![],
+        "operator:ops",
+        Targets::AnyAddress,
+    )
+    .await
+    .unwrap();
     // And one that answers with a redirect to the inside.
     let hits = Arc::new(Mutex::new(0));
     let bounce = redirector(inside_url.clone(), hits.clone()).await;
@@ -466,28 +491,56 @@ async fn a_webhook_aimed_at_loopback_or_redirected_there_reaches_nothing() {
     let worker =
         tokio::spawn(WebhookWorker::new(store.clone(), secrets.clone(), public_only).run(stopped));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while webhook::deliveries(&pool, direct.id, 10).await.unwrap().is_empty() {
+    while webhook::deliveries(&pool, direct.id, 10)
+        .await
+        .unwrap()
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "no attempt logged");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.send(true).unwrap();
     worker.await.unwrap();
     let log = webhook::deliveries(&pool, direct.id, 10).await.unwrap();
-    assert!(log[0].error.as_deref().unwrap_or_default().contains("public address"), "{log:?}");
-    assert!(inside.signature_headers.lock().unwrap().is_empty(), "never called");
+    assert!(
+        log[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("public address"),
+        "{log:?}"
+    );
+    assert!(
+        inside.signature_headers.lock().unwrap().is_empty(),
+        "never called"
+    );
 
     // Redirects are not followed, even where private targets are allowed.
     webhook::delete(&pool, direct.id).await.unwrap();
-    let (bounced, _) =
-        webhook::register(&pool, &secrets, &bounce, vec![], "operator:ops", Targets::AnyAddress)
-            .await
-            .unwrap();
+    let (bounced, _) = webhook::register(
+        &pool,
+        &secrets,
+        &bounce,
+        vec![],
+        "operator:ops",
+        Targets::AnyAddress,
+    )
+    .await
+    .unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(WebhookWorker::new(store.clone(), secrets.clone(), fast()).run(stopped));
+    let worker =
+        tokio::spawn(WebhookWorker::new(store.clone(), secrets.clone(), fast()).run(stopped));
     until("the redirect answered", || *hits.lock().unwrap() >= 2).await;
     stop.send(true).unwrap();
     worker.await.unwrap();
-    assert!(inside.signature_headers.lock().unwrap().is_empty(), "the redirect was not followed");
+    assert!(
+        inside.signature_headers.lock().unwrap().is_empty(),
+        "the redirect was not followed"
+    );
     let log = webhook::deliveries(&pool, bounced.id, 10).await.unwrap();
-    assert!(log.iter().all(|d| d.status_code == Some(307) && d.outcome == "FAILED"), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d.status_code == Some(307) && d.outcome == "FAILED"),
+        "{log:?}"
+    );
 }

@@ -97,6 +97,49 @@ pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
     e
 }
 
+/// Deepest introspection accepted: graphql-core's standard query (GraphiQL, code
+/// generators, Postman, schemathesis) nests 13 levels with its `ofType` chains.
+pub const MAX_INTROSPECTION_DEPTH: usize = 16;
+
+/// Whether a query asks only about the schema (`__schema`, `__type`, `__typename` at its root).
+pub fn is_introspection(query: &str) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, Selection};
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let roots: Vec<_> = match &document.operations {
+        DocumentOperations::Single(op) => vec![op],
+        DocumentOperations::Multiple(ops) => ops.values().collect(),
+    };
+    roots.iter().all(|op| {
+        op.node.ty == async_graphql::parser::types::OperationType::Query
+            && op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|item| match &item.node {
+                    Selection::Field(f) => f.node.name.node.starts_with("__"),
+                    _ => false,
+                })
+    })
+}
+
+/// The schema introspection queries run on: the same types, deeper nesting allowed; the
+/// caller runs it with `only_introspection`, so no data is reached through it.
+pub fn build_introspection_schema(services: Services) -> MailplaneSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .data(services)
+    .limit_depth(MAX_INTROSPECTION_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
+}
+
 /// Builds the schema with its limits and services.
 pub fn build_schema(services: Services) -> MailplaneSchema {
     let pool = services.app.pool().clone();

@@ -72,11 +72,23 @@ mod tests {
         let p = TokenPolicy::default()
             .with_max_lifetimes("account=2h, service=7d")
             .unwrap();
-        assert_eq!(p.max_lifetime(PrincipalKind::Account), Duration::from_secs(7200));
-        assert_eq!(p.max_lifetime(PrincipalKind::Service), Duration::from_secs(7 * 86400));
-        assert_eq!(p.max_lifetime(PrincipalKind::Operator), Duration::from_secs(12 * 3600));
+        assert_eq!(
+            p.max_lifetime(PrincipalKind::Account),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            p.max_lifetime(PrincipalKind::Service),
+            Duration::from_secs(7 * 86400)
+        );
+        assert_eq!(
+            p.max_lifetime(PrincipalKind::Operator),
+            Duration::from_secs(12 * 3600)
+        );
         for bad in ["account", "admin=1h", "account=forever", "account=0s"] {
-            assert!(TokenPolicy::default().with_max_lifetimes(bad).is_err(), "{bad}");
+            assert!(
+                TokenPolicy::default().with_max_lifetimes(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

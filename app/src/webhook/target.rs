@@ -56,7 +56,11 @@ pub fn is_public(ip: IpAddr) -> bool {
             let embeds_v4 = (s[0] == 0x64 && s[1] == 0xff9b) || s[0] == 0x2002;
             if embeds_v4 {
                 // NAT64 and 6to4 carry an IPv4 address that may be private.
-                let (hi, lo) = if s[0] == 0x2002 { (s[1], s[2]) } else { (s[6], s[7]) };
+                let (hi, lo) = if s[0] == 0x2002 {
+                    (s[1], s[2])
+                } else {
+                    (s[6], s[7])
+                };
                 return public_v4(Ipv4Addr::new(
                     (hi >> 8) as u8,
                     hi as u8,
@@ -131,7 +135,13 @@ mod tests {
     #[test]
     fn names_that_mean_this_machine_are_refused_before_any_lookup() {
         let t = Targets::PublicOnly;
-        for name in ["localhost", "api.localhost", "metadata.google.internal", "nas.local", "intranet"] {
+        for name in [
+            "localhost",
+            "api.localhost",
+            "metadata.google.internal",
+            "nas.local",
+            "intranet",
+        ] {
             assert!(!t.allows_host(&url::Host::Domain(name)), "{name}");
         }
         assert!(t.allows_host(&url::Host::Domain("billing.example.com")));

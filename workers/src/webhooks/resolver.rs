@@ -16,11 +16,12 @@ impl Resolve for GuardedResolver {
         let targets = self.targets;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| targets.allows(a.ip()))
                 .collect();
-            let allowed: Vec<SocketAddr> =
-                found.into_iter().filter(|a| targets.allows(a.ip())).collect();
             if allowed.is_empty() {
                 let refused = std::io::Error::other(format!(
                     "{host} resolves to no public address (loopback, private and link-local targets are refused)"
@@ -44,7 +45,10 @@ mod tests {
         };
         let name = Name::from_str("localhost").unwrap();
         let refused = guarded.resolve(name).await.err().expect("refused");
-        assert!(refused.to_string().contains("no public address"), "{refused}");
+        assert!(
+            refused.to_string().contains("no public address"),
+            "{refused}"
+        );
         let open = GuardedResolver {
             targets: Targets::AnyAddress,
         };
