@@ -19,8 +19,10 @@ pub struct Config {
     /// Issuer, audience and longest lifetimes tokens must have (`MAILPLANE_JWT_ISSUER`,
     /// `MAILPLANE_JWT_AUDIENCE`, `MAILPLANE_TOKEN_MAX_TTL`).
     pub token_policy: app::auth::TokenPolicy,
-    /// Most database connections the process opens.
+    /// Most database connections the process opens for requests.
     pub db_pool_size: u32,
+    /// Most database connections of projections and workers (`MAILPLANE_DB_BACKGROUND_POOL_SIZE`).
+    pub db_background_pool_size: u32,
     /// PostgreSQL server binaries for the private cluster; unset = search for them.
     pub pg_bin_dir: Option<PathBuf>,
     /// Where the private PostgreSQL and Dovecot keep their files; unset = the data folder,
@@ -120,6 +122,7 @@ impl Config {
             listen,
             jwt_secret: get("MAILPLANE_JWT_SECRET"),
             db_pool_size,
+            db_background_pool_size: number(&get, "MAILPLANE_DB_BACKGROUND_POOL_SIZE", 8, 2..=1000)? as u32,
             pg_bin_dir: get("MAILPLANE_PG_BINDIR").map(PathBuf::from),
             server_dir: get("MAILPLANE_SERVER_DIR").map(PathBuf::from),
             secret_key: get("MAILPLANE_SECRET_KEY"),

@@ -14,7 +14,10 @@ const LOCAL_DATABASE: &str = "mailplane";
 
 /// A connected database and, in local mode, the cluster that serves it.
 pub struct Database {
+    /// For requests.
     pub pool: PgPool,
+    /// For projections and workers, bounded apart from requests.
+    pub background: PgPool,
     pub options: PgConnectOptions,
     pub cluster: Option<LocalCluster>,
 }
@@ -48,15 +51,22 @@ impl Database {
         };
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size)
-            .acquire_timeout(Duration::from_secs(10))
+            // A request that cannot get a connection soon answers UNAVAILABLE (retry)
+            // instead of holding its client for long.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(options.clone())
             .await
             .with_context(|| match &config.database_url {
                 Some(_) => "cannot connect to the PostgreSQL of DATABASE_URL".to_owned(),
                 None => "cannot connect to the private PostgreSQL".to_owned(),
             })?;
+        let background = PgPoolOptions::new()
+            .max_connections(config.db_background_pool_size)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options.clone());
         Ok(Database {
             pool,
+            background,
             options,
             cluster,
         })
@@ -72,6 +82,7 @@ impl Database {
     /// Closes the pool, then stops the private cluster if this process started it.
     pub async fn close(self) -> anyhow::Result<()> {
         self.pool.close().await;
+        self.background.close().await;
         if let Some(cluster) = self.cluster {
             tokio::task::spawn_blocking(move || cluster.stop()).await??;
         }

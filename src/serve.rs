@@ -35,9 +35,10 @@ async fn serve(
 ) -> anyhow::Result<()> {
     db.migrate().await?;
     let store = EventStore::new(db.pool.clone());
+    let background = store.on_pool(db.background.clone());
     // Read models follow the log in the background until shutdown.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let runner = projections::Runner::new(store.clone());
+    let runner = projections::Runner::new(background.clone());
     let mut folding = Vec::new();
     for p in projections::Projection::ALL {
         let runner = runner.clone();
@@ -54,10 +55,15 @@ async fn serve(
         .context("MAILPLANE_SECRET_KEY")?;
     let dns = Arc::new(app::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?);
     let clock: Arc<dyn app::Clock> = Arc::new(app::SystemClock);
+    let background_secrets =
+        app::secrets::SecretStore::new(db.background.clone(), &config.secret_key()?)
+            .context("MAILPLANE_SECRET_KEY")?;
+    let worker_app = app::App::new(background, background_secrets, dns.clone(), clock.clone())
+        .with_settings(config.settings.clone());
     let application =
         app::App::new(store.clone(), secrets, dns, clock).with_settings(config.settings.clone());
     let working = if roles.workers {
-        Some(crate::work::start(config, &application, &runner, &stop_rx).await?)
+        Some(crate::work::start(config, &worker_app, &runner, &stop_rx).await?)
     } else {
         None
     };

@@ -32,7 +32,14 @@ fn refuse(code: ErrorCode, message: &str, field: Option<&str>) -> Response {
     if let Some(f) = field {
         error["field"] = json!(f);
     }
-    (status, Json(json!({ "error": error }))).into_response()
+    let mut response = (status, Json(json!({ "error": error }))).into_response();
+    if code == ErrorCode::Unavailable {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 fn invalid(e: FeedInputError) -> Response {
@@ -101,8 +108,8 @@ pub async fn http(
         let page = match page(&state.store, audience, &filter, after, limit).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!(error = %e, "reading the event feed failed");
-                return refuse(ErrorCode::Internal, "the feed could not be read", None);
+                let e = app::AppError::Store(e);
+                return refuse(e.code(), &e.public_message(), None);
             }
         };
         // Answer with events, or when the wait is over; events this audience does not

@@ -116,17 +116,18 @@ async fn answer(
             )
         }
     };
-    let request: async_graphql::Request =
-        match serde_json::from_slice(&bytes) {
-            Ok(r) => r,
-            Err(e) => return refusal(
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return refusal(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::Validation,
                 &format!(
                     "the body is not a GraphQL request ({{\"query\": …, \"variables\": …}}): {e}"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let authenticated = principal.is_some();
     let request = request
         .data(app::Request::client(principal, correlation_id))
@@ -144,7 +145,22 @@ async fn answer(
     } else {
         state.schema.execute(request).await
     };
-    async_graphql_axum::GraphQLResponse::from(response).into_response()
+    let busy = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| *c == async_graphql::Value::from(ErrorCode::Unavailable.as_str()))
+    });
+    let mut answer = async_graphql_axum::GraphQLResponse::from(response).into_response();
+    if busy {
+        // Retryable: the status and Retry-After tell proxies and clients to come back.
+        *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        answer.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    answer
 }
 
 /// `GET /graphql`: GraphiQL when configured, else a pointer to what to do.

@@ -8,6 +8,15 @@ use serde::Serialize;
 use crate::secrets::SecretError;
 use crate::webhook::WebhookError;
 
+/// A database failure that says "too busy now" (no connection in time, the server went
+/// away), not "something is wrong": the caller should come back, nobody should be paged.
+pub fn is_overloaded(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
 /// Declares the codes once: the enum, `ALL` and the names clients see.
 macro_rules! codes {
     ($($code:ident = $name:literal),+ $(,)?) => {
@@ -188,6 +197,13 @@ impl AppError {
             AppError::Forbidden => ErrorCode::Forbidden,
             AppError::Refused(d) => ErrorCode::of(d),
             AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Database(e)
+            | AppError::Store(eventstore::Error::Database(e))
+            | AppError::Secret(SecretError::Database(e))
+                if is_overloaded(e) =>
+            {
+                ErrorCode::Unavailable
+            }
             AppError::Store(_)
             | AppError::Database(_)
             | AppError::Secret(_)
@@ -219,6 +235,10 @@ impl AppError {
 
     /// What a client may be told: internal failures are logged, never shown.
     pub fn public_message(&self) -> String {
+        if self.code() == ErrorCode::Unavailable {
+            tracing::warn!(error = %self, "no database connection in time");
+            return "the service is busy; try again in a moment".to_owned();
+        }
         if self.code() == ErrorCode::Internal {
             tracing::error!(error = %self, "internal error");
             "internal error".to_owned()
@@ -263,6 +283,16 @@ mod tests {
         assert!(!AppError::Forbidden.is_transient());
         assert!(AppError::Conflict("x".into()).is_transient());
         assert!(AppError::Database(sqlx::Error::PoolTimedOut).is_transient());
+        // A pool that runs dry answers a retryable UNAVAILABLE, never INTERNAL.
+        for busy in [
+            AppError::Database(sqlx::Error::PoolTimedOut),
+            AppError::Store(eventstore::Error::Database(sqlx::Error::PoolTimedOut)),
+            AppError::Secret(SecretError::Database(sqlx::Error::PoolTimedOut)),
+        ] {
+            assert_eq!(busy.code(), ErrorCode::Unavailable);
+            assert_eq!(busy.code().http_status(), 503);
+            assert!(!busy.public_message().contains("pool"));
+        }
         let codec = eventstore::Error::Codec {
             event_type: "X".into(),
             source: serde_json::from_str::<u8>("x").unwrap_err(),

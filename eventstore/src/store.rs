@@ -82,6 +82,11 @@ pub struct EventStore {
 struct Inner {
     /// Bumped after every local commit that appended events.
     appended: watch::Sender<u64>,
+    /// Bumped on every NOTIFY from any process (and when the listener reconnects, since
+    /// notifications may have been missed meanwhile).
+    notified: watch::Sender<u64>,
+    /// The one LISTEN connection of this store starts with the first subscription.
+    listening: std::sync::Once,
     poll_interval: Duration,
 }
 
@@ -90,15 +95,27 @@ impl EventStore {
     /// tells other processes (via NOTIFY) when this one appended, at most every 5 ms.
     pub fn new(pool: PgPool) -> Self {
         let (appended, _) = watch::channel(0);
+        let (notified, _) = watch::channel(0);
         let store = EventStore {
             pool,
             inner: Arc::new(Inner {
                 appended,
+                notified,
+                listening: std::sync::Once::new(),
                 poll_interval: Duration::from_secs(1),
             }),
         };
         store.spawn_notifier();
         store
+    }
+
+    /// The same store (its wake-ups shared) over another pool of the same database: the
+    /// background work gets a pool of its own, so requests never wait behind it.
+    pub fn on_pool(&self, pool: PgPool) -> EventStore {
+        EventStore {
+            pool,
+            inner: self.inner.clone(),
+        }
     }
 
     /// Applies the embedded migrations to the database.
@@ -118,6 +135,60 @@ impl EventStore {
 
     pub(crate) fn appended_signal(&self) -> watch::Receiver<u64> {
         self.inner.appended.subscribe()
+    }
+
+    /// Wake-ups from other processes. However many subscriptions and long-polls wait, the
+    /// process holds one LISTEN connection, not one each (they would drain the pool).
+    pub(crate) fn notified_signal(&self) -> watch::Receiver<u64> {
+        let receiver = self.inner.notified.subscribe();
+        self.inner.listening.call_once(|| self.spawn_listener());
+        receiver
+    }
+
+    fn spawn_listener(&self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let store = Arc::downgrade(&self.inner);
+        handle.spawn(async move {
+            let bump = |inner: &Inner| inner.notified.send_modify(|n| *n = n.wrapping_add(1));
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "LISTEN unavailable; subscriptions poll");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        match store.upgrade() {
+                            Some(_) => continue,
+                            None => return,
+                        }
+                    }
+                };
+                if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
+                    tracing::debug!(error = %e, "LISTEN failed; subscriptions poll");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    // Wakes now and then to end with the store.
+                    let got =
+                        tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;
+                    let Some(inner) = store.upgrade() else {
+                        return;
+                    };
+                    match got {
+                        Err(_) => {}
+                        // Ok(None): the connection was lost and re-established.
+                        Ok(Ok(_)) => bump(&inner),
+                        Ok(Err(_)) => {
+                            bump(&inner);
+                            break;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     pub(crate) fn signal_appended(&self) {

@@ -1,13 +1,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
 use crate::error::Error;
 use crate::event::RecordedEvent;
 use crate::position::Position;
-use crate::store::{EventStore, NOTIFY_CHANNEL};
+use crate::store::EventStore;
 
 /// Which events a subscription or feed delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +29,9 @@ impl SubscriptionFilter {
 }
 
 /// Events from a position on: first those already recorded (catch-up), then new ones as
-/// they commit (live). Woken by appends of this process, by NOTIFY from other processes,
-/// and by polling when neither comes. Delivery is in global order, each event once per
+/// they commit (live). Woken by appends of this process, by NOTIFY from other processes
+/// (through the store's one listener, shared by every subscription), and by polling when
+/// neither comes. Delivery is in global order, each event once per
 /// subscription; consumers that checkpoint get at-least-once across restarts.
 pub struct Subscription {
     store: EventStore,
@@ -41,8 +41,7 @@ pub struct Subscription {
     batch_size: usize,
     poll_interval: Duration,
     local: watch::Receiver<u64>,
-    listener: Option<PgListener>,
-    listen_tried: bool,
+    remote: watch::Receiver<u64>,
 }
 
 /// First re-check after a wake-up that found nothing new: the transaction that woke us
@@ -52,6 +51,7 @@ const FIRST_RECHECK: Duration = Duration::from_millis(5);
 impl Subscription {
     pub(crate) fn new(store: EventStore, filter: SubscriptionFilter, after: Position) -> Self {
         let local = store.appended_signal();
+        let remote = store.notified_signal();
         let poll_interval = store.poll_interval();
         Subscription {
             store,
@@ -61,8 +61,7 @@ impl Subscription {
             batch_size: 500,
             poll_interval,
             local,
-            listener: None,
-            listen_tried: false,
+            remote,
         }
     }
 
@@ -94,18 +93,13 @@ impl Subscription {
             }
             // Mark wake-ups as seen before reading, so an append during the read wakes us.
             self.local.borrow_and_update();
+            self.remote.borrow_and_update();
             let batch = self
                 .store
                 .read_filtered(&self.filter, self.position, self.batch_size)
                 .await?;
             if !batch.is_empty() {
                 self.buffer.extend(batch);
-                continue;
-            }
-            if !self.listen_tried {
-                // Listen before waiting, then read once more: nothing slips in between.
-                self.listener = self.listen().await;
-                self.listen_tried = true;
                 continue;
             }
             let timeout = recheck.unwrap_or(self.poll_interval);
@@ -118,44 +112,11 @@ impl Subscription {
         }
     }
 
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = match PgListener::connect_with(self.store.pool()).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "LISTEN unavailable; subscription falls back to polling");
-                return None;
-            }
-        };
-        match listener.listen(NOTIFY_CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = %e, "LISTEN failed; subscription falls back to polling");
-                None
-            }
-        }
-    }
-
     /// Waits for a wake-up or the timeout; true when something signalled new events.
     async fn wait(&mut self, timeout: Duration) -> bool {
-        let Subscription {
-            local, listener, ..
-        } = self;
-        let notified = async {
-            match listener.as_mut() {
-                // Ok(None): the connection was lost and re-established; events may have
-                // been missed meanwhile, so treat it as a wake-up.
-                Some(l) => l.try_recv().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            changed = local.changed() => changed.is_ok(),
-            ok = notified => {
-                if !ok {
-                    *listener = None;
-                }
-                ok
-            }
+            changed = self.local.changed() => changed.is_ok(),
+            changed = self.remote.changed() => changed.is_ok(),
             _ = tokio::time::sleep(timeout) => false,
         }
     }

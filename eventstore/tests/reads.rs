@@ -171,6 +171,44 @@ async fn a_subscription_in_another_process_is_woken_by_notify() {
     assert_eq!(n, 42);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiting_subscriptions_share_one_listen_connection_and_leave_the_pool_free() {
+    let _serial = SERIAL.lock().await;
+    let db = fresh_database().await;
+    let writer = EventStore::new(db.pool(2).await);
+    let pool = db.pool(4).await;
+    let reader = EventStore::new(pool.clone());
+    // 32 long-polls and GraphQL subscriptions of one process, caught up and waiting.
+    let mut waiting = Vec::new();
+    for _ in 0..32 {
+        let mut sub = reader
+            .subscribe(SubscriptionFilter::All, Position::START)
+            .with_poll_interval(Duration::from_secs(30));
+        waiting.push(tokio::spawn(async move {
+            sub.next().await.unwrap().data["n"].as_u64().unwrap()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The pool (4) still serves requests: the waiting hold one connection between them.
+    let conn = tokio::time::timeout(Duration::from_secs(2), pool.acquire())
+        .await
+        .expect("a connection is free while 32 subscriptions wait")
+        .unwrap();
+    drop(conn);
+    assert!(pool.size() <= 4);
+    writer
+        .append("member-1", ExpectedRevision::Any, &[event(7)])
+        .await
+        .unwrap();
+    for w in waiting {
+        let n = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("every waiting subscription is woken by the one listener")
+            .unwrap();
+        assert_eq!(n, 7);
+    }
+}
+
 #[tokio::test]
 async fn a_category_subscription_skips_other_categories() {
     let _serial = SERIAL.lock().await;

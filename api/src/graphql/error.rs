@@ -27,6 +27,17 @@ pub fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
     gql_error(AppError::Internal(error.to_string()))
 }
 
+/// A read model lookup that failed: busy (UNAVAILABLE) or broken (INTERNAL).
+pub fn loader_error(error: std::sync::Arc<sqlx::Error>) -> async_graphql::Error {
+    match std::sync::Arc::try_unwrap(error) {
+        Ok(e) => gql_error(AppError::Database(e)),
+        Err(shared) if app::error::is_overloaded(&shared) => {
+            gql_error(AppError::Database(sqlx::Error::PoolTimedOut))
+        }
+        Err(shared) => internal(shared),
+    }
+}
+
 /// The GraphQL error of an application error.
 pub fn gql_error(e: AppError) -> async_graphql::Error {
     let code = e.code();

@@ -9,7 +9,7 @@ use super::connection::{self, Connection};
 use super::context::{pool, require_reader};
 use super::departments::DepartmentRow;
 use super::enums::{label, parse_id, EmploymentType, MemberStatus, Role};
-use super::error::{internal, Gql};
+use super::error::{loader_error, Gql};
 use super::loaders::{DepartmentKey, Loaders, MailboxOfMember};
 use super::mailbox::MailboxRow;
 
@@ -76,7 +76,7 @@ impl MemberRow {
         ctx.data::<DataLoader<Loaders>>()?
             .load_one(DepartmentKey(id))
             .await
-            .map_err(internal)
+            .map_err(loader_error)
     }
     /// The member's mailbox (not purged), if any.
     async fn mailbox(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MailboxRow>> {
@@ -84,7 +84,7 @@ impl MemberRow {
         ctx.data::<DataLoader<Loaders>>()?
             .load_one(MailboxOfMember(self.id))
             .await
-            .map_err(internal)
+            .map_err(loader_error)
     }
 }
 
