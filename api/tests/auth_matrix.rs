@@ -637,3 +637,62 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
         "13800138000"
     );
 }
+
+#[tokio::test]
+async fn nested_pages_and_aliases_count_toward_the_complexity_limit() {
+    let _serial = SERIAL.lock().await;
+    let (schema, _, ids) = setup().await;
+    let buyer = who("buyer-1", PrincipalKind::Account, None);
+    // One page of 100 organizations, each with 100 members: 10,000 rows, not 2 lists.
+    let nested = "{ organizations(first: 100) { nodes { members(first: 100) { nodes { id name phone } } } } }";
+    let r = run(&schema, buyer.clone(), nested, json!({})).await;
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{r}"
+    );
+    // The same small query forty times under aliases is forty queries.
+    let one = "members(first: 100) { nodes { id name phone email account } }";
+    let aliased: String = (0..40).map(|i| format!("a{i}: {one} ")).collect();
+    let r = run(
+        &schema,
+        buyer.clone(),
+        &format!("query($o: ID!) {{ organization(id: $o) {{ {aliased} }} }}"),
+        ids.clone(),
+    )
+    .await;
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{r}"
+    );
+    // What the console asks for a page stays well inside.
+    let page = "query($o: ID!) { organization(id: $o) { departments { id name } members(first: 100) { totalCount pageInfo { hasNextPage endCursor } nodes { id name account phone email status authorized department { name } mailbox { address status } } } } }";
+    ok(&schema, buyer, page, ids).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_more_than_1000_ids_is_refused_and_writes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let (schema, pool, ids) = setup().await;
+    let before = events(&pool).await;
+    let many: Vec<String> = (0..1001).map(|_| Uuid::now_v7().to_string()).collect();
+    let buyer = who("buyer-1", PrincipalKind::Account, None);
+    for (field, query) in [
+        ("memberIds", "mutation($o: ID!, $many: [ID!]) { authorizeMembers(organizationId: $o, memberIds: $many) { authorized } }"),
+        ("departmentIds", "mutation($o: ID!, $many: [ID!]) { authorizeMembers(organizationId: $o, departmentIds: $many) { authorized } }"),
+        ("memberIds", "mutation($o: ID!, $many: [ID!]!) { revokeAuthorization(organizationId: $o, memberIds: $many) { revoked } }"),
+        ("memberIds", "mutation($dom: ID!, $many: [ID!]!) { openMailboxes(memberIds: $many, domainId: $dom) { id } }"),
+    ] {
+        let mut vars = ids.clone();
+        vars["many"] = json!(many);
+        let r = run(&schema, buyer.clone(), query, vars).await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "VALIDATION", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], field, "{r}");
+    }
+    assert_eq!(events(&pool).await, before);
+}

@@ -178,6 +178,17 @@ pub enum AppError {
 
 impl AppError {
     /// A validation refusal of `field`.
+    /// VALIDATION when a list holds more than `max` ids.
+    pub fn check_batch(field: &'static str, len: usize, max: usize) -> Result<(), Self> {
+        if len > max {
+            return Err(AppError::invalid(
+                field,
+                format!("at most {max} ids at once ({len} given)"),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         AppError::Refused(DomainError::Validation {
             field,

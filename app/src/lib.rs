@@ -54,6 +54,9 @@ pub struct App {
     provider: Provider,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
+    /// Password hashing (Argon2, ~36 ms of CPU each) runs on at most all cores but one, so
+    /// a large import cannot starve every other request.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -72,6 +75,11 @@ impl App {
             provider: Provider::default(),
             clock,
             settings: Arc::new(Settings::default()),
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get().saturating_sub(1))
+                    .max(1),
+            )),
         }
     }
 
@@ -79,6 +87,14 @@ impl App {
     pub fn with_settings(mut self, settings: Settings) -> Self {
         self.settings = Arc::new(settings);
         self
+    }
+
+    /// A turn at hashing a password (see `hashing`).
+    pub(crate) async fn hashing_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        self.hashing
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))
     }
 
     /// Its limits and allowances.

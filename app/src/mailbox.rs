@@ -43,6 +43,7 @@ pub async fn open_many(
     member_ids: &[Uuid],
     domain_id: Uuid,
 ) -> Result<Executed<Vec<Uuid>>, AppError> {
+    AppError::check_batch("memberIds", member_ids.len(), domain::member::MAX_BATCH_IDS)?;
     let organization_id = access::organization_of(app.pool(), Owned::MailDomain, domain_id)
         .await?
         .ok_or(AppError::Forbidden)?;

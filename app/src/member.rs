@@ -299,6 +299,7 @@ async fn keep_password(
     app.secrets().put(purpose, member_id, password).await?;
     // Hashed once, when the password arrives, so opening mailboxes never waits on Argon2.
     let plain = password.to_owned();
+    let _turn = app.hashing_turn().await?;
     let hash = tokio::task::spawn_blocking(move || secrets::mail_password_hash(&plain))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;

@@ -23,6 +23,8 @@ pub use seats::*;
 
 /// Most rows one import may hold.
 pub const MAX_IMPORT_ROWS: usize = 1_000;
+/// Most ids one batch command (authorize, revoke, open mailboxes) takes.
+pub const MAX_BATCH_IDS: usize = 1_000;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, Default,

@@ -12,6 +12,7 @@ pub mod codec;
 mod error;
 mod event;
 mod input;
+mod listener;
 mod position;
 mod store;
 mod subscription;

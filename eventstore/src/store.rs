@@ -84,7 +84,7 @@ struct Inner {
     appended: watch::Sender<u64>,
     /// Bumped on every NOTIFY from any process (and when the listener reconnects, since
     /// notifications may have been missed meanwhile).
-    notified: watch::Sender<u64>,
+    notified: Arc<watch::Sender<u64>>,
     /// The one LISTEN connection of this store starts with the first subscription.
     listening: std::sync::Once,
     poll_interval: Duration,
@@ -100,7 +100,7 @@ impl EventStore {
             pool,
             inner: Arc::new(Inner {
                 appended,
-                notified,
+                notified: Arc::new(notified),
                 listening: std::sync::Once::new(),
                 poll_interval: Duration::from_secs(1),
             }),
@@ -146,49 +146,7 @@ impl EventStore {
     }
 
     fn spawn_listener(&self) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let pool = self.pool.clone();
-        let store = Arc::downgrade(&self.inner);
-        handle.spawn(async move {
-            let bump = |inner: &Inner| inner.notified.send_modify(|n| *n = n.wrapping_add(1));
-            loop {
-                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "LISTEN unavailable; subscriptions poll");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        match store.upgrade() {
-                            Some(_) => continue,
-                            None => return,
-                        }
-                    }
-                };
-                if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
-                    tracing::debug!(error = %e, "LISTEN failed; subscriptions poll");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                loop {
-                    // Wakes now and then to end with the store.
-                    let got =
-                        tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;
-                    let Some(inner) = store.upgrade() else {
-                        return;
-                    };
-                    match got {
-                        Err(_) => {}
-                        // Ok(None): the connection was lost and re-established.
-                        Ok(Ok(_)) => bump(&inner),
-                        Ok(Err(_)) => {
-                            bump(&inner);
-                            break;
-                        }
-                    }
-                }
-            }
-        });
+        crate::listener::spawn(self.pool.clone(), Arc::downgrade(&self.inner.notified));
     }
 
     pub(crate) fn signal_appended(&self) {

@@ -75,6 +75,16 @@ pub fn page_size(first: Option<i32>) -> async_graphql::Result<i64> {
     }
 }
 
+/// What a page costs in the complexity limit: each of its rows costs what one row's fields
+/// cost, so `first: 100` of a nested list counts 100 times, not once.
+pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first.unwrap_or(50).clamp(1, 1000) as usize;
+    rows.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// Rows assumed of a list that is answered whole (departments, domains, the recycle bin).
+pub const WHOLE_LIST: usize = 100;
+
 /// Cursors of id-ordered lists are the rows' ids (UUIDv7: time-ordered).
 pub fn cursor(after: Option<&str>) -> async_graphql::Result<Uuid> {
     match after {

@@ -89,11 +89,13 @@ impl OrganizationRow {
         Ok(subscription_row(ctx, id).await?.map(|s| s.seat_counts()))
     }
     /// Every department, by name (`departmentsConnection` pages them).
+    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentRow>> {
         require_reader(ctx, self.id).await?;
         departments::all(ctx, self.id).await
     }
     /// The departments, a page at a time, by id.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn departments_connection(
         &self,
         ctx: &Context<'_>,
@@ -104,6 +106,7 @@ impl OrganizationRow {
         departments::page(ctx, self.id, first, after).await
     }
     /// Members, filtered by department and status, in the order they were added.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -115,10 +118,12 @@ impl OrganizationRow {
         require_reader(ctx, self.id).await?;
         member::page(ctx, self.id, first, after, department_id, status).await
     }
+    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
     async fn domains(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DomainRow>> {
         require_reader(ctx, self.id).await?;
         maildomain::of_organization(ctx, self.id).await
     }
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn mailboxes(
         &self,
         ctx: &Context<'_>,
@@ -131,11 +136,13 @@ impl OrganizationRow {
     }
     /// Closed mailboxes waiting to be purged, soonest first (`recycleBinConnection` pages
     /// them).
+    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
     async fn recycle_bin(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MailboxRow>> {
         require_reader(ctx, self.id).await?;
         mailbox::recycle_bin(ctx, self.id).await
     }
     /// The recycle bin, a page at a time, by id.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn recycle_bin_connection(
         &self,
         ctx: &Context<'_>,
@@ -146,11 +153,13 @@ impl OrganizationRow {
         mailbox::page(ctx, self.id, first, after, Some(MailboxStatus::Closed)).await
     }
     /// Every invitation, newest expiry first (`invitationsConnection` pages them).
+    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
     async fn invitations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<InvitationRow>> {
         require_reader(ctx, self.id).await?;
         invitations::all(ctx, self.id).await
     }
     /// The invitations, a page at a time, by id.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn invitations_connection(
         &self,
         ctx: &Context<'_>,
@@ -161,6 +170,7 @@ impl OrganizationRow {
         invitations::page(ctx, self.id, first, after).await
     }
     /// Who did what, newest first.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

@@ -41,6 +41,7 @@ impl Query {
     }
 
     /// The caller's subscriptions (all of them for an operator).
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -91,6 +92,7 @@ impl Query {
     }
 
     /// Organizations the caller manages (all of them for an operator).
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -131,6 +133,7 @@ impl Query {
 
     /// The log in order, for billing and operators: events after `after` (a position
     /// cursor), optionally of some categories only. Never skips an event that commits late.
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,

@@ -50,6 +50,7 @@ pub struct WebhookDelivery {
 #[ComplexObject]
 impl Webhook {
     /// The latest delivery attempts, newest first (`first`: 1–100, default 20).
+    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
@@ -67,6 +68,7 @@ impl Webhook {
 
     /// The delivery attempts, newest first, a page at a time (`after`: a cursor of this
     /// list).
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn deliveries_connection(
         &self,
         ctx: &Context<'_>,
@@ -139,6 +141,7 @@ pub struct WebhookQuery;
 #[Object]
 impl WebhookQuery {
     /// Operators: every webhook endpoint.
+    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
     async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
         operator(ctx)?;
         let all = webhook::list(pool(ctx)?).await.gql()?;

@@ -1,6 +1,7 @@
 //! Authorizing members for the mail app (seats) and revoking that.
 
 use super::*;
+use domain::member::MAX_BATCH_IDS;
 
 /// The outcome of an authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,8 @@ pub async fn authorize(
     member_ids: &[Uuid],
     department_ids: &[Uuid],
 ) -> Result<Executed<Authorized>, AppError> {
+    AppError::check_batch("memberIds", member_ids.len(), MAX_BATCH_IDS)?;
+    AppError::check_batch("departmentIds", department_ids.len(), MAX_BATCH_IDS)?;
     access::require_manager(app.pool(), request, organization_id).await?;
     let mut ids = member_ids.to_vec();
     let mut written = Vec::new();
@@ -93,6 +96,7 @@ pub async fn revoke_authorization(
     organization_id: Uuid,
     member_ids: &[Uuid],
 ) -> Result<Executed<Revoked>, AppError> {
+    AppError::check_batch("memberIds", member_ids.len(), MAX_BATCH_IDS)?;
     access::require_manager(app.pool(), request, organization_id).await?;
     let subscription_id = organization_state(app, organization_id)
         .await?
