@@ -50,6 +50,8 @@ pub struct Config {
     /// Connections and deadlines (`MAILPLANE_MAX_CONNECTIONS`, `MAILPLANE_HEADER_TIMEOUT`,
     /// `MAILPLANE_REQUEST_TIMEOUT`).
     pub server: api::ServerLimits,
+    /// Websockets (`MAILPLANE_WS_INIT_TIMEOUT`, `MAILPLANE_WS_PER_PRINCIPAL`, `MAILPLANE_WS_MAX`).
+    pub sockets: api::SocketLimits,
 }
 
 /// `MAILPLANE_SMS`.
@@ -174,6 +176,11 @@ impl Config {
                 header_read_timeout: duration(&get, "MAILPLANE_HEADER_TIMEOUT", "10s")?,
                 request_timeout: duration(&get, "MAILPLANE_REQUEST_TIMEOUT", "30s")?,
                 ..api::ServerLimits::default()
+            },
+            sockets: api::SocketLimits {
+                init_timeout: duration(&get, "MAILPLANE_WS_INIT_TIMEOUT", "10s")?,
+                per_principal: number(&get, "MAILPLANE_WS_PER_PRINCIPAL", 8, 1..=10_000)?,
+                total: number(&get, "MAILPLANE_WS_MAX", 1024, 1..=100_000)?,
             },
             settings: app::Settings {
                 webhook_targets: match flag(&get, "MAILPLANE_WEBHOOK_ALLOW_PRIVATE")? {

@@ -98,7 +98,8 @@ async fn serve_http(
         app: application.clone(),
         runner: runner.clone(),
     };
-    let state = api::AppState::new(services, Arc::new(jwt), config.http.clone());
+    let mut state = api::AppState::new(services, Arc::new(jwt), config.http.clone());
+    state.sockets = config.sockets.clone();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -4,6 +4,7 @@
 pub mod feed;
 pub mod graphql;
 mod graphql_http;
+mod graphql_ws;
 mod health;
 pub mod metrics;
 pub mod server;
@@ -20,6 +21,7 @@ use eventstore::EventStore;
 
 pub use app::auth::{JwtKeys, Principal, PrincipalKind};
 pub use graphql_http::HttpLimits;
+pub use graphql_ws::{OpenSockets, SocketLimits};
 pub use metrics::Metrics;
 pub use server::ServerLimits;
 
@@ -33,6 +35,9 @@ pub struct AppState {
     /// The same schema for introspection queries of authenticated callers (deeper).
     pub introspection: graphql::MailplaneSchema,
     pub http: HttpLimits,
+    pub sockets: SocketLimits,
+    /// Websockets open now, per principal.
+    pub open_sockets: Arc<OpenSockets>,
 }
 
 impl AppState {
@@ -50,6 +55,8 @@ impl AppState {
             schema: graphql::build_schema(services),
             introspection: graphql::build_introspection_schema(again),
             http,
+            sockets: SocketLimits::default(),
+            open_sockets: Arc::default(),
         }
     }
 }
@@ -61,46 +68,13 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql_http::graphiql).post(graphql_http::post),
         )
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(graphql_ws::upgrade))
         .route("/events", get(feed::http))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
-}
-
-/// `GET /graphql/ws`: GraphQL subscriptions over websocket (graphql-transport-ws). The
-/// token comes in `connection_init`'s payload as `{"Authorization": "Bearer …"}`.
-async fn graphql_ws(
-    State(state): State<AppState>,
-    protocol: async_graphql_axum::GraphQLProtocol,
-    upgrade: axum::extract::WebSocketUpgrade,
-) -> Response {
-    use axum::response::IntoResponse;
-    let schema = state.schema.clone();
-    let jwt = state.jwt.clone();
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let header = ["Authorization", "authorization"]
-                        .iter()
-                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
-                    let principal = match header {
-                        None => None,
-                        Some(h) => Some(jwt.verify_header(Some(&h)).map_err(|e| {
-                            async_graphql::Error::new(format!("unauthenticated: {e}"))
-                        })?),
-                    };
-                    let mut data = async_graphql::Data::default();
-                    data.insert(app::Request::client(principal, uuid::Uuid::now_v7()));
-                    Ok(data)
-                })
-                .serve()
-        })
-        .into_response()
 }
 
 fn set_correlation(response: &mut Response, id: uuid::Uuid) {

@@ -255,6 +255,8 @@ async fn tokens_that_are_expired_forged_or_unsigned_are_unauthenticated() {
         introspection: schema.clone(),
         schema,
         http: api::HttpLimits::default(),
+        sockets: api::SocketLimits::default(),
+        open_sockets: Default::default(),
     };
     let app = api::router(state);
     let now = chrono::Utc::now().timestamp();

@@ -52,6 +52,8 @@ async fn serve() -> Served {
         schema: schema.clone(),
         introspection: schema.clone(),
         http: api::HttpLimits::default(),
+        sockets: api::SocketLimits::default(),
+        open_sockets: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());

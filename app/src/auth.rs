@@ -202,6 +202,16 @@ impl JwtKeys {
 
     /// Checks a token's signature, algorithm, expiry and claims.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_token(token).map(|(p, _)| p)
+    }
+
+    /// Like [`verify_header`](Self::verify_header), also answering when the token expires
+    /// (unix seconds), for connections that outlive a request.
+    pub fn verify_with_expiry(&self, header: &str) -> Result<(Principal, i64), AuthError> {
+        self.verify_token(bearer(Some(header))?)
+    }
+
+    fn verify_token(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -228,22 +238,28 @@ impl JwtKeys {
             });
         }
         check_scope(c.kind, c.scope.as_deref()).map_err(|_| AuthError::Invalid)?;
-        Ok(Principal {
-            id: c.sub,
-            kind: c.kind,
-            scope: c.scope,
-        })
+        Ok((
+            Principal {
+                id: c.sub,
+                kind: c.kind,
+                scope: c.scope,
+            },
+            c.exp,
+        ))
     }
 
     /// Reads `Authorization: Bearer <token>` and verifies it.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
-        let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Missing)?;
-        self.verify(token)
+        self.verify(bearer(header)?)
     }
+}
+
+fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
+    header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::Missing)
 }
 
 fn check_scope(kind: PrincipalKind, scope: Option<&str>) -> Result<(), AuthError> {
