@@ -187,6 +187,8 @@ impl Config {
                     true => app::webhook::Targets::AnyAddress,
                     false => app::webhook::Targets::PublicOnly,
                 },
+                sms_per_organization_per_hour: number(&get, "MAILPLANE_SMS_PER_ORGANIZATION_HOUR", 30, 1..=1_000_000)? as u32,
+                sms_per_phone_per_hour: number(&get, "MAILPLANE_SMS_PER_PHONE_HOUR", 5, 1..=10_000)? as u32,
             },
         })
     }

@@ -145,6 +145,15 @@ async fn answer(
     } else {
         state.schema.execute(request).await
     };
+    let mut response = response;
+    // Parse and validation errors (syntax, unknown fields, too deep, too complex) come
+    // without a code from the engine: they are the caller's bad input.
+    for e in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", ErrorCode::Validation.as_str());
+        }
+    }
     let busy = response.errors.iter().any(|e| {
         e.extensions
             .as_ref()

@@ -589,7 +589,7 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
     let inside = "organization { id name members { nodes { name phone mailbox { address } department { name } } } invitations { phone email } domains { name } auditLog { nodes { eventType actor } } departments { name } seats { authorized } subscription { id } }";
     let through_subscription =
         format!("query($s: ID!) {{ subscription(id: $s) {{ id {inside} }} }}");
-    let through_list = format!("{{ subscriptions {{ nodes {{ id {inside} }} }} }}");
+    let through_list = format!("{{ subscriptions(first: 2) {{ nodes {{ id {inside} }} }} }}");
     let through_order = format!("mutation {{ provisionSubscription(input: {{buyerAccountId: \"reseller-1\", orderId: \"O-7\", edition: \"standard\", seats: 2, trial: true}}) {{ id {inside} }} }}");
     let before = events(&pool).await;
     for (who_label, principal, query) in [

@@ -268,6 +268,11 @@ async fn strangers_get_no_schema_and_tools_get_all_of_it() {
     .await
     .unwrap();
     assert!(body.contains("nested too deep"), "{body}");
+    assert_eq!(
+        code(&body),
+        "VALIDATION",
+        "a refused query says so with a code"
+    );
 }
 
 /// graphql-core's `get_introspection_query()` (what GraphiQL, code generators, Postman and

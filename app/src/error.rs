@@ -168,6 +168,9 @@ pub enum AppError {
     /// A read model query failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Too many of something in too short a time; the message says how many and when.
+    #[error("{0}")]
+    RateLimited(String),
     /// The secret table failed.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -208,6 +211,7 @@ impl AppError {
             AppError::Forbidden => ErrorCode::Forbidden,
             AppError::Refused(d) => ErrorCode::of(d),
             AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::RateLimited(_) => ErrorCode::RateLimited,
             AppError::Database(e)
             | AppError::Store(eventstore::Error::Database(e))
             | AppError::Secret(SecretError::Database(e))
@@ -240,7 +244,10 @@ impl AppError {
                 eventstore::Error::Codec { .. } | eventstore::Error::Invalid(_)
             ),
             AppError::Secret(e) => matches!(e, SecretError::Database(_)),
-            AppError::Unauthenticated | AppError::Forbidden | AppError::Refused(_) => false,
+            AppError::Unauthenticated
+            | AppError::Forbidden
+            | AppError::Refused(_)
+            | AppError::RateLimited(_) => false,
         }
     }
 

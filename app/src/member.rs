@@ -214,17 +214,35 @@ pub async fn reset_password(
 ) -> Result<Executed<()>, AppError> {
     access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
     domain::validate::password(password)?;
+    let stream = streams::member(member_id);
+    let member = app.load::<Member>(&stream).await?;
+    // The new password goes out by SMS: only where the app is bound (someone pays for the
+    // mail), and within the hourly allowance of the organization and the phone.
+    let organization = app
+        .load::<Organization>(&streams::organization(member.organization_id))
+        .await?;
+    if organization.subscription_id.is_none() {
+        return Err(DomainError::SubscriptionInactive.into());
+    }
+    let allowance = match &member.phone {
+        Some(phone) => Some(crate::sms::take_allowance(app, member.organization_id, phone).await?),
+        None => None,
+    };
     // Kept before the event exists: the SMS and data plane workers read them as soon as
     // they see it.
     keep_password(app, Purpose::ResetPassword, member_id, password).await?;
     let command = MemberCommand::ResetPassword {
         password: password.to_owned(),
     };
-    let stream = streams::member(member_id);
-    Ok(app
+    let done = app
         .run::<Member>(request, &stream, command, no_claims)
-        .await?
-        .map(|_| ()))
+        .await;
+    if done.is_err() {
+        if let Some(allowance) = allowance {
+            allowance.give_back(app).await;
+        }
+    }
+    Ok(done?.map(|_| ()))
 }
 
 /// A manager deletes a disabled member, freeing its account, phone and seat.

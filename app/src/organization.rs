@@ -104,6 +104,7 @@ pub async fn invite_admin(
         token_hash: organization::token_hash(&token),
         actor,
     };
+    let allowance = crate::sms::take_allowance(app, organization_id, &invitee.phone).await?;
     // Kept before the event exists: the SMS worker reads it as soon as it sees the event.
     app.secrets()
         .put(Purpose::InvitationToken, invitation_id, &token)
@@ -114,6 +115,7 @@ pub async fn invite_admin(
             .secrets()
             .delete(Purpose::InvitationToken, invitation_id)
             .await;
+        allowance.give_back(app).await;
     }
     Ok(done?.map(|_| invitation_id))
 }

@@ -1,6 +1,10 @@
 //! The outcome of a text message: `SmsSent` or `SmsFailed` in the stream `sms-<source event
 //! id>`, appended only if the stream does not exist, so a replay records nothing twice.
 
+mod allowance;
+
+pub use allowance::{take as take_allowance, Allowance};
+
 use domain::notification::SmsEvent;
 use eventstore::{ExpectedRevision, RecordedEvent};
 

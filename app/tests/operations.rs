@@ -344,3 +344,80 @@ async fn provisioning_the_same_order_twice_is_one_subscription() {
         Some(request.correlation_id())
     );
 }
+
+fn invitee(phone: &str) -> app::organization::Invitee {
+    app::organization::Invitee {
+        name: "李娜".into(),
+        phone: phone.into(),
+        email: "lina@acme.cn".into(),
+        valid_hours: 24,
+    }
+}
+
+#[tokio::test]
+async fn texting_any_number_is_refused_without_a_bound_app_and_beyond_the_hourly_allowance() {
+    let a = application().await;
+    // No app bound: no invitation, no password reset, no text message.
+    let unbound = app::organization::create(&a, &buyer(), &organization("beta"))
+        .await
+        .unwrap()
+        .answer;
+    fold(&a).await;
+    let before = event_count(&a).await;
+    let e = app::organization::invite_admin(&a, &buyer(), unbound, &invitee("13900000000"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SubscriptionInactive, "{e}");
+    let stranger = app::member::add(&a, &buyer(), unbound, &member("x", "13900000001"))
+        .await
+        .unwrap()
+        .answer;
+    fold(&a).await;
+    let before_reset = event_count(&a).await;
+    let e = app::member::reset_password(&a, &buyer(), stranger, "N3w-Passw0rd")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SubscriptionInactive, "{e}");
+    assert_eq!(event_count(&a).await, before_reset);
+    assert!(before < before_reset, "only the member was added");
+
+    // Bound: one phone gets at most 5 an hour, from every organization together...
+    let a = a.with_settings(app::Settings {
+        sms_per_organization_per_hour: 8,
+        sms_per_phone_per_hour: 5,
+        ..app::Settings::default()
+    });
+    let org = organization_with_trial(&a, 10).await;
+    for _ in 0..5 {
+        app::organization::invite_admin(&a, &buyer(), org, &invitee("13800138000"))
+            .await
+            .unwrap();
+    }
+    let written = event_count(&a).await;
+    let e = app::organization::invite_admin(&a, &buyer(), org, &invitee("13800138000"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RateLimited, "{e}");
+    assert_eq!(e.code().http_status(), 429);
+    // ...and a refused invitation (a bad phone) costs nothing.
+    let e = app::organization::invite_admin(&a, &buyer(), org, &invitee("123"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+    // One organization sends at most 8 an hour, to whatever numbers.
+    let m = add_members(&a, org, 1).await[0];
+    for n in 0..3 {
+        app::organization::invite_admin(&a, &buyer(), org, &invitee(&format!("1370000000{n}")))
+            .await
+            .unwrap();
+    }
+    let e = app::member::reset_password(&a, &buyer(), m, "N3w-Passw0rd")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RateLimited, "{e}");
+    assert_eq!(
+        event_count(&a).await,
+        written + 3 + 1,
+        "three invitations and the member"
+    );
+}

@@ -152,6 +152,10 @@ impl Decider for Organization {
                 require(s)?;
                 let name = validate::name("name", &name)?;
                 let phone = validate::phone("phone", &phone)?;
+                // The invitation goes out by SMS: only once someone pays for the app.
+                if s.subscription_id.is_none() {
+                    return Err(DomainError::SubscriptionInactive);
+                }
                 let email = validate::email("email", &email)?;
                 if !(1..=720).contains(&valid_hours) {
                     return Err(DomainError::invalid("validHours", "must be 1 to 720 hours"));
@@ -372,6 +376,27 @@ mod tests {
         }
     }
 
+    fn bound() -> E {
+        E::AppBound {
+            subscription_id: Uuid::from_u128(0x5b),
+        }
+    }
+
+    #[test]
+    fn an_organization_without_a_bound_app_sends_no_invitation() {
+        given::<Organization>(&[created(true)])
+            .when(C::InviteAdmin {
+                invitation_id: INV,
+                name: "李娜".into(),
+                phone: "13800138000".into(),
+                email: "lina@acme.cn".into(),
+                valid_hours: 48,
+                token_hash: token_hash("t"),
+                actor: "reseller-1".into(),
+            })
+            .then_err(DomainError::SubscriptionInactive);
+    }
+
     fn invited() -> E {
         E::AdminInvited {
             invitation_id: INV,
@@ -467,7 +492,7 @@ mod tests {
 
     #[test]
     fn inviting_an_admin_stores_only_the_token_hash_and_an_expiry() {
-        given::<Organization>(&[created(true)])
+        given::<Organization>(&[created(true), bound()])
             .when(C::InviteAdmin {
                 invitation_id: INV,
                 name: "李娜".into(),
@@ -499,8 +524,12 @@ mod tests {
             (invite("13800138000", "lina@acme.cn", 0), "validHours"),
             (invite("13800138000", "lina@acme.cn", 721), "validHours"),
         ] {
-            let err = Organization::decide(&Organization::fold(&[created(true)]), command, t0())
-                .unwrap_err();
+            let err = Organization::decide(
+                &Organization::fold(&[created(true), bound()]),
+                command,
+                t0(),
+            )
+            .unwrap_err();
             assert_eq!(err.field(), Some(field));
         }
     }

@@ -85,6 +85,9 @@ pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
 /// Rows assumed of a list that is answered whole (departments, domains, the recycle bin).
 pub const WHOLE_LIST: usize = 100;
 
+/// Rows assumed of a short list only operators read (webhook endpoints).
+pub const FEW: usize = 10;
+
 /// Cursors of id-ordered lists are the rows' ids (UUIDv7: time-ordered).
 pub fn cursor(after: Option<&str>) -> async_graphql::Result<Uuid> {
     match after {

@@ -101,6 +101,10 @@ pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
 /// generators, Postman, schemathesis) nests 13 levels with its `ofType` chains.
 pub const MAX_INTROSPECTION_DEPTH: usize = 16;
 
+/// Most expensive introspection accepted: the standard query costs some thousands of
+/// fields; what it reads is the schema, bounded by the body limit.
+pub const MAX_INTROSPECTION_COMPLEXITY: usize = 100_000;
+
 /// Whether a query asks only about the schema (`__schema`, `__type`, `__typename` at its root).
 pub fn is_introspection(query: &str) -> bool {
     use async_graphql::parser::types::{DocumentOperations, Selection};
@@ -136,7 +140,7 @@ pub fn build_introspection_schema(services: Services) -> MailplaneSchema {
     )
     .data(services)
     .limit_depth(MAX_INTROSPECTION_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
+    .limit_complexity(MAX_INTROSPECTION_COMPLEXITY)
     .finish()
 }
 

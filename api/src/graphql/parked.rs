@@ -39,7 +39,7 @@ pub struct ParkedQuery;
 #[Object]
 impl ParkedQuery {
     /// Operators: parked events, newest first (`first`: 1–100, default 50).
-    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
+    #[graphql(complexity = "super::connection::list_cost(first, child_complexity)")]
     async fn parked_events(
         &self,
         ctx: &Context<'_>,

@@ -50,7 +50,9 @@ pub struct WebhookDelivery {
 #[ComplexObject]
 impl Webhook {
     /// The latest delivery attempts, newest first (`first`: 1–100, default 20).
-    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
+    #[graphql(
+        complexity = "super::connection::list_cost(Some(first.unwrap_or(20)), child_complexity)"
+    )]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
@@ -141,7 +143,7 @@ pub struct WebhookQuery;
 #[Object]
 impl WebhookQuery {
     /// Operators: every webhook endpoint.
-    #[graphql(complexity = "super::connection::WHOLE_LIST * child_complexity")]
+    #[graphql(complexity = "super::connection::FEW * child_complexity")]
     async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
         operator(ctx)?;
         let all = webhook::list(pool(ctx)?).await.gql()?;
