@@ -261,7 +261,7 @@ async fn strangers_get_no_schema_and_tools_get_all_of_it() {
     assert!(types.iter().any(|t| t["name"] == "Organization"));
     // The deeper limit is for introspection only: data queries keep the normal one.
     let token = s.token.clone();
-    let deep = json!({"query": format!("{{ __schema {{ queryType {{ name }} }} organizations {{ nodes {{ {} }} }} }}", "members { nodes { mailbox { member { mailbox { member { mailbox { member { mailbox { member { id } } } } } } } } } }")}).to_string();
+    let deep = json!({"query": format!("{{ __schema {{ queryType {{ name }} }} organizations(first: 1) {{ nodes {{ {} }} }} }}", "members(first: 1) { nodes { mailbox { member { mailbox { member { mailbox { member { mailbox { member { id } } } } } } } } } }")}).to_string();
     let (_, body) = tokio::task::spawn_blocking(move || {
         post(address, Some(&token), "application/json", deep.as_bytes())
     })
