@@ -277,7 +277,13 @@ async fn the_whole_flow_through_graphql() {
     let d = gql(port, &buyer, "mutation($o: ID!) { addDomain(organizationId: $o, name: \"Acme.CN\", mode: FULL) { id name status records { type host value } } }", json!({"o": org_id}))["addDomain"].clone();
     assert_eq!(d["name"], "acme.cn");
     assert_eq!(d["status"], "PENDING");
-    assert_eq!(d["records"].as_array().unwrap().len(), 4);
+    // MX ×2, SPF, DKIM, and the organization's own token.
+    assert_eq!(d["records"].as_array().unwrap().len(), 5);
+    assert_eq!(d["records"][4]["host"], "_dnsauth");
+    let token_record = format!(
+        "txt-record=_dnsauth.acme.cn,\"{}\"",
+        d["records"][4]["value"].as_str().unwrap()
+    );
     let domain_id = d["id"].as_str().unwrap().to_owned();
 
     // Mailboxes need a verified domain; verification asks the real DNS server.
@@ -301,13 +307,14 @@ async fn the_whole_flow_through_graphql() {
         .iter()
         .map(|r| r["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["OK", "MISSING", "MISSING", "MISSING"]);
+    assert_eq!(statuses, ["OK", "MISSING", "MISSING", "MISSING", "MISSING"]);
     dns.serve(&[
         "mx-host=acme.cn,mx1.mailplane.test,5",
         "mx-host=acme.cn,mx2.mailplane.test,10",
         "txt-record=acme.cn,\"v=spf1 include:spf.mailplane.test -all\"",
         "cname=mp1._domainkey.acme.cn,dkim.mailplane.test",
         "host-record=dkim.mailplane.test,127.0.0.2",
+        &token_record,
     ]);
     let checked = gql(port, &buyer, verify, json!({"d": domain_id}))["verifyDomain"].clone();
     assert_eq!(checked["status"], "VERIFIED", "{checked}");

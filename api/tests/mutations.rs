@@ -89,7 +89,7 @@ async fn setup() -> (MailplaneSchema, PgPool, Value) {
         app: app::App::new(
             store.clone(),
             SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
-            Arc::new(app::dns::FixedAnswers(published)),
+            Arc::new(app::dns::PublishedByOwner(published)),
             Arc::new(app::SystemClock),
         ),
         runner: projections::Runner::new(store),

@@ -3,8 +3,11 @@
 //! another name (its mailboxes are renamed), removing it.
 
 use domain::maildomain::{
-    DomainStatus, MailDomain, MailDomainCommand, MailDomainState, VerificationMode,
+    ClaimEnd, DomainStatus, MailDomain, MailDomainCommand, MailDomainState, VerificationMode,
 };
+use domain::organization::Organization;
+use domain::DomainError;
+use domain::Scope;
 use uuid::Uuid;
 
 use crate::access::{self, Owned};
@@ -20,9 +23,21 @@ pub async fn add(
     mode: VerificationMode,
 ) -> Result<Executed<Uuid>, AppError> {
     access::require_manager(app.pool(), request, organization_id).await?;
+    // Domains are for organizations someone pays for: no claims on names for free.
+    let organization = app
+        .load::<Organization>(&streams::organization(organization_id))
+        .await?;
+    if organization.subscription_id.is_none() {
+        return Err(DomainError::SubscriptionInactive.into());
+    }
     let domains_in_organization =
         read::domains_of_organization(app.pool(), organization_id).await?;
     let domain_id = Uuid::now_v7();
+    let owned_elsewhere = match domain::maildomain::normalize(name) {
+        Ok(n) => owner_of(app, &n.ascii).await?.is_some(),
+        // The decider says what is wrong with the name.
+        Err(_) => false,
+    };
     let command = MailDomainCommand::Add {
         domain_id,
         organization_id,
@@ -31,6 +46,7 @@ pub async fn add(
         domains_in_organization,
         ownership_token: ownership_token()?,
         provider: app.provider().clone(),
+        owned_elsewhere,
     };
     Ok(run(app, request, domain_id, command)
         .await?
@@ -53,15 +69,57 @@ async fn check(
     request: &Request,
     domain_id: Uuid,
 ) -> Result<Executed<MailDomainState>, AppError> {
-    let state = app
-        .load::<MailDomain>(&streams::maildomain(domain_id))
-        .await?;
+    let stream = streams::maildomain(domain_id);
+    let state = app.load::<MailDomain>(&stream).await?;
     let answers = app.dns().resolve(&state.name, &state.records).await;
-    let command = MailDomainCommand::Check {
-        answers,
-        provider: app.provider().clone(),
-    };
-    run(app, request, domain_id, command).await
+    // Twice at most: when another organization verified the same name at the same moment,
+    // its claim wins the append and ours is then ended, with the check recorded.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let owned_elsewhere = owner_of(app, &state.name)
+            .await?
+            .is_some_and(|holder| holder != stream.to_string());
+        let command = MailDomainCommand::Check {
+            answers: answers.clone(),
+            provider: app.provider().clone(),
+            owned_elsewhere,
+        };
+        match run(app, request, domain_id, command).await {
+            Err(AppError::Refused(DomainError::DomainTaken)) if attempt == 1 => continue,
+            done => return done,
+        }
+    }
+}
+
+/// The system ends a domain claim: another organization verified the name, or the
+/// organization was dissolved. Nothing happens to a claim already over, or (when another
+/// verified it) to the owner's own.
+pub async fn end_claim(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+    reason: ClaimEnd,
+) -> Result<(), AppError> {
+    if !request.is_system() {
+        return Err(AppError::Forbidden);
+    }
+    run(
+        app,
+        request,
+        domain_id,
+        MailDomainCommand::EndClaim { reason },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The stream that owns (has verified) a name on the platform.
+async fn owner_of(app: &App, name: &str) -> Result<Option<String>, AppError> {
+    Ok(app
+        .store()
+        .claim_holder(Scope::MailDomain.name(), name)
+        .await?)
 }
 
 /// The re-check timer: an unverified domain is looked up again. Answers whether to look
@@ -75,7 +133,11 @@ pub async fn recheck(
         .load::<MailDomain>(&streams::maildomain(domain_id))
         .await?;
     // FAILED only says the last look found something wrong: still unverified.
-    if state.id.is_none() || state.removed || state.status == DomainStatus::Verified {
+    if state.id.is_none()
+        || state.removed
+        || state.ended.is_some()
+        || state.status == DomainStatus::Verified
+    {
         return Ok(None);
     }
     if !request.is_system() {

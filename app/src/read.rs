@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use domain::mailbox::{AddressHolder, MailboxStatus};
+use domain::maildomain::DomainStatus;
 use domain::member::MemberStatus;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -86,12 +87,40 @@ pub async fn domains_of_organization(
     organization_id: Uuid,
 ) -> Result<u32, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM mail_domains WHERE organization_id = $1 AND NOT removed",
+        "SELECT count(*) FROM mail_domains WHERE organization_id = $1 AND NOT removed AND status <> $2",
     )
     .bind(organization_id)
+    .bind(DomainStatus::Taken.as_str())
     .fetch_one(pool)
     .await?;
     Ok(count(n))
+}
+
+/// Other organizations' claims to a name that are still open (not removed, not ended).
+pub async fn other_claims_to_domain(
+    pool: &PgPool,
+    name: &str,
+    except: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM mail_domains WHERE name = $1 AND id <> $2 AND NOT removed AND status <> $3",
+    )
+    .bind(name)
+    .bind(except)
+    .bind(DomainStatus::Taken.as_str())
+    .fetch_all(pool)
+    .await
+}
+
+/// Every domain of an organization that is not removed.
+pub async fn domain_ids_of_organization(
+    pool: &PgPool,
+    organization_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM mail_domains WHERE organization_id = $1 AND NOT removed")
+        .bind(organization_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// Mailboxes (not purged) on a domain.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::auth::{Principal, PrincipalKind};
-use app::dns::FixedAnswers;
+use app::dns::PublishedByOwner;
 use app::secrets::SecretStore;
 use app::{streams, App, AppError, ErrorCode, Request};
 use domain::maildomain::{DnsAnswers, VerificationMode};
@@ -33,7 +33,7 @@ async fn application() -> App {
     App::new(
         EventStore::new(pool),
         secrets,
-        Arc::new(FixedAnswers(published())),
+        Arc::new(PublishedByOwner(published())),
         Arc::new(app::SystemClock),
     )
 }
@@ -420,4 +420,161 @@ async fn texting_any_number_is_refused_without_a_bound_app_and_beyond_the_hourly
         written + 3 + 1,
         "three invitations and the member"
     );
+}
+
+fn account(id: &str) -> Request {
+    let principal = Principal {
+        id: id.into(),
+        kind: PrincipalKind::Account,
+        scope: None,
+    };
+    Request::client(Some(principal), Uuid::now_v7())
+}
+
+/// An organization of `buyer` bound to a trial of its own.
+async fn bound_organization_of(a: &App, buyer: &str, identifier: &str) -> Uuid {
+    let order = app::subscription::Order {
+        buyer_account_id: buyer.into(),
+        order_id: format!("O-{identifier}"),
+        edition: "standard".into(),
+        seats: 5,
+        trial: true,
+        months: None,
+    };
+    let sub = app::subscription::provision(a, &market(), &order)
+        .await
+        .unwrap()
+        .answer;
+    let org = app::organization::create(a, &account(buyer), &organization(identifier))
+        .await
+        .unwrap()
+        .answer;
+    fold(a).await;
+    app::organization::bind_app(a, &account(buyer), sub, org)
+        .await
+        .unwrap();
+    fold(a).await;
+    org
+}
+
+/// The `_dnsauth` value a domain asks for.
+async fn token_of(a: &App, domain_id: Uuid) -> String {
+    let state = a
+        .load::<domain::maildomain::MailDomain>(&streams::maildomain(domain_id))
+        .await
+        .unwrap();
+    state
+        .records
+        .iter()
+        .find(|r| r.host == "_dnsauth")
+        .unwrap()
+        .value
+        .clone()
+}
+
+#[tokio::test]
+async fn a_squatter_neither_blocks_the_owner_nor_verifies_on_the_owners_records() {
+    let base = application().await;
+    // No bound app, no domain.
+    let free = app::organization::create(&base, &account("free-1"), &organization("free"))
+        .await
+        .unwrap()
+        .answer;
+    fold(&base).await;
+    let e = app::maildomain::add(
+        &base,
+        &account("free-1"),
+        free,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SubscriptionInactive, "{e}");
+
+    let squatter = bound_organization_of(&base, "squatter-1", "evil").await;
+    let owner = bound_organization_of(&base, "owner-1", "acme").await;
+    let squat = app::maildomain::add(
+        &base,
+        &account("squatter-1"),
+        squatter,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .unwrap()
+    .answer;
+    // The squatter's pending claim does not stop the owner.
+    let real = app::maildomain::add(
+        &base,
+        &account("owner-1"),
+        owner,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .expect("an unverified claim blocks nobody")
+    .answer;
+    fold(&base).await;
+    // The owner points the domain at us and publishes its own token.
+    let mut answers = published();
+    answers.dnsauth_txt = vec![token_of(&base, real).await];
+    let a = base.with_dns(Arc::new(app::dns::FixedAnswers(answers)));
+    let tried = app::maildomain::verify(&a, &account("squatter-1"), squat)
+        .await
+        .unwrap()
+        .answer;
+    assert_eq!(
+        tried.status,
+        domain::maildomain::DomainStatus::Failed,
+        "the squatter's token is not published"
+    );
+    assert!(!tried.allows_mailboxes());
+    let verified = app::maildomain::verify(&a, &account("owner-1"), real)
+        .await
+        .unwrap()
+        .answer;
+    assert!(verified.allows_mailboxes());
+    // The squatter's claim is over at its next check, with a status that says why.
+    let ended = app::maildomain::verify(&a, &account("squatter-1"), squat)
+        .await
+        .unwrap()
+        .answer;
+    assert_eq!(ended.status, domain::maildomain::DomainStatus::Taken);
+    fold(&a).await;
+    // Nobody else adds a verified name; removing it frees it for anyone.
+    let third = bound_organization_of(&a, "third-1", "third").await;
+    let e = app::maildomain::add(
+        &a,
+        &account("third-1"),
+        third,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::DomainTaken, "{e}");
+    app::maildomain::remove(&a, &account("owner-1"), real)
+        .await
+        .unwrap();
+    fold(&a).await;
+    app::maildomain::add(
+        &a,
+        &account("third-1"),
+        third,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .expect("a removed domain's name is free again");
+    // The owner may claim it again too (its own earlier claim was released).
+    app::maildomain::add(
+        &a,
+        &account("owner-1"),
+        owner,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .unwrap();
 }

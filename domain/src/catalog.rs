@@ -97,6 +97,7 @@ pub const CATALOG: &[Entry] = &[
     public("maildomain", "DomainVerified", "The domain was verified.", ""),
     public("maildomain", "DomainReplaced", "The domain was replaced by another name; its mailboxes are renamed.", ""),
     public("maildomain", "DomainRemoved", "An unused domain was removed.", ""),
+    public("maildomain", "DomainClaimEnded", "An organization's claim to a domain name ended: another organization verified the name first, or this one was dissolved. The name is released.", ""),
     public("mailbox", "MailboxOpened", "A mailbox was opened for a member.", ""),
     public("mailbox", "MailboxProvisioned", "The mail data plane created the mailbox.", ""),
     internal("mailbox", "MailboxProvisioningFailed", "The data plane could not create the mailbox yet (retried)."),

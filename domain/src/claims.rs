@@ -12,17 +12,21 @@ pub enum Scope {
     MemberPhone,
     /// Keyed by member id: held by the member's one open mailbox.
     MemberMailbox,
+    /// Keyed `{organization_id}/{domain}`: an organization's claim to a name it has not
+    /// proven yet (many organizations may claim one name; the first to verify owns it).
+    MailDomainClaim,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::OrganizationIdentifier,
         Scope::MailDomain,
         Scope::MailboxAddress,
         Scope::MemberAccount,
         Scope::MemberPhone,
         Scope::MemberMailbox,
+        Scope::MailDomainClaim,
     ];
 
     /// The scope with this name in the claims table.
@@ -39,6 +43,7 @@ impl Scope {
             Scope::MemberAccount => "member_account",
             Scope::MemberPhone => "member_phone",
             Scope::MemberMailbox => "member_mailbox",
+            Scope::MailDomainClaim => "mail_domain_claim",
         }
     }
 
@@ -51,6 +56,7 @@ impl Scope {
             Scope::MemberAccount => DomainError::AccountTaken,
             Scope::MemberPhone => DomainError::PhoneTaken,
             Scope::MemberMailbox => DomainError::MemberHasMailbox,
+            Scope::MailDomainClaim => DomainError::DomainExists,
         }
     }
 }
@@ -91,7 +97,8 @@ mod tests {
                 DomainError::AddressTaken,
                 DomainError::AccountTaken,
                 DomainError::PhoneTaken,
-                DomainError::MemberHasMailbox
+                DomainError::MemberHasMailbox,
+                DomainError::DomainExists,
             ]
         );
         for scope in Scope::ALL {

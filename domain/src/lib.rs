@@ -83,7 +83,8 @@ labels!(member::MemberStatus { Active = "ACTIVE", Disabled = "DISABLED", Deleted
 labels!(member::RoleLabel { Member = "MEMBER", Admin = "ADMIN" });
 labels!(member::EmploymentType { FullTime = "FULL_TIME", Intern = "INTERN", Dispatched = "DISPATCHED", Outsourced = "OUTSOURCED" });
 labels!(mailbox::MailboxStatus { Provisioning = "PROVISIONING", Active = "ACTIVE", Failed = "FAILED", Closed = "CLOSED", Purged = "PURGED" });
-labels!(maildomain::DomainStatus { Pending = "PENDING", Verified = "VERIFIED", Failed = "FAILED" });
+labels!(maildomain::DomainStatus { Pending = "PENDING", Verified = "VERIFIED", Failed = "FAILED", Taken = "TAKEN" });
+labels!(maildomain::ClaimEnd { VerifiedElsewhere = "VERIFIED_ELSEWHERE", OrganizationDissolved = "ORGANIZATION_DISSOLVED" });
 labels!(maildomain::VerificationMode { Full = "FULL", Ownership = "OWNERSHIP" });
 labels!(subscription::SubscriptionStatus { Trial = "TRIAL", Active = "ACTIVE", Expired = "EXPIRED", Unsubscribed = "UNSUBSCRIBED" });
 labels!(organization::InvitationStatus { Pending = "PENDING", Accepted = "ACCEPTED", Revoked = "REVOKED", Expired = "EXPIRED" });
@@ -161,6 +162,7 @@ mod tests {
         assert_eq!(serde_json::from_value::<MemberEvent>(v).unwrap(), member);
         let domain = MailDomainEvent::DomainVerified {
             mode: VerificationMode::Ownership,
+            name: "acme.cn".into(),
         };
         let v = serde_json::to_value(&domain).unwrap();
         assert_eq!(v["data"]["mode"], "OWNERSHIP");

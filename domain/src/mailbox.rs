@@ -319,6 +319,7 @@ mod tests {
         if verified {
             events.push(MailDomainEvent::DomainVerified {
                 mode: VerificationMode::Full,
+                name: "acme.cn".into(),
             });
         }
         MailDomain::fold(&events)

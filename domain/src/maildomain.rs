@@ -40,30 +40,76 @@ pub enum MailDomainEvent {
     },
     DomainVerified {
         mode: VerificationMode,
+        /// The name now owned on the platform (empty in events before ownership tokens,
+        /// whose name was claimed when added).
+        #[serde(default)]
+        name: String,
     },
     DomainReplaced {
         previous_name: String,
         name: String,
         display_name: String,
         results: Vec<RecordResult>,
+        #[serde(default)]
+        organization_id: Uuid,
     },
     DomainRemoved {
         name: String,
+        #[serde(default)]
+        organization_id: Uuid,
+    },
+    /// The organization's claim to the name is over: another verified it first, or the
+    /// organization was dissolved. The name is free for its owner (or anyone).
+    DomainClaimEnded {
+        name: String,
+        organization_id: Uuid,
+        reason: ClaimEnd,
     },
 }
 
+/// Why a domain claim ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClaimEnd {
+    /// Another organization proved the name first.
+    VerifiedElsewhere,
+    /// The organization that claimed it was dissolved.
+    OrganizationDissolved,
+}
+
 impl MailDomainEvent {
-    /// Uniqueness keys this event claims and releases.
+    /// Uniqueness keys this event claims and releases: an organization claims a name once
+    /// when it adds it; the platform-wide name goes to the first that verifies it.
     pub fn claims(&self) -> (Vec<Claim>, Vec<Claim>) {
-        let key = |n: &str| Claim::new(Scope::MailDomain, n);
+        let owned = |n: &str| Claim::new(Scope::MailDomain, n);
+        let claim = |org: &Uuid, n: &str| Claim::in_organization(Scope::MailDomainClaim, *org, n);
         match self {
-            MailDomainEvent::DomainAdded { name, .. } => (vec![key(name)], vec![]),
+            MailDomainEvent::DomainAdded {
+                organization_id,
+                name,
+                ..
+            } => (vec![claim(organization_id, name)], vec![]),
+            MailDomainEvent::DomainVerified { name, .. } if !name.is_empty() => {
+                (vec![owned(name)], vec![])
+            }
             MailDomainEvent::DomainReplaced {
                 previous_name,
                 name,
+                organization_id,
                 ..
-            } => (vec![key(name)], vec![key(previous_name)]),
-            MailDomainEvent::DomainRemoved { name } => (vec![], vec![key(name)]),
+            } => (
+                vec![owned(name), claim(organization_id, name)],
+                vec![owned(previous_name), claim(organization_id, previous_name)],
+            ),
+            MailDomainEvent::DomainRemoved {
+                name,
+                organization_id,
+            }
+            | MailDomainEvent::DomainClaimEnded {
+                name,
+                organization_id,
+                ..
+            } => (vec![], vec![owned(name), claim(organization_id, name)]),
             _ => (vec![], vec![]),
         }
     }
@@ -81,12 +127,26 @@ pub struct MailDomainState {
     pub verified_modes: BTreeSet<VerificationMode>,
     pub last_results: Vec<RecordResult>,
     pub removed: bool,
+    /// Set when the claim ended (the domain then counts as gone).
+    pub ended: Option<ClaimEnd>,
 }
 
 impl MailDomainState {
+    /// The token of the organization's `_dnsauth` record, when its records have one.
+    pub fn ownership_token(&self, provider: &Provider) -> Option<String> {
+        self.records
+            .iter()
+            .find(|r| r.record_type == RecordType::Txt && r.host == "_dnsauth")
+            .and_then(|r| r.value.strip_prefix(&provider.ownership_prefix))
+            .map(str::to_owned)
+    }
+
     /// Verified in some mode: mailboxes may be opened on it.
     pub fn allows_mailboxes(&self) -> bool {
-        self.id.is_some() && !self.removed && !self.verified_modes.is_empty()
+        self.id.is_some()
+            && !self.removed
+            && self.ended.is_none()
+            && !self.verified_modes.is_empty()
     }
 }
 
@@ -99,9 +159,11 @@ pub enum MailDomainCommand {
         mode: VerificationMode,
         /// Domains the organization holds now, from the read model.
         domains_in_organization: u32,
-        /// Random token for OWNERSHIP's TXT record, made by the caller.
+        /// Random token for the `_dnsauth` TXT record (both modes), made by the caller.
         ownership_token: String,
         provider: Provider,
+        /// Another organization owns (has verified) the name, from the claims table.
+        owned_elsewhere: bool,
     },
     ChangeMode {
         mode: VerificationMode,
@@ -112,6 +174,8 @@ pub enum MailDomainCommand {
     Check {
         answers: DnsAnswers,
         provider: Provider,
+        /// Another organization verified the name meanwhile, from the claims table.
+        owned_elsewhere: bool,
     },
     Replace {
         name: String,
@@ -122,6 +186,9 @@ pub enum MailDomainCommand {
         /// Mailboxes (not purged) on the domain, from the read model.
         mailboxes_using: u32,
     },
+    /// Ends the claim (the system: another organization verified it, or this one was
+    /// dissolved).
+    EndClaim { reason: ClaimEnd },
 }
 
 /// The mail domain decider.
@@ -129,7 +196,7 @@ pub struct MailDomain;
 
 fn require(s: &MailDomainState) -> Result<VerificationMode, DomainError> {
     match (s.id, s.mode) {
-        (Some(_), Some(mode)) if !s.removed => Ok(mode),
+        (Some(_), Some(mode)) if !s.removed && s.ended.is_none() => Ok(mode),
         _ => Err(DomainError::NotFound("domain")),
     }
 }
@@ -159,11 +226,15 @@ impl Decider for MailDomain {
                 domains_in_organization,
                 ownership_token,
                 provider,
+                owned_elsewhere,
             } => {
                 if s.id.is_some() {
                     return Err(DomainError::DomainExists);
                 }
                 let name = normalize(&name)?;
+                if owned_elsewhere {
+                    return Err(DomainError::DomainTaken);
+                }
                 if domains_in_organization >= MAX_DOMAINS_PER_ORGANIZATION {
                     return Err(DomainError::invalid(
                         "name",
@@ -188,12 +259,18 @@ impl Decider for MailDomain {
                 if current == mode {
                     return Ok(vec![]);
                 }
+                // The organization's token stays what it published first.
+                let token = s.ownership_token(&provider).unwrap_or(ownership_token);
                 Ok(vec![E::DomainModeChanged {
                     mode,
-                    records: required_records(&provider, mode, &ownership_token),
+                    records: required_records(&provider, mode, &token),
                 }])
             }
-            C::Check { answers, provider } => {
+            C::Check {
+                answers,
+                provider,
+                owned_elsewhere,
+            } => {
                 let mode = require(s)?;
                 let results = check_records(&provider, &s.records, &answers);
                 let verified = all_ok(&results);
@@ -202,8 +279,13 @@ impl Decider for MailDomain {
                     mode,
                     results,
                 }];
-                if verified && !s.verified_modes.contains(&mode) {
-                    events.push(E::DomainVerified { mode });
+                if owned_elsewhere && s.verified_modes.is_empty() {
+                    events.push(ended(s, ClaimEnd::VerifiedElsewhere));
+                } else if verified && !s.verified_modes.contains(&mode) {
+                    events.push(E::DomainVerified {
+                        mode,
+                        name: s.name.clone(),
+                    });
                 }
                 Ok(events)
             }
@@ -226,6 +308,7 @@ impl Decider for MailDomain {
                     name: new.ascii,
                     display_name: new.unicode,
                     results,
+                    organization_id: s.organization_id,
                 }])
             }
             C::Remove { mailboxes_using } => {
@@ -235,7 +318,18 @@ impl Decider for MailDomain {
                 }
                 Ok(vec![E::DomainRemoved {
                     name: s.name.clone(),
+                    organization_id: s.organization_id,
                 }])
+            }
+            C::EndClaim { reason } => {
+                if require(s).is_err() {
+                    return Ok(vec![]);
+                }
+                // The owner keeps its name when someone else's claim is what ended.
+                if reason == ClaimEnd::VerifiedElsewhere && !s.verified_modes.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ended(s, reason)])
             }
         }
     }
@@ -272,7 +366,7 @@ impl Decider for MailDomain {
                     s.status = DomainStatus::Failed;
                 }
             }
-            E::DomainVerified { mode } => {
+            E::DomainVerified { mode, .. } => {
                 s.verified_modes.insert(*mode);
                 s.status = DomainStatus::Verified;
             }
@@ -287,8 +381,23 @@ impl Decider for MailDomain {
                 s.last_results = results.clone();
             }
             E::DomainRemoved { .. } => s.removed = true,
+            E::DomainClaimEnded { reason, .. } => {
+                s.ended = Some(*reason);
+                match reason {
+                    ClaimEnd::VerifiedElsewhere => s.status = DomainStatus::Taken,
+                    ClaimEnd::OrganizationDissolved => s.removed = true,
+                }
+            }
         }
         s
+    }
+}
+
+fn ended(s: &MailDomainState, reason: ClaimEnd) -> MailDomainEvent {
+    MailDomainEvent::DomainClaimEnded {
+        name: s.name.clone(),
+        organization_id: s.organization_id,
+        reason,
     }
 }
 
@@ -311,6 +420,7 @@ mod tests {
             domains_in_organization: existing,
             ownership_token: "tok123".into(),
             provider: Provider::default(),
+            owned_elsewhere: false,
         }
     }
 
@@ -336,7 +446,7 @@ mod tests {
                 "google-site-verification=x".into(),
             ],
             cname: vec![("mp1._domainkey".into(), "dkim.mailplane.test.".into())],
-            dnsauth_txt: vec![],
+            dnsauth_txt: vec!["mailplane-verification=tok123".into()],
         }
     }
 
@@ -391,11 +501,17 @@ mod tests {
                     "v=spf1 include:spf.mailplane.test -all"
                 ),
                 (RecordType::Cname, "mp1._domainkey", "dkim.mailplane.test"),
+                (RecordType::Txt, "_dnsauth", "mailplane-verification=tok123"),
             ]
         );
+        // Adding claims the name for this organization only: others may add it too.
         assert_eq!(
             events[0].claims().0,
-            vec![Claim::new(Scope::MailDomain, "acme.cn")]
+            vec![Claim::in_organization(
+                Scope::MailDomainClaim,
+                ORG,
+                "acme.cn"
+            )]
         );
         assert_eq!(Scope::MailDomain.taken_error(), DomainError::DomainTaken);
     }
@@ -427,13 +543,15 @@ mod tests {
             .when(C::Check {
                 answers: full_answers(),
                 provider: Provider::default(),
+                owned_elsewhere: false,
             })
             .events();
         assert_eq!(events.len(), 2);
         assert_eq!(
             events[1],
             E::DomainVerified {
-                mode: VerificationMode::Full
+                mode: VerificationMode::Full,
+                name: "acme.cn".into(),
             }
         );
         let s = MailDomain::fold(&[
@@ -465,6 +583,7 @@ mod tests {
                 RecordStatus::Mismatch,
                 RecordStatus::Missing,
                 RecordStatus::Mismatch,
+                RecordStatus::Missing,
                 RecordStatus::Missing
             ]
         );
@@ -493,6 +612,7 @@ mod tests {
             .when(C::Check {
                 answers: DnsAnswers::default(),
                 provider: Provider::default(),
+                owned_elsewhere: false,
             })
             .events();
         assert_eq!(events.len(), 1);
@@ -512,6 +632,7 @@ mod tests {
             C::Check {
                 answers,
                 provider: Provider::default(),
+                owned_elsewhere: false,
             },
             crate::harness::t0(),
         )
@@ -541,10 +662,12 @@ mod tests {
             .when(C::Check {
                 answers: full_answers(),
                 provider: Provider::default(),
+                owned_elsewhere: false,
             })
             .events()
             .contains(&E::DomainVerified {
                 mode: VerificationMode::Full,
+                name: "acme.cn".into(),
             })
             .then_some(())
             .expect("verified in full mode after the new check");
@@ -556,6 +679,7 @@ mod tests {
             added(VerificationMode::Full),
             E::DomainVerified {
                 mode: VerificationMode::Full,
+                name: "acme.cn".into(),
             },
         ];
         given::<MailDomain>(&history)
@@ -587,10 +711,114 @@ mod tests {
         assert_eq!(
             events[0].claims(),
             (
-                vec![Claim::new(Scope::MailDomain, "acme.com.cn")],
-                vec![Claim::new(Scope::MailDomain, "acme.cn")]
+                vec![
+                    Claim::new(Scope::MailDomain, "acme.com.cn"),
+                    Claim::in_organization(Scope::MailDomainClaim, ORG, "acme.com.cn")
+                ],
+                vec![
+                    Claim::new(Scope::MailDomain, "acme.cn"),
+                    Claim::in_organization(Scope::MailDomainClaim, ORG, "acme.cn")
+                ]
             )
         );
+    }
+
+    #[test]
+    fn a_squatters_claim_never_verifies_on_the_owners_records_and_ends_when_the_owner_verifies() {
+        // The owner publishes MX, SPF, DKIM and its own token; the squatter's token is not
+        // there, so its check fails although the shared records pass.
+        let squatter_added = E::DomainAdded {
+            domain_id: DOMAIN,
+            organization_id: ORG,
+            name: "acme.cn".into(),
+            display_name: "acme.cn".into(),
+            mode: VerificationMode::Full,
+            records: required_records(&Provider::default(), VerificationMode::Full, "squat"),
+        };
+        let events = given::<MailDomain>(std::slice::from_ref(&squatter_added))
+            .when(C::Check {
+                answers: full_answers(),
+                provider: Provider::default(),
+                owned_elsewhere: false,
+            })
+            .events();
+        assert_eq!(events.len(), 1, "checked, not verified: {events:?}");
+        // Once the owner verified, the squatter's next check ends its claim.
+        let events = given::<MailDomain>(std::slice::from_ref(&squatter_added))
+            .when(C::Check {
+                answers: full_answers(),
+                provider: Provider::default(),
+                owned_elsewhere: true,
+            })
+            .events();
+        let ended = E::DomainClaimEnded {
+            name: "acme.cn".into(),
+            organization_id: ORG,
+            reason: ClaimEnd::VerifiedElsewhere,
+        };
+        assert_eq!(events[1], ended);
+        let s = MailDomain::fold(&[squatter_added.clone(), ended.clone()]);
+        assert_eq!(s.status, DomainStatus::Taken);
+        assert!(!s.allows_mailboxes());
+        assert_eq!(
+            ended.claims().1,
+            vec![
+                Claim::new(Scope::MailDomain, "acme.cn"),
+                Claim::in_organization(Scope::MailDomainClaim, ORG, "acme.cn")
+            ]
+        );
+        // Ending by the system is idempotent and never ends the owner's claim.
+        given::<MailDomain>(&[squatter_added, ended])
+            .when(C::EndClaim {
+                reason: ClaimEnd::VerifiedElsewhere,
+            })
+            .then(&[]);
+        given::<MailDomain>(&[
+            added(VerificationMode::Full),
+            E::DomainVerified {
+                mode: VerificationMode::Full,
+                name: "acme.cn".into(),
+            },
+        ])
+        .when(C::EndClaim {
+            reason: ClaimEnd::VerifiedElsewhere,
+        })
+        .then(&[]);
+    }
+
+    #[test]
+    fn a_name_verified_by_another_organization_cannot_be_added_and_a_pending_one_can() {
+        let mut command = add("acme.cn", VerificationMode::Full, 0);
+        if let C::Add {
+            owned_elsewhere, ..
+        } = &mut command
+        {
+            *owned_elsewhere = true;
+        }
+        given::<MailDomain>(&[])
+            .when(command)
+            .then_err(DomainError::DomainTaken);
+        // Verifying claims the name on the platform: the first to verify owns it.
+        let verified = E::DomainVerified {
+            mode: VerificationMode::Full,
+            name: "acme.cn".into(),
+        };
+        assert_eq!(
+            verified.claims().0,
+            vec![Claim::new(Scope::MailDomain, "acme.cn")]
+        );
+    }
+
+    #[test]
+    fn a_dissolved_organizations_domain_is_gone_and_its_name_released() {
+        let events = given::<MailDomain>(&[added(VerificationMode::Full)])
+            .when(C::EndClaim {
+                reason: ClaimEnd::OrganizationDissolved,
+            })
+            .events();
+        let s = MailDomain::fold(&[added(VerificationMode::Full), events[0].clone()]);
+        assert!(s.removed);
+        assert_eq!(events[0].claims().1.len(), 2);
     }
 
     #[test]
@@ -604,12 +832,17 @@ mod tests {
         assert_eq!(
             events,
             vec![E::DomainRemoved {
-                name: "acme.cn".into()
+                name: "acme.cn".into(),
+                organization_id: ORG,
             }]
         );
         assert_eq!(
             events[0].claims().1,
-            vec![Claim::new(Scope::MailDomain, "acme.cn")]
+            vec![
+                Claim::new(Scope::MailDomain, "acme.cn"),
+                Claim::in_organization(Scope::MailDomainClaim, ORG, "acme.cn")
+            ],
+            "removing releases the name, owned or only claimed"
         );
         given::<MailDomain>(&[added(VerificationMode::Full), events[0].clone()])
             .when(C::Remove { mailboxes_using: 0 })

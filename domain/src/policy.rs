@@ -156,6 +156,7 @@ mod tests {
             name: "acme.com.cn".into(),
             display_name: "acme.com.cn".into(),
             results: vec![],
+            organization_id: Uuid::nil(),
         };
         assert_eq!(
             mailbox_command_for_domain_event(&replaced),

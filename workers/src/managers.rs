@@ -1,11 +1,13 @@
 //! Process managers: what an event in one stream asks of other streams (rules in
 //! `domain::policy`). A deleted or revoked member's mailbox is closed, a replaced domain's
 //! mailboxes are renamed, an ended subscription's mailboxes are closed (and given back when
-//! it is renewed in time).
+//! it is renewed in time); a domain verified by one organization ends every other claim to
+//! its name, and a dissolved organization's domains release theirs.
 
 use app::{read, App, Request};
-use domain::maildomain::MailDomainEvent;
+use domain::maildomain::{ClaimEnd, MailDomainEvent};
 use domain::member::MemberEvent;
+use domain::organization::OrganizationEvent;
 use domain::policy;
 use domain::subscription::SubscriptionEvent;
 use eventstore::{RecordedEvent, SubscriptionFilter};
@@ -57,6 +59,27 @@ impl ProcessManager {
         Ok(())
     }
 
+    /// Ends the claims of `domains` for `reason`, once the domain read model is current.
+    async fn end_claims(
+        &self,
+        request: &Request,
+        reason: ClaimEnd,
+        domains: impl std::future::Future<Output = Result<Vec<Uuid>, sqlx::Error>>,
+    ) -> Result<(), Failure> {
+        for domain_id in domains.await.map_err(app::AppError::from)? {
+            app::maildomain::end_claim(&self.app, request, domain_id, reason).await?;
+        }
+        Ok(())
+    }
+
+    async fn domains_caught_up(&self) -> Result<(), Failure> {
+        self.runner
+            .catch_up(Projection::MailDomains)
+            .await
+            .map(|_| ())
+            .map_err(|e| Failure::Transient(e.to_string()))
+    }
+
     /// A renewal gives back the mailboxes the expiry closed, to members still allowed mail.
     async fn restore_after_renewal(
         &self,
@@ -80,7 +103,7 @@ impl Handler for ProcessManager {
     }
 
     fn filter(&self) -> SubscriptionFilter {
-        SubscriptionFilter::categories(["member", "maildomain", "subscription"])
+        SubscriptionFilter::categories(["member", "maildomain", "subscription", "organization"])
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), Failure> {
@@ -94,12 +117,31 @@ impl Handler for ProcessManager {
                 ),
                 Affected::OpenOfMember,
             ),
-            "maildomain" => (
-                policy::mailbox_command_for_domain_event(
-                    &eventstore::decode_serde::<MailDomainEvent>(event).map_err(bad)?,
-                ),
-                Affected::OnDomain,
-            ),
+            "maildomain" => {
+                let e = eventstore::decode_serde::<MailDomainEvent>(event).map_err(bad)?;
+                if let MailDomainEvent::DomainVerified { name, .. } = &e {
+                    self.domains_caught_up().await?;
+                    let others = read::other_claims_to_domain(self.app.pool(), name, id);
+                    return self
+                        .end_claims(&request, ClaimEnd::VerifiedElsewhere, others)
+                        .await;
+                }
+                (
+                    policy::mailbox_command_for_domain_event(&e),
+                    Affected::OnDomain,
+                )
+            }
+            "organization" => {
+                let e = eventstore::decode_serde::<OrganizationEvent>(event).map_err(bad)?;
+                if !matches!(e, OrganizationEvent::OrganizationDissolved { .. }) {
+                    return Ok(());
+                }
+                self.domains_caught_up().await?;
+                let domains = read::domain_ids_of_organization(self.app.pool(), id);
+                return self
+                    .end_claims(&request, ClaimEnd::OrganizationDissolved, domains)
+                    .await;
+            }
             "subscription" => {
                 let e = eventstore::decode_serde::<SubscriptionEvent>(event).map_err(bad)?;
                 if policy::reopens_mailboxes(&e) {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use app::auth::{Principal, PrincipalKind};
-use app::dns::{DnsLookup, FixedAnswers};
+use app::dns::{DnsLookup, PublishedByOwner};
 use app::secrets::{Purpose, SecretStore};
 use app::{streams, App, ManualClock, Request};
 use axum::extract::State;
@@ -73,7 +73,7 @@ async fn world() -> World {
     let app = App::new(
         store.clone(),
         secrets.clone(),
-        Arc::new(FixedAnswers(published_records())),
+        Arc::new(PublishedByOwner(published_records())),
         Arc::new(app::SystemClock),
     );
     World {
@@ -888,4 +888,113 @@ async fn a_mailbox_without_a_kept_password_fails_and_is_parked_not_blocking_the_
         parked,
         [("worker:dataplane".to_owned(), "MailboxOpened".to_owned())]
     );
+}
+
+/// An organization of `buyer_id` bound to a trial of its own.
+async fn organization_of(w: &World, buyer_id: &str, identifier: &str) -> Uuid {
+    let order = app::subscription::Order {
+        buyer_account_id: buyer_id.into(),
+        order_id: format!("O-{identifier}"),
+        edition: "standard".into(),
+        seats: 5,
+        trial: true,
+        months: None,
+    };
+    let sub = app::subscription::provision(&w.app, &market(), &order)
+        .await
+        .unwrap()
+        .answer;
+    let new = app::organization::NewOrganization {
+        name: "别家".into(),
+        identifier: identifier.into(),
+        as_reseller: false,
+    };
+    let org = app::organization::create(&w.app, &account(buyer_id), &new)
+        .await
+        .unwrap()
+        .answer;
+    w.fold().await;
+    app::organization::bind_app(&w.app, &account(buyer_id), sub, org)
+        .await
+        .unwrap();
+    w.fold().await;
+    org
+}
+
+#[tokio::test]
+async fn the_first_to_verify_ends_every_other_claim_and_a_dissolved_organization_lets_go() {
+    let w = world().await;
+    let (owner, _) = organization(&w).await;
+    let squatter = organization_of(&w, "squatter-1", "evil").await;
+    let leaver = organization_of(&w, "leaver-1", "gone").await;
+    let squat = app::maildomain::add(
+        &w.app,
+        &account("squatter-1"),
+        squatter,
+        "acme.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .unwrap()
+    .answer;
+    let left = app::maildomain::add(
+        &w.app,
+        &account("leaver-1"),
+        leaver,
+        "left.cn",
+        VerificationMode::Full,
+    )
+    .await
+    .unwrap()
+    .answer;
+    w.fold().await;
+    // The owner verifies; the process manager ends the squatter's claim at once.
+    let real = domain(&w, owner).await;
+    let manager = ProcessManager::new(w.app.clone(), w.runner.clone());
+    drain(w.store(), &manager).await.unwrap();
+    w.fold().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM mail_domains WHERE id = $1")
+        .bind(squat)
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "TAKEN");
+    let kept: String = sqlx::query_scalar("SELECT status FROM mail_domains WHERE id = $1")
+        .bind(real)
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, "VERIFIED", "the owner's claim stays");
+    // A dissolved organization's domains release their names.
+    app::organization::dissolve(&w.app, &account("leaver-1"), leaver, "gone")
+        .await
+        .unwrap();
+    drain(w.store(), &manager).await.unwrap();
+    w.fold().await;
+    let removed: bool = sqlx::query_scalar("SELECT removed FROM mail_domains WHERE id = $1")
+        .bind(left)
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert!(removed);
+    let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM claims WHERE stream_name = $1")
+        .bind(format!("maildomain-{left}"))
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        claims, 0,
+        "nothing of the dissolved organization's domain is held"
+    );
+    // Draining again does nothing twice.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    drain(w.store(), &manager).await.unwrap();
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(before, after);
 }

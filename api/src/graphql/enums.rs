@@ -29,6 +29,8 @@ pub enum DomainStatus {
     Pending,
     Verified,
     Failed,
+    /// Another organization verified the name first; this claim is over.
+    Taken,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, serde::Serialize)]

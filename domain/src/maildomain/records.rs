@@ -22,6 +22,8 @@ pub enum DomainStatus {
     Pending,
     Verified,
     Failed,
+    /// Another organization verified the name first; this claim is over.
+    Taken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -118,14 +120,22 @@ pub fn required_records(
                 value: provider.dkim_host.clone(),
                 priority: None,
             });
+            // MX, SPF and DKIM are the same for every tenant: without the token a squatter's
+            // claim would verify the day the real owner points the domain at us.
+            records.push(ownership_record(provider, ownership_token));
             records
         }
-        VerificationMode::Ownership => vec![RequiredRecord {
-            record_type: RecordType::Txt,
-            host: "_dnsauth".into(),
-            value: format!("{}{ownership_token}", provider.ownership_prefix),
-            priority: None,
-        }],
+        VerificationMode::Ownership => vec![ownership_record(provider, ownership_token)],
+    }
+}
+
+/// The TXT record only the organization that added the domain knows the value of.
+fn ownership_record(provider: &Provider, ownership_token: &str) -> RequiredRecord {
+    RequiredRecord {
+        record_type: RecordType::Txt,
+        host: "_dnsauth".into(),
+        value: format!("{}{ownership_token}", provider.ownership_prefix),
+        priority: None,
     }
 }
 

@@ -85,6 +85,19 @@ pub(crate) async fn mail_domains(
             .execute(conn)
             .await?;
         }
+        E::DomainClaimEnded { reason, .. } => {
+            // Taken: shown so the admin knows why; dissolved: gone like a removed one.
+            let removed = *reason == domain::maildomain::ClaimEnd::OrganizationDissolved;
+            sqlx::query(
+                "UPDATE mail_domains SET status = CASE WHEN $2 THEN status ELSE $3 END,
+                   removed = removed OR $2 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(removed)
+            .bind(DomainStatus::Taken.as_str())
+            .execute(conn)
+            .await?;
+        }
         E::DomainRemoved { .. } => {
             sqlx::query("UPDATE mail_domains SET removed = true WHERE id = $1")
                 .bind(id)
