@@ -123,6 +123,18 @@ impl LocalCluster {
         runner.own(&socket_dir)?;
 
         let options = connect_options(&socket_dir, "postgres");
+        // A crash (kill -9 of the whole group) leaves a server shutting down or orphaned:
+        // it is ours, so it is stopped and a fresh one started. A server another live
+        // process started (`mailplane workers` beside `serve`) is shared.
+        if let Some(pid) = server_pid(&data_dir).filter(|pid| orphaned(*pid)) {
+            let dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || stop_leftover(&dir, pid))
+                .await
+                .map_err(|e| ClusterError::Io {
+                    what: "stopping a leftover PostgreSQL".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
         if server_running(&data_dir) && PgConnection::connect_with(&options).await.is_ok() {
             tracing::info!(data_dir = %data_dir.display(), "reusing the PostgreSQL server already running");
             return Ok(LocalCluster {

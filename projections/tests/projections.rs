@@ -190,6 +190,7 @@ async fn history(store: &EventStore) -> (Uuid, Uuid) {
             },
             MailDomainEvent::DomainVerified {
                 mode: VerificationMode::Full,
+                name: "acme.cn".into(),
             },
         ],
     )

@@ -96,18 +96,51 @@ pub(crate) fn socket_dir_for(data_dir: &Path) -> Result<PathBuf, ClusterError> {
 }
 
 pub(crate) fn server_running(data_dir: &Path) -> bool {
-    let Ok(text) = fs::read_to_string(data_dir.join("postmaster.pid")) else {
-        return false;
-    };
-    let Some(pid) = text
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse::<i32>().ok())
-    else {
-        return false;
-    };
+    server_pid(data_dir).is_some()
+}
+
+/// The PID in `postmaster.pid`, if that process is alive.
+pub(crate) fn server_pid(data_dir: &Path) -> Option<i32> {
+    let text = fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    let pid = text.lines().next()?.trim().parse::<i32>().ok()?;
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+}
+
+/// Whether a process was left behind by a parent that is gone (it was re-parented).
+pub(crate) fn orphaned(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ppid …": the name may hold spaces, so read after the last ')'.
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<i32>().ok());
+    // Re-parented to init. (Under a subreaper the server waits for its parent-death
+    // signal instead, which the fast shutdown it triggers makes short.)
+    ppid == Some(1)
+}
+
+/// Stops a server an earlier, crashed run left behind (fast shutdown, then kill) and waits
+/// until its lock file no longer names a live process.
+pub(crate) fn stop_leftover(data_dir: &Path, pid: i32) {
+    tracing::warn!(pid, data_dir = %data_dir.display(), "stopping the PostgreSQL a crashed run left behind");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut signal = libc::SIGINT;
+    while server_pid(data_dir) == Some(pid) {
+        if Instant::now() > deadline - Duration::from_secs(10) {
+            signal = libc::SIGKILL;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        // SAFETY: kill(2) on the PID the server's own lock file names.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Spawns the child from a thread that never ends, because the parent-death signal fires

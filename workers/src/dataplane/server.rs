@@ -120,6 +120,46 @@ pub fn write_config(layout: &DovecotLayout, listen: SocketAddr) -> Result<(), Se
     Ok(())
 }
 
+/// Clears what a crashed run left in the layout: a Dovecot of ours still running on this
+/// configuration is stopped; a `master.pid` naming a dead process (or one that is not
+/// Dovecot: the PID was reused) is removed, so Dovecot does not refuse to start.
+fn recover(layout: &DovecotLayout) {
+    let pid_file = layout.base_dir().join("master.pid");
+    let Some(pid) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let config = layout.config_file();
+    let ours = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.first().is_some_and(|a| a.ends_with(b"dovecot"))
+            && args
+                .iter()
+                .any(|a| *a == config.as_os_str().as_encoded_bytes())
+    });
+    if ours {
+        tracing::warn!(pid, "stopping the Dovecot a crashed run left behind");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // SAFETY: kill(2) on a Dovecot master running our configuration.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            if Instant::now() > deadline {
+                // SAFETY: as above.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = std::fs::remove_file(&pid_file);
+}
+
 fn dovecot_group() -> Option<u32> {
     // SAFETY: getgrnam returns static storage or null; the id is copied out at once.
     let gr = unsafe { libc::getgrnam(c"dovecot".as_ptr()) };
@@ -132,6 +172,7 @@ impl DovecotServer {
     pub fn start(layout: DovecotLayout, listen: SocketAddr) -> Result<DovecotServer, ServerError> {
         let dovecot = find_binary("dovecot").ok_or(ServerError::NotInstalled)?;
         write_config(&layout, listen)?;
+        recover(&layout);
         let config = layout.config_file();
         let log = layout.dir.join("dovecot.log");
         // The child gets SIGTERM when the thread that spawned it ends (PR_SET_PDEATHSIG is
