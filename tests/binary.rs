@@ -216,6 +216,71 @@ async fn serve_as_root_from_a_folder_only_root_can_enter() {
     std::fs::remove_dir_all(&servers).unwrap();
 }
 
+/// What an OOM kill or `systemctl kill` does: SIGKILL to every process of the group at once.
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the process group our child leads.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_again_after_its_whole_process_group_is_killed() {
+    use std::os::unix::process::CommandExt;
+    let data = temp_dir("crash");
+    let port = free_port();
+    let imap = free_port();
+    let start = || {
+        mailplane()
+            .arg("serve")
+            .env("MAILPLANE_DATA_DIR", &data)
+            .env("MAILPLANE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MAILPLANE_IMAP_LISTEN", format!("127.0.0.1:{imap}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    tokio::task::block_in_place(|| wait_ready(&mut child, port));
+    let store = local_store(&data).await;
+    let marker = eventstore::NewEvent::new("MarkerWritten", serde_json::json!({"run": 1}));
+    store
+        .append(
+            "marker-1",
+            eventstore::ExpectedRevision::NoStream,
+            &[marker],
+        )
+        .await
+        .unwrap();
+    store.pool().close().await;
+    for round in 0..3 {
+        kill_group(&mut child);
+        if round == 2 {
+            // A stale pid file naming a live process that is not Dovecot (a reused PID).
+            let run = data.join("dovecot/run");
+            if run.is_dir() {
+                std::fs::write(run.join("master.pid"), format!("{}\n", std::process::id()))
+                    .unwrap();
+            }
+        }
+        // At once: what the crash left (a server shutting down, pid files) is cleared.
+        child = start();
+        tokio::task::block_in_place(|| wait_ready(&mut child, port));
+    }
+    let store = local_store(&data).await;
+    assert_eq!(
+        store.stream_revision("marker-1").await.unwrap(),
+        Some(0),
+        "the data survived every crash"
+    );
+    store.pool().close().await;
+    tokio::task::block_in_place(|| terminate(child));
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
 #[test]
 fn serve_without_postgres_binaries_says_what_to_do() {
     let data = temp_dir("nobin");

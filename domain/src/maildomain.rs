@@ -11,8 +11,10 @@ use crate::claims::{Claim, Scope};
 use crate::error::DomainError;
 use crate::Decider;
 
+mod ownership;
 mod records;
 
+pub use ownership::*;
 pub use records::*;
 
 /// Most domains one organization may hold.
@@ -65,54 +67,6 @@ pub enum MailDomainEvent {
         organization_id: Uuid,
         reason: ClaimEnd,
     },
-}
-
-/// Why a domain claim ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClaimEnd {
-    /// Another organization proved the name first.
-    VerifiedElsewhere,
-    /// The organization that claimed it was dissolved.
-    OrganizationDissolved,
-}
-
-impl MailDomainEvent {
-    /// Uniqueness keys this event claims and releases: an organization claims a name once
-    /// when it adds it; the platform-wide name goes to the first that verifies it.
-    pub fn claims(&self) -> (Vec<Claim>, Vec<Claim>) {
-        let owned = |n: &str| Claim::new(Scope::MailDomain, n);
-        let claim = |org: &Uuid, n: &str| Claim::in_organization(Scope::MailDomainClaim, *org, n);
-        match self {
-            MailDomainEvent::DomainAdded {
-                organization_id,
-                name,
-                ..
-            } => (vec![claim(organization_id, name)], vec![]),
-            MailDomainEvent::DomainVerified { name, .. } if !name.is_empty() => {
-                (vec![owned(name)], vec![])
-            }
-            MailDomainEvent::DomainReplaced {
-                previous_name,
-                name,
-                organization_id,
-                ..
-            } => (
-                vec![owned(name), claim(organization_id, name)],
-                vec![owned(previous_name), claim(organization_id, previous_name)],
-            ),
-            MailDomainEvent::DomainRemoved {
-                name,
-                organization_id,
-            }
-            | MailDomainEvent::DomainClaimEnded {
-                name,
-                organization_id,
-                ..
-            } => (vec![], vec![owned(name), claim(organization_id, name)]),
-            _ => (vec![], vec![]),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -256,17 +256,6 @@ impl EventStore {
         append::last_revision(&mut conn, stream).await
     }
 
-    /// The stream holding a uniqueness key, if any.
-    pub async fn claim_holder(&self, scope: &str, key: &str) -> Result<Option<String>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT stream_name FROM claims WHERE scope = $1 AND key = $2")
-                .bind(scope)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
     /// Reads up to `limit` events of `$all` after `after`, in global order, never past an
     /// event whose transaction may still commit.
     pub async fn read_all(

@@ -78,6 +78,15 @@ impl SmsProvider for LogProvider {
             let mut line =
                 serde_json::to_string(sms).map_err(|e| SendError::Refused(e.to_string()))?;
             line.push('\n');
+            // Idempotent by message id, as a gateway is by Idempotency-Key: a crash between
+            // writing and recording the outcome must not text the person twice.
+            let marker = format!("\"id\":\"{}\"", sms.id);
+            if tokio::fs::read_to_string(&self.file)
+                .await
+                .is_ok_and(|text| text.contains(&marker))
+            {
+                return Ok(());
+            }
             // The log holds passwords and invitation tokens in clear: its owner only, also
             // when an earlier version (or a person) left it readable.
             let mut file = tokio::fs::OpenOptions::new()
@@ -368,6 +377,26 @@ impl Handler for SmsWorker {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_message_written_before_a_crash_is_not_written_again() {
+        let file = std::env::temp_dir().join(format!("mailplane-smsonce-{}", Uuid::now_v7()));
+        let sms = Sms {
+            to: "13800138000".into(),
+            text: "x".into(),
+            id: Uuid::now_v7(),
+        };
+        let provider = LogProvider::new(file.clone());
+        provider.send(&sms).await.unwrap();
+        provider.send(&sms).await.unwrap();
+        let other = Sms {
+            id: Uuid::now_v7(),
+            ..sms.clone()
+        };
+        provider.send(&other).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 2);
+        std::fs::remove_file(&file).unwrap();
+    }
 
     #[tokio::test]
     async fn the_sms_log_with_passwords_is_readable_by_its_owner_only() {
