@@ -16,6 +16,69 @@ use crate::request::Request;
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 200;
 
+/// How long a running request's claim on its key lasts unless renewed (every third of it).
+const LEASE_SECONDS: i64 = 30;
+
+/// Renews the lease while the request runs; on drop (done, failed, or the request future
+/// dropped by a timeout or a client that went away) stops renewing, and unless the answer
+/// was stored, frees the key for a retry.
+struct Running {
+    renewing: tokio::task::JoinHandle<()>,
+    pool: PgPool,
+    who: String,
+    key: String,
+    answered: bool,
+}
+
+impl Running {
+    fn start(pool: &PgPool, who: &str, key: &str) -> Running {
+        let (p, w, k) = (pool.clone(), who.to_owned(), key.to_owned());
+        let renewing = tokio::spawn(async move {
+            let every = std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = sqlx::query(
+                    "UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => $3)
+                      WHERE principal = $1 AND key = $2 AND answer IS NULL",
+                )
+                .bind(&w)
+                .bind(&k)
+                .bind(LEASE_SECONDS as f64)
+                .execute(&p)
+                .await;
+            }
+        });
+        Running {
+            renewing,
+            pool: pool.clone(),
+            who: who.to_owned(),
+            key: key.to_owned(),
+            answered: false,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.renewing.abort();
+        if self.answered {
+            return;
+        }
+        let (pool, who, key) = (self.pool.clone(), self.who.clone(), self.key.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND answer IS NULL",
+                )
+                .bind(&who)
+                .bind(&key)
+                .execute(&pool)
+                .await;
+            });
+        }
+    }
+}
+
 /// The fingerprint of one request: operation and arguments.
 pub fn fingerprint<A: Serialize>(operation: &str, arguments: &A) -> Result<String, AppError> {
     let json = serde_json::to_string(arguments).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -46,14 +109,20 @@ where
     }
     let who = request.actor_name();
     let hash = fingerprint(operation, arguments)?;
+    // Inserted, or taken over from a request whose process died (its lease ran out).
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (principal, key, operation, request_hash) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (principal, key) DO NOTHING",
+        "INSERT INTO idempotency_keys (principal, key, operation, request_hash, lease_until)
+              VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+         ON CONFLICT (principal, key) DO UPDATE SET lease_until = EXCLUDED.lease_until
+          WHERE idempotency_keys.answer IS NULL
+            AND idempotency_keys.lease_until < now()
+            AND idempotency_keys.request_hash = EXCLUDED.request_hash",
     )
     .bind(&who)
     .bind(&key)
     .bind(operation)
     .bind(&hash)
+    .bind(LEASE_SECONDS as f64)
     .execute(pool)
     .await?
     .rows_affected()
@@ -73,35 +142,36 @@ where
         }
         return match answer {
             Some(a) => serde_json::from_value(a).map_err(|e| AppError::Internal(e.to_string())),
-            None => Err(AppError::Conflict(
-                "a request with this idempotency key is still running".into(),
-            )),
+            None => Err(AppError::Conflict(format!(
+                "a request with this idempotency key is still running; try again in {LEASE_SECONDS} s"
+            ))),
         };
     }
-    match run.await {
-        Ok(answer) => {
-            let stored =
-                serde_json::to_value(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
-            sqlx::query(
-                "UPDATE idempotency_keys SET answer = $3 WHERE principal = $1 AND key = $2",
+    let mut running = Running::start(pool, &who, &key);
+    let answer = match run.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            // A refused request may be sent again with the same key.
+            let _ = sqlx::query(
+                "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND answer IS NULL",
             )
             .bind(&who)
             .bind(&key)
-            .bind(stored)
             .execute(pool)
-            .await?;
-            Ok(answer)
+            .await;
+            running.answered = true;
+            return Err(e);
         }
-        Err(e) => {
-            // A refused request may be sent again with the same key.
-            let _ = sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
-                .bind(&who)
-                .bind(&key)
-                .execute(pool)
-                .await;
-            Err(e)
-        }
-    }
+    };
+    let stored = serde_json::to_value(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
+    sqlx::query("UPDATE idempotency_keys SET answer = $3 WHERE principal = $1 AND key = $2")
+        .bind(&who)
+        .bind(&key)
+        .bind(stored)
+        .execute(pool)
+        .await?;
+    running.answered = true;
+    Ok(answer)
 }
 
 #[cfg(test)]
