@@ -146,12 +146,22 @@ async fn answer(
         state.schema.execute(request).await
     };
     let mut response = response;
-    // Parse and validation errors (syntax, unknown fields, too deep, too complex) come
-    // without a code from the engine: they are the caller's bad input.
-    for e in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+    // The engine's own errors come without a code: parse and validation errors (syntax,
+    // unknown fields, too deep, too complex) and arguments it cannot read (an Int beyond 32
+    // bits) are the caller's bad input; anything else is ours.
+    for e in response.errors.iter_mut() {
+        let bad_input = e.path.is_empty()
+            || e.message.starts_with("Failed to parse")
+            || e.message.starts_with("Invalid value");
         let ext = e.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_none() {
-            ext.set("code", ErrorCode::Validation.as_str());
+            let code = if bad_input {
+                ErrorCode::Validation
+            } else {
+                tracing::error!(message = %e.message, "an error without a code");
+                ErrorCode::Internal
+            };
+            ext.set("code", code.as_str());
         }
     }
     let busy = response.errors.iter().any(|e| {

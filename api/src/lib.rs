@@ -73,8 +73,34 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// A method a route does not take: said with a code, like every refusal.
+async fn method_not_allowed() -> Response {
+    plain_refusal(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this method is not allowed here",
+    )
+}
+
+/// A path that is not ours.
+async fn not_found() -> Response {
+    plain_refusal(axum::http::StatusCode::NOT_FOUND, "no such path")
+}
+
+fn plain_refusal(status: axum::http::StatusCode, message: &str) -> Response {
+    use axum::response::IntoResponse;
+    let code = if status == axum::http::StatusCode::NOT_FOUND {
+        app::ErrorCode::NotFound
+    } else {
+        app::ErrorCode::Validation
+    };
+    let body = serde_json::json!({"error": {"code": code.as_str(), "message": message}});
+    (status, axum::Json(body)).into_response()
 }
 
 fn set_correlation(response: &mut Response, id: uuid::Uuid) {

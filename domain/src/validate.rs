@@ -9,13 +9,27 @@ pub fn name(field: &'static str, value: &str) -> Result<String, DomainError> {
     if len == 0 || len > 64 {
         return Err(DomainError::invalid(field, "must be 1 to 64 characters"));
     }
-    if v.chars().any(char::is_control) {
+    if v.chars().any(|c| c.is_control() || is_invisible_format(c)) {
         return Err(DomainError::invalid(
             field,
-            "must not contain control characters",
+            "must not contain control, direction or invisible characters",
         ));
     }
     Ok(v.to_owned())
+}
+
+/// Characters that reorder or hide text: a name with them reads differently in the
+/// console, an SMS or the audit log than it is (`张伟\u{202E}nimda` shows as `张伟admin`).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A mainland mobile number: 11 digits starting with 1.
@@ -136,6 +150,24 @@ pub fn identifier(value: &str) -> Result<String, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_with_direction_or_invisible_characters_are_refused() {
+        for spoof in [
+            "张伟\u{202E}nimda",
+            "a\u{2066}b",
+            "zw\u{200B}",
+            "\u{FEFF}zw",
+            "x\u{061C}y",
+        ] {
+            assert_eq!(
+                name("name", spoof).unwrap_err().field(),
+                Some("name"),
+                "{spoof:?}"
+            );
+        }
+        assert_eq!(name("name", "欧阳娜娜 (Nana)").unwrap(), "欧阳娜娜 (Nana)");
+    }
 
     #[test]
     fn names_are_1_to_64_characters() {
