@@ -124,7 +124,7 @@ impl Config {
             listen,
             jwt_secret: get("MAILPLANE_JWT_SECRET"),
             db_pool_size,
-            db_background_pool_size: number(&get, "MAILPLANE_DB_BACKGROUND_POOL_SIZE", 8, 2..=1000)? as u32,
+            db_background_pool_size: number(&get, "MAILPLANE_DB_BACKGROUND_POOL_SIZE", 24, 4..=1000)? as u32,
             pg_bin_dir: get("MAILPLANE_PG_BINDIR").map(PathBuf::from),
             server_dir: get("MAILPLANE_SERVER_DIR").map(PathBuf::from),
             secret_key: get("MAILPLANE_SECRET_KEY"),

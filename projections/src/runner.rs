@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventstore::{EventStore, Position, SubscriptionFilter};
@@ -47,15 +48,28 @@ async fn lock_checkpoint(
 #[derive(Clone)]
 pub struct Runner {
     store: EventStore,
+    /// One catch-up per projection at a time in this process: a batch holds its checkpoint
+    /// lock on one connection while it reads on another, so many concurrent catch-ups
+    /// (every mutation waits for its read models) would take every connection of the pool
+    /// and wait for one more. The rest wait here, holding none.
+    folding: Arc<[tokio::sync::Mutex<()>; Projection::ALL.len()]>,
 }
 
 impl Runner {
     pub fn new(store: EventStore) -> Self {
-        Runner { store }
+        Runner {
+            store,
+            folding: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
+        }
     }
 
     /// Folds every event available now into the projection's tables; returns how many.
     pub async fn catch_up(&self, projection: Projection) -> Result<usize, ProjectionError> {
+        let index = Projection::ALL
+            .iter()
+            .position(|p| *p == projection)
+            .unwrap_or(0);
+        let _turn = self.folding[index].lock().await;
         self.catch_up_into(projection, &projection.consumer(), None)
             .await
     }
