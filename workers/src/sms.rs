@@ -104,6 +104,11 @@ impl SmsProvider for LogProvider {
             file.write_all(line.as_bytes())
                 .await
                 .map_err(|e| SendError::Transient(e.to_string()))?;
+            // tokio hands writes to a blocking thread: without this the line may not be in
+            // the file yet when the outcome is recorded (or the next message looks for it).
+            file.flush()
+                .await
+                .map_err(|e| SendError::Transient(e.to_string()))?;
             tracing::info!(to = %notification::mask_phone(&sms.to), id = %sms.id, file = %self.file.display(), "text message written (log provider; text withheld from the log)");
             Ok(())
         })
