@@ -68,29 +68,49 @@ impl Dns {
         }
         let conf = self.dir.join("dnsmasq.conf");
         std::fs::write(&conf, format!("{}\nlocal=/#/\n", lines.join("\n"))).unwrap();
-        let child = Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--user=root",
-            ])
-            .arg(format!("--conf-file={}", conf.display()))
-            .arg("--listen-address=127.0.0.1")
-            .arg(format!("--port={}", self.port))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "dnsmasq is needed for this test: apt-get install -y dnsmasq-base (.ci/run does)",
-            );
-        self.child = Some(child);
-        // Listening once its port can no longer be bound by us.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::UdpSocket::bind(("127.0.0.1", self.port)).is_ok() {
-            assert!(Instant::now() < deadline, "dnsmasq did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
+        let errors = self.dir.join("dnsmasq.err");
+        // A restart on the same port can race the old process's socket: try a few times,
+        // and say what dnsmasq said when it never comes up.
+        for attempt in 1..=5 {
+            let mut child = Command::new("dnsmasq")
+                .args([
+                    "--keep-in-foreground",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--bind-interfaces",
+                    "--user=root",
+                ])
+                .arg(format!("--conf-file={}", conf.display()))
+                .arg("--listen-address=127.0.0.1")
+                .arg(format!("--port={}", self.port))
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(&errors).unwrap()))
+                .spawn()
+                .expect(
+                    "dnsmasq is needed for this test: apt-get install -y dnsmasq-base (.ci/run does)",
+                );
+            // Listening once its port can no longer be bound by us.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut up = false;
+            while Instant::now() < deadline {
+                if std::net::UdpSocket::bind(("127.0.0.1", self.port)).is_err() {
+                    up = true;
+                    break;
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if up {
+                self.child = Some(child);
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = std::fs::read_to_string(&errors).unwrap_or_default();
+            assert!(attempt < 5, "dnsmasq did not start listening: {said}");
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 }
