@@ -135,6 +135,11 @@ async fn answer(
     // Tools load the schema with an introspection query deeper than any data query may be;
     // it runs on a schema that allows that depth and nothing but introspection. Anonymous
     // callers learn nothing of the schema.
+    if !authenticated && graphql::is_introspection(&request.query) {
+        let error = graphql::unauthenticated_error("the schema is shown to signed-in callers");
+        let body = async_graphql::Response::from_errors(vec![error]);
+        return async_graphql_axum::GraphQLResponse::from(body).into_response();
+    }
     let response = if !authenticated {
         state.schema.execute(request.disable_introspection()).await
     } else if graphql::is_introspection(&request.query) {
