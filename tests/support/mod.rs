@@ -48,11 +48,23 @@ pub struct Dns {
 
 impl Dns {
     pub fn new(dir: &std::path::Path) -> Dns {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // dnsmasq listens on UDP and TCP. A port from the kernel's ephemeral range (what
+        // binding port 0 gives) can be taken by any outgoing connection before a restart, so
+        // the port comes from below that range, free on both.
+        static TAKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nth = TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut seed = u64::from(std::process::id()).wrapping_mul(1000) + nth;
+        let port = loop {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let candidate = 20_000 + (seed >> 33) as u16 % 12_000;
+            let free = std::net::UdpSocket::bind(("127.0.0.1", candidate)).is_ok()
+                && TcpListener::bind(("127.0.0.1", candidate)).is_ok();
+            if free {
+                break candidate;
+            }
+        };
         Dns {
             child: None,
             port,
