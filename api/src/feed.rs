@@ -28,6 +28,17 @@ pub struct FeedQuery {
 fn refuse(code: ErrorCode, message: &str, field: Option<&str>) -> Response {
     let status =
         StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    refusal(status, code, message, field)
+}
+
+/// A refusal of a plain HTTP route: `{"error": {code, message, field}}` with `status`
+/// (and `Retry-After` when it is worth coming back).
+pub(crate) fn refusal(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    field: Option<&str>,
+) -> Response {
     let mut error = json!({"code": code.as_str(), "message": message});
     if let Some(f) = field {
         error["field"] = json!(f);

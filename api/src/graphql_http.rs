@@ -33,11 +33,8 @@ impl Default for HttpLimits {
 
 /// A refusal before the query runs: a GraphQL error body with its code, and the status.
 pub(crate) fn refusal(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let mut error = async_graphql::ServerError::new(message, None);
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", code.as_str());
-    error.extensions = Some(ext);
-    let body = async_graphql::Response::from_errors(vec![error]);
+    let body =
+        async_graphql::Response::from_errors(vec![graphql::coded_server_error(code, message)]);
     let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -93,14 +93,12 @@ async fn not_found() -> Response {
 }
 
 fn plain_refusal(status: axum::http::StatusCode, message: &str) -> Response {
-    use axum::response::IntoResponse;
     let code = if status == axum::http::StatusCode::NOT_FOUND {
         app::ErrorCode::NotFound
     } else {
         app::ErrorCode::Validation
     };
-    let body = serde_json::json!({"error": {"code": code.as_str(), "message": message}});
-    (status, axum::Json(body)).into_response()
+    feed::refusal(status, code, message, None)
 }
 
 fn set_correlation(response: &mut Response, id: uuid::Uuid) {

@@ -90,9 +90,17 @@ impl Services {
 
 /// The error for a missing, expired or badly signed token.
 pub fn unauthenticated_error(reason: &str) -> async_graphql::ServerError {
-    let mut e = async_graphql::ServerError::new(format!("unauthenticated: {reason}"), None);
+    coded_server_error(
+        app::ErrorCode::Unauthenticated,
+        &format!("unauthenticated: {reason}"),
+    )
+}
+
+/// A request-level GraphQL error (no path) with its code.
+pub fn coded_server_error(code: app::ErrorCode, message: &str) -> async_graphql::ServerError {
+    let mut e = async_graphql::ServerError::new(message, None);
     let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", app::ErrorCode::Unauthenticated.as_str());
+    ext.set("code", code.as_str());
     e.extensions = Some(ext);
     e
 }
