@@ -52,6 +52,9 @@ pub struct Config {
     pub server: api::ServerLimits,
     /// Websockets (`MAILPLANE_WS_INIT_TIMEOUT`, `MAILPLANE_WS_PER_PRINCIPAL`, `MAILPLANE_WS_MAX`).
     pub sockets: api::SocketLimits,
+    /// Console sessions (`MAILPLANE_CONSOLE_IDLE_TIMEOUT`, `MAILPLANE_CONSOLE_SESSION_TTL`;
+    /// the cookie is `Secure` when `MAILPLANE_CONSOLE_URL` is https).
+    pub console: console::SessionLimits,
 }
 
 /// `MAILPLANE_SMS`.
@@ -166,6 +169,11 @@ impl Config {
             },
             app_name: get("MAILPLANE_APP_NAME").unwrap_or_else(|| "企业邮箱".into()),
             console_url: get("MAILPLANE_CONSOLE_URL"),
+            console: console::SessionLimits {
+                idle: duration(&get, "MAILPLANE_CONSOLE_IDLE_TIMEOUT", "30m")?,
+                absolute: duration(&get, "MAILPLANE_CONSOLE_SESSION_TTL", "12h")?,
+                secure_cookie: get("MAILPLANE_CONSOLE_URL").is_some_and(|u| u.starts_with("https://")),
+            },
             http: api::HttpLimits {
                 max_body_bytes: number(&get, "MAILPLANE_MAX_BODY_BYTES", 2 * 1024 * 1024, 16 * 1024..=64 * 1024 * 1024)?,
                 graphiql: flag(&get, "MAILPLANE_GRAPHIQL")?,
@@ -223,6 +231,15 @@ impl Config {
     }
 
     /// The keys that sign and check tokens, with the configured policy.
+    /// Where the console is reached from a browser: `MAILPLANE_CONSOLE_URL`, else this
+    /// server's own address.
+    pub fn console_base(&self) -> String {
+        match &self.console_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
     pub fn jwt_keys(&self) -> anyhow::Result<app::auth::JwtKeys> {
         Ok(app::auth::JwtKeys::with_policy(
             &self.jwt_secret()?,

@@ -58,6 +58,15 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: String,
     },
+    /// Print a one-time console sign-in link for a cloud account (local use and tests).
+    ConsoleLink {
+        /// The cloud account.
+        #[arg(long)]
+        sub: String,
+        /// How long the link may wait before it is opened: 90s, 15m, 1h.
+        #[arg(long, default_value = "15m")]
+        ttl: String,
+    },
     /// Print the GraphQL SDL (or write it to a file: schema/graphql/schema.graphql).
     Schema {
         #[arg(long)]
@@ -189,6 +198,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .context("cannot issue the token")?;
             println!("{token}");
+            Ok(())
+        }
+        Command::ConsoleLink { sub, ttl } => {
+            let ttl = app::auth::parse_ttl(&ttl)?;
+            let token = config
+                .jwt_keys()?
+                .issue(
+                    &sub,
+                    api::PrincipalKind::Account,
+                    None,
+                    ttl,
+                    chrono::Utc::now().timestamp(),
+                )
+                .context("cannot issue the sign-in token")?;
+            println!("{}/console/login?token={token}", config.console_base());
             Ok(())
         }
         Command::Schema {

@@ -98,15 +98,26 @@ async fn serve_http(
         app: application.clone(),
         runner: runner.clone(),
     };
-    let mut state = api::AppState::new(services, Arc::new(jwt), config.http.clone());
+    let jwt = Arc::new(jwt);
+    let console = console::Console::new(
+        application.clone(),
+        runner.clone(),
+        jwt.clone(),
+        config.console.clone(),
+    );
+    let mut state = api::AppState::new(services, jwt, config.http.clone());
     state.sockets = config.sockets.clone();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(address = %config.listen, "mailplane is serving");
+    println!(
+        "console: {}/console (sign in with the link `mailplane console-link --sub ACCOUNT` prints)",
+        config.console_base()
+    );
     api::server::serve(
         listener,
-        api::router(state),
+        api::router(state).merge(console::router(console)),
         config.server.clone(),
         shutdown_signal(),
     )

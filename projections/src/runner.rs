@@ -171,6 +171,22 @@ impl Runner {
         }
     }
 
+    /// Waits (bounded) until the read models of the written streams have folded the write,
+    /// so an answer to the writer reflects it; a lag is logged, not an error (the write
+    /// stands).
+    pub async fn settle(&self, written: &[(String, Position)]) {
+        for (stream, position) in written {
+            let category = eventstore::category_of(stream);
+            for p in Projection::ALL {
+                if p != Projection::AuditLog && p.categories().contains(&category) {
+                    if let Err(e) = self.wait_for(p, *position, Duration::from_secs(5)).await {
+                        tracing::warn!(error = %e, "read model lags behind a write");
+                    }
+                }
+            }
+        }
+    }
+
     /// Waits until every read model has folded every event of its categories recorded so
     /// far (tests and one-shot tools that act on read models right after writing).
     pub async fn wait_for_all(&self, timeout: Duration) -> Result<(), ProjectionError> {

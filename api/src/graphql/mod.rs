@@ -23,11 +23,9 @@ mod parked;
 mod query;
 mod webhooks;
 
-use std::time::Duration;
-
 use async_graphql::dataloader::DataLoader;
 use async_graphql::Schema;
-use projections::{Projection, Runner};
+use projections::Runner;
 
 pub use events::SubscriptionRoot;
 pub use query::Query;
@@ -70,20 +68,7 @@ impl Services {
     /// Waits (bounded) until the read models of the written streams have folded the write,
     /// so a mutation's answer reflects it; answers the operation's answer.
     pub async fn settle<T>(&self, executed: app::Executed<T>) -> T {
-        for (stream, position) in &executed.written {
-            let category = eventstore::category_of(stream);
-            for p in Projection::ALL {
-                if p != Projection::AuditLog && p.categories().contains(&category) {
-                    if let Err(e) = self
-                        .runner
-                        .wait_for(p, *position, Duration::from_secs(5))
-                        .await
-                    {
-                        tracing::warn!(error = %e, "read model lags behind a mutation");
-                    }
-                }
-            }
-        }
+        self.runner.settle(&executed.written).await;
         executed.answer
     }
 }
