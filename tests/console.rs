@@ -17,9 +17,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use support::*;
 
-const PROVISION: &str = "mutation($input: ProvisionSubscriptionInput!) { provisionSubscription(input: $input) { id } }";
+const PROVISION: &str =
+    "mutation($input: ProvisionSubscriptionInput!) { provisionSubscription(input: $input) { id } }";
 const CREATE_ORG: &str = "mutation($name: String!, $identifier: String!) { createOrganization(input: {name: $name, identifier: $identifier}) { id } }";
-const BIND: &str = "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
+const BIND: &str =
+    "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
 
 /// A buyer with a bound trial of `seats` seats: answers the organization's id.
 fn bound_organization(port: u16, buyer: &str, identifier: &str, seats: u32) -> String {
@@ -129,10 +131,24 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     let link = console_link(port, "buyer-a");
     assert_eq!(status(agent().get(&link).call()).0, 303);
     assert_eq!(status(agent().get(&link).call()).0, 401, "a used link");
-    assert_eq!(status(agent().get(&format!("{base}/login?token=forged.token.here")).call()).0, 401);
+    assert_eq!(
+        status(
+            agent()
+                .get(&format!("{base}/login?token=forged.token.here"))
+                .call()
+        )
+        .0,
+        401
+    );
     let service = token("orders", "service", Some("marketplace"));
-    assert_eq!(status(agent().get(&format!("{base}/login?token={service}")).call()).0, 403);
+    assert_eq!(
+        status(agent().get(&format!("{base}/login?token={service}")).call()).0,
+        403
+    );
 
+    // Tokens carry no nonce: a link minted in the same second as the used one is the same
+    // token, and refused too.
+    std::thread::sleep(Duration::from_millis(1100));
     let (cookie_a, csrf_a) = sign_in(port, "buyer-a");
     let (cookie_b, csrf_b) = sign_in(port, "buyer-b");
     // B's home lists only B's organization.
@@ -140,15 +156,33 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     assert!(home_b.contains(&second) && !home_b.contains(&first));
 
     // B on every console URL of A: pages and forms are FORBIDDEN, nothing of A is shown.
-    for path in [format!("/organizations/{first}"), format!("/organizations/{first}?q=a")] {
-        let (code, page, _) = status(agent().get(&format!("{base}{path}")).set("Cookie", &cookie_b).call());
+    for path in [
+        format!("/organizations/{first}"),
+        format!("/organizations/{first}?q=a"),
+    ] {
+        let (code, page, _) = status(
+            agent()
+                .get(&format!("{base}{path}"))
+                .set("Cookie", &cookie_b)
+                .call(),
+        );
         assert_eq!(code, 403, "{path}");
         assert!(!page.contains("alpha 公司"));
     }
     for (path, form) in [
-        ("members", vec![("name", "潜入者"), ("account", "spy"), ("password", "Zw-Passw0rd!9")]),
+        (
+            "members",
+            vec![
+                ("name", "潜入者"),
+                ("account", "spy"),
+                ("password", "Zw-Passw0rd!9"),
+            ],
+        ),
         ("departments", vec![("name", "潜入部")]),
-        ("members/bulk", vec![("action", "authorize"), ("all_matching", "yes")]),
+        (
+            "members/bulk",
+            vec![("action", "authorize"), ("all_matching", "yes")],
+        ),
     ] {
         let mut form = form;
         form.push(("csrf", &csrf_b));
@@ -162,11 +196,34 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     }
     // Unknown and malformed ids tell nothing.
     let unknown = uuid::Uuid::now_v7();
-    assert_eq!(status(agent().get(&format!("{base}/organizations/{unknown}")).set("Cookie", &cookie_b).call()).0, 403);
-    assert_eq!(status(agent().get(&format!("{base}/organizations/not-an-id")).set("Cookie", &cookie_b).call()).0, 404);
+    assert_eq!(
+        status(
+            agent()
+                .get(&format!("{base}/organizations/{unknown}"))
+                .set("Cookie", &cookie_b)
+                .call()
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        status(
+            agent()
+                .get(&format!("{base}/organizations/not-an-id"))
+                .set("Cookie", &cookie_b)
+                .call()
+        )
+        .0,
+        404
+    );
 
     // A's own form without its CSRF token, or with B's: refused, nothing written.
-    let member = [("name", "张三"), ("account", "zhangsan"), ("password", "Zw-Passw0rd!9")];
+    let member = [
+        ("name", "张三"),
+        ("account", "zhangsan"),
+        ("phone", "13900139000"),
+        ("password", "Zw-Passw0rd!9"),
+    ];
     for csrf in [None, Some(csrf_b.as_str()), Some("")] {
         let mut form = member.to_vec();
         if let Some(c) = csrf {
@@ -202,7 +259,12 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
             .send_form(&[("csrf", &csrf_a)]),
     );
     assert_eq!(code, 303);
-    let (code, _, _) = status(agent().get(&format!("{base}/organizations/{first}")).set("Cookie", &cookie_a).call());
+    let (code, _, _) = status(
+        agent()
+            .get(&format!("{base}/organizations/{first}"))
+            .set("Cookie", &cookie_a)
+            .call(),
+    );
     assert_eq!(code, 401);
     let log = stop(server);
     assert!(!log.contains("Zw-Passw0rd!9"));
@@ -226,7 +288,11 @@ fn chromedriver() -> Result<Driver, String> {
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .ok_or("chromedriver is not installed (apt-get install chromium chromium-driver)")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(binary)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -287,7 +353,13 @@ async fn submit(client: &Client, form: &str) {
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
-    client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,10 +370,13 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
             eprintln!("SKIPPED (MAILPLANE_SKIP_BROWSER is set): {why}");
             return;
         }
-        Err(why) => panic!("{why}; set MAILPLANE_SKIP_BROWSER=1 to skip the browser tests knowingly"),
+        Err(why) => {
+            panic!("{why}; set MAILPLANE_SKIP_BROWSER=1 to skip the browser tests knowingly")
+        }
     };
     let db = fresh_database().await;
-    let dir = std::env::temp_dir().join(format!("mailplane-console-browser-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("mailplane-console-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let dns = Dns::new(&dir);
@@ -312,10 +387,21 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
 
     // Sign in with the printed link: the page is in Chinese (the browser asks for it).
     client.goto(&console_link(port, "buyer-web")).await.unwrap();
-    assert!(client.current_url().await.unwrap().path().ends_with("/console"));
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console"));
     assert!(text_of(&client, "h1").await.contains("管理后台"));
     screenshot(&client, "01-home").await;
-    client.find(Locator::LinkText("打开")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::LinkText("打开"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert!(client.current_url().await.unwrap().path().ends_with(&org));
 
     // A department.
@@ -346,7 +432,10 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
     let error = text_of(&client, "#member-phone-error").await;
     assert!(error.starts_with("请检查此项"), "{error}");
     let phone = client.find(Locator::Id("member-phone")).await.unwrap();
-    assert_eq!(phone.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        phone.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
     // What was typed is kept, the password is not echoed.
     let name = client.find(Locator::Id("member-name")).await.unwrap();
     assert_eq!(name.prop("value").await.unwrap().as_deref(), Some("李四"));
@@ -372,7 +461,9 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
         .unwrap();
     submit(&client, "bulk").await;
     assert_eq!(text_of(&client, "#notice").await, "操作成功。");
-    assert!(text_of(&client, "tr[data-account=lisi] .authorized").await.contains("已授权"));
+    assert!(text_of(&client, "tr[data-account=lisi] .authorized")
+        .await
+        .contains("已授权"));
     assert_eq!(text_of(&client, "#seats").await, "1 / 3");
     screenshot(&client, "03-members-authorized").await;
 
