@@ -23,8 +23,9 @@ const CREATE_ORG: &str = "mutation($name: String!, $identifier: String!) { creat
 const BIND: &str =
     "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
 
-/// A buyer with a bound trial of `seats` seats: answers the organization's id.
-fn bound_organization(port: u16, buyer: &str, identifier: &str, seats: u32) -> String {
+/// A buyer with a bound trial of `seats` seats: answers the subscription's and the
+/// organization's ids.
+fn bound_organization(port: u16, buyer: &str, identifier: &str, seats: u32) -> (String, String) {
     let market = token("orders", "service", Some("marketplace"));
     let sub = gql(
         port,
@@ -46,7 +47,7 @@ fn bound_organization(port: u16, buyer: &str, identifier: &str, seats: u32) -> S
         .unwrap()
         .to_owned();
     gql(port, &account, BIND, json!({"s": sub, "o": org}));
-    org
+    (sub, org)
 }
 
 fn console_link(port: u16, account: &str) -> String {
@@ -118,8 +119,8 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     let dns = Dns::new(&dir);
     let server = start(&db.url(), &dir, &dns);
     let port = server.port;
-    let first = bound_organization(port, "buyer-a", "alpha", 5);
-    let second = bound_organization(port, "buyer-b", "bravo", 5);
+    let (sub_a, first) = bound_organization(port, "buyer-a", "alpha", 5);
+    let (_, second) = bound_organization(port, "buyer-b", "bravo", 5);
     let base = format!("http://127.0.0.1:{port}/console");
 
     // Without a session every page is the sign-in page (401) and no form is taken.
@@ -146,9 +147,6 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
         403
     );
 
-    // Tokens carry no nonce: a link minted in the same second as the used one is the same
-    // token, and refused too.
-    std::thread::sleep(Duration::from_millis(1100));
     let (cookie_a, csrf_a) = sign_in(port, "buyer-a");
     let (cookie_b, csrf_b) = sign_in(port, "buyer-b");
     // B's home lists only B's organization.
@@ -156,9 +154,23 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     assert!(home_b.contains(&second) && !home_b.contains(&first));
 
     // B on every console URL of A: pages and forms are FORBIDDEN, nothing of A is shown.
+    let some_id = uuid::Uuid::now_v7();
     for path in [
         format!("/organizations/{first}"),
         format!("/organizations/{first}?q=a"),
+        format!("/organizations/{first}/members/{some_id}"),
+        format!("/organizations/{first}/import"),
+        format!("/organizations/{first}/import/template.csv"),
+        format!("/organizations/{first}/import/{some_id}/progress"),
+        format!("/organizations/{first}/import/{some_id}/report.csv"),
+        format!("/organizations/{first}/domains"),
+        format!("/organizations/{first}/mailboxes"),
+        format!("/organizations/{first}/mailboxes/progress"),
+        format!("/organizations/{first}/recycle_bin"),
+        format!("/organizations/{first}/audit_log?operation=MemberAdded"),
+        format!("/organizations/{first}/settings"),
+        format!("/subscriptions/{sub_a}"),
+        format!("/subscriptions/{sub_a}?quote=expand&seats=5"),
     ] {
         let (code, page, _) = status(
             agent()
@@ -183,6 +195,39 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
             "members/bulk",
             vec![("action", "authorize"), ("all_matching", "yes")],
         ),
+        (
+            "members/bulk",
+            vec![("action", "delete"), ("all_matching", "yes")],
+        ),
+        (
+            "domains",
+            vec![("action", "add"), ("name", "alpha-evil.cn")],
+        ),
+        (
+            "mailboxes",
+            vec![
+                ("action", "close"),
+                ("mailbox", "00000000-0000-0000-0000-000000000000"),
+            ],
+        ),
+        (
+            "settings",
+            vec![("action", "dissolve"), ("confirm", "alpha")],
+        ),
+        (
+            "settings",
+            vec![
+                ("action", "invite"),
+                ("name", "间谍"),
+                ("phone", "13900139999"),
+                ("email", "spy@example.com"),
+                ("hours", "24"),
+            ],
+        ),
+        (
+            "import",
+            vec![("csv", "员工姓名,账号,密码\n潜入者,spy,Zw-Passw0rd!9\n")],
+        ),
     ] {
         let mut form = form;
         form.push(("csrf", &csrf_b));
@@ -194,6 +239,34 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
         );
         assert_eq!(code, 403, "{path}");
     }
+    // Another buyer's subscription: no price, no unsubscribing, no binding to B's organization.
+    for form in [
+        vec![("action", "unsubscribe")],
+        vec![("action", "expand"), ("seats", "5")],
+        vec![("action", "bind"), ("organization", second.as_str())],
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf_b));
+        let (code, _, _) = status(
+            agent()
+                .post(&format!("{base}/subscriptions/{sub_a}"))
+                .set("Cookie", &cookie_b)
+                .send_form(&form),
+        );
+        assert_eq!(code, 403);
+    }
+    // The upload, as multipart, to A's organization.
+    let body = format!(
+        "--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf_b}\r\n--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.csv\"\r\nContent-Type: text/csv\r\n\r\n员工姓名,账号,密码\n潜入者,spy,Zw-Passw0rd!9\n\r\n--x--\r\n"
+    );
+    let (code, page, _) = status(
+        agent()
+            .post(&format!("{base}/organizations/{first}/import/preview"))
+            .set("Cookie", &cookie_b)
+            .set("Content-Type", "multipart/form-data; boundary=x")
+            .send_string(&body),
+    );
+    assert_eq!(code, 403, "{page}");
     // Unknown and malformed ids tell nothing.
     let unknown = uuid::Uuid::now_v7();
     assert_eq!(
@@ -238,6 +311,18 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
         assert_eq!(code, 403);
     }
     assert!(members_named(port, "buyer-a", &first).is_empty());
+    // Nothing B tried was written: A's organization still has no domain, invitation or
+    // import, its subscription is still a trial with its seats.
+    let q = "query($o: ID!) { organization(id: $o) { identifier domains { name } invitations { id } } }";
+    let a = gql(
+        port,
+        &token("buyer-a", "account", None),
+        q,
+        json!({"o": first}),
+    );
+    assert_eq!(a["organization"]["identifier"], "alpha");
+    assert_eq!(a["organization"]["domains"], json!([]));
+    assert_eq!(a["organization"]["invitations"], json!([]));
     // With its token the same form writes.
     let mut form = member.to_vec();
     form.push(("csrf", &csrf_a));
@@ -362,8 +447,82 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks the element `css` finds.
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Reloads the page until `css` finds an element whose text contains `wanted`.
+async fn until_text(client: &Client, css: &str, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(e) = client.find(Locator::Css(css)).await {
+            let text = e.text().await.unwrap_or_default();
+            if text.contains(wanted) {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never showed {wanted:?}: {}",
+            client.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.refresh().await.unwrap();
+    }
+}
+
+/// Waits (without reloading) until `css` shows `wanted`: the page after a submit.
+async fn soon_text(client: &Client, css: &str, wanted: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(e) = client.find(Locator::Css(css)).await {
+            if e.text().await.unwrap_or_default().contains(wanted) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never showed {wanted:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The DNS lines that publish a domain's records as GraphQL lists them.
+fn published_records(port: u16, buyer: &str, org: &str, domain: &str) -> Vec<String> {
+    let q = "query($o: ID!) { organization(id: $o) { domains { name records { type host value priority } } } }";
+    let data = gql(port, &token(buyer, "account", None), q, json!({"o": org}));
+    let mut lines = vec!["host-record=dkim.mailplane.test,127.0.0.2".to_owned()];
+    for d in data["organization"]["domains"].as_array().unwrap() {
+        if d["name"] != domain {
+            continue;
+        }
+        for r in d["records"].as_array().unwrap() {
+            let host = match r["host"].as_str().unwrap() {
+                "@" => domain.to_owned(),
+                h => format!("{h}.{domain}"),
+            };
+            let value = r["value"].as_str().unwrap();
+            lines.push(match r["type"].as_str().unwrap() {
+                "MX" => format!("mx-host={host},{value},{}", r["priority"]),
+                "TXT" => format!("txt-record={host},\"{value}\""),
+                _ => format!("cname={host},{value}"),
+            });
+        }
+    }
+    lines
+}
+
+/// The whole KooMail flow a buyer and admin do in the console, in Debian's chromium:
+/// organization, binding, departments, members (a field error first), a CSV import with
+/// a bad line, authorization, a domain verified against the test DNS server, a mailbox on
+/// a real Dovecot until ACTIVE, the recycle bin and back, the audit log.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_admin_builds_departments_and_members_in_chromium() {
+async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     let driver = match chromedriver() {
         Ok(d) => d,
         Err(why) if std::env::var_os("MAILPLANE_SKIP_BROWSER").is_some() => {
@@ -375,14 +534,30 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
         }
     };
     let db = fresh_database().await;
+    // Under /tmp, passable by Dovecot's `mail` user (the test may run as root).
     let dir =
         std::env::temp_dir().join(format!("mailplane-console-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let dns = Dns::new(&dir);
-    let server = start(&db.url(), &dir, &dns);
+    let dovecot_dir = dir.join("dovecot");
+    let imap = free_addr();
+    let _dovecot = DovecotProcess::start(&dovecot_dir, imap);
+    let mut dns = Dns::new(&dir);
+    dns.serve(&[]);
+    let env = [(
+        "MAILPLANE_DATAPLANE",
+        format!("dovecot-external:{}", dovecot_dir.display()),
+    )];
+    let server = start_with(&db.url(), &dir, &dns, &env);
     let port = server.port;
-    let org = bound_organization(port, "buyer-web", "webco", 3);
+    // The marketplace sells a trial; everything after happens in the browser.
+    let market = token("orders", "service", Some("marketplace"));
+    gql(
+        port,
+        &market,
+        PROVISION,
+        json!({"input": {"buyerAccountId": "buyer-web", "orderId": "order-web", "edition": "standard", "seats": 5, "trial": true}}),
+    );
     let client = browser(&driver, &dir.join("chromium")).await;
 
     // Sign in with the printed link: the page is in Chinese (the browser asks for it).
@@ -394,25 +569,51 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
         .path()
         .ends_with("/console"));
     assert!(text_of(&client, "h1").await.contains("管理后台"));
-    screenshot(&client, "01-home").await;
-    client
-        .find(Locator::LinkText("打开"))
+
+    // An organization: a bad identifier first, its sentence beside the field.
+    fill(&client, "organization-name", "网络科技").await;
+    fill(&client, "organization-identifier", "-bad").await;
+    submit(&client, "create-organization").await;
+    let error = text_of(&client, "#organization-identifier-error").await;
+    assert!(error.starts_with("请检查此项"), "{error}");
+    fill(&client, "organization-identifier", "webco").await;
+    submit(&client, "create-organization").await;
+    let org = client
+        .current_url()
         .await
         .unwrap()
-        .click()
+        .path()
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    assert_eq!(text_of(&client, "#identifier").await, "webco");
+
+    // Bind the trial to it from the subscription's page.
+    client
+        .goto(&format!("http://127.0.0.1:{port}/console"))
         .await
         .unwrap();
-    assert!(client.current_url().await.unwrap().path().ends_with(&org));
+    screenshot(&client, "01-home").await;
+    click(&client, "a[href^='/console/subscriptions/']").await;
+    submit(&client, "bind-form").await;
+    assert_eq!(text_of(&client, "#notice").await, "应用已绑定。");
+    assert_eq!(text_of(&client, "#subscription-seats").await, "0 / 5");
+    assert!(
+        text_of(&client, "#refund").await.contains("当前无法退订"),
+        "a trial has no refund"
+    );
+    screenshot(&client, "02-subscription").await;
 
     // A department.
-    fill(&client, "department-name", "研发部").await;
     client
-        .find(Locator::Css("aside form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}"
+        ))
         .await
         .unwrap();
+    fill(&client, "department-name", "研发部").await;
+    click(&client, "aside form button[type=submit]").await;
     assert_eq!(text_of(&client, "#notice").await, "部门已创建。");
     assert!(text_of(&client, ".tree").await.contains("研发部"));
 
@@ -422,10 +623,10 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
     fill(&client, "member-phone", "12").await;
     fill(&client, "member-password", "Zw-Passw0rd!9").await;
     client
-        .find(Locator::Css("#member-department option:nth-child(2)"))
+        .find(Locator::Id("member-department"))
         .await
         .unwrap()
-        .click()
+        .select_by_index(1)
         .await
         .unwrap();
     submit(&client, "member-form").await;
@@ -436,14 +637,12 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
         phone.attr("aria-invalid").await.unwrap().as_deref(),
         Some("true")
     );
-    // What was typed is kept, the password is not echoed.
     let name = client.find(Locator::Id("member-name")).await.unwrap();
     assert_eq!(name.prop("value").await.unwrap().as_deref(), Some("李四"));
     let password = client.find(Locator::Id("member-password")).await.unwrap();
     assert_eq!(password.prop("value").await.unwrap().as_deref(), Some(""));
-    screenshot(&client, "02-member-field-error").await;
+    screenshot(&client, "03-member-field-error").await;
     assert!(members_named(port, "buyer-web", &org).is_empty());
-
     fill(&client, "member-phone", "13800138000").await;
     fill(&client, "member-password", "Zw-Passw0rd!9").await;
     submit(&client, "member-form").await;
@@ -451,44 +650,195 @@ async fn an_admin_builds_departments_and_members_in_chromium() {
     let row = text_of(&client, "tr[data-account=lisi]").await;
     assert!(row.contains("研发部") && row.contains("未授权"), "{row}");
 
-    // Authorize every matching member from the keyboard-reachable bulk form.
+    // A CSV import with one bad line (a phone already used): previewed, nothing written,
+    // then imported with a live count and a report.
+    let csv = dir.join("members.csv");
+    std::fs::write(
+        &csv,
+        "员工姓名,账号,密码,手机号,邮箱,角色,部门\n\
+         王五,wangwu,Ww-Passw0rd!9,13700137000,,成员,网络科技/研发部\n\
+         赵六,zhaoliu,Zl-Passw0rd!9,13800138000,,成员,\n\
+         钱七,qianqi,Qq-Passw0rd!9,,,,\n",
+    )
+    .unwrap();
+    click(&client, "nav.tabs a[href$='/import']").await;
     client
-        .find(Locator::Css("input[name=all_matching]"))
+        .find(Locator::Id("import-file"))
         .await
         .unwrap()
-        .click()
+        .send_keys(csv.to_str().unwrap())
         .await
         .unwrap();
+    submit(&client, "upload-form").await;
+    assert!(text_of(&client, "tr[data-line='2'] .verdict")
+        .await
+        .contains("将导入"));
+    let bad = text_of(&client, "tr[data-line='3'] .verdict").await;
+    assert!(bad.contains("该手机号已被本组织成员使用"), "{bad}");
+    screenshot(&client, "04-import-preview").await;
+    assert_eq!(
+        members_named(port, "buyer-web", &org).len(),
+        1,
+        "a preview writes nothing"
+    );
+    submit(&client, "confirm-import").await;
+    let done = until_text(&client, ".import", "已完成").await;
+    assert!(done.contains("3 / 3"), "{done}");
+    assert_eq!(text_of(&client, ".import .refused-count").await, "1");
+    screenshot(&client, "05-import-done").await;
+    let mut names = members_named(port, "buyer-web", &org);
+    names.sort();
+    assert_eq!(names, ["李四", "王五", "钱七"]);
+
+    // Authorize every matching member.
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}"
+        ))
+        .await
+        .unwrap();
+    click(&client, "input[name=all_matching]").await;
     submit(&client, "bulk").await;
     assert_eq!(text_of(&client, "#notice").await, "操作成功。");
     assert!(text_of(&client, "tr[data-account=lisi] .authorized")
         .await
         .contains("已授权"));
-    assert_eq!(text_of(&client, "#seats").await, "1 / 3");
-    screenshot(&client, "03-members-authorized").await;
+    assert_eq!(text_of(&client, "#seats").await, "3 / 5");
+
+    // A domain: its records with copy buttons, verified against the test DNS server.
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}/domains"
+        ))
+        .await
+        .unwrap();
+    fill(&client, "domain-name", "webco.cn").await;
+    submit(&client, "domain-form").await;
+    assert!(text_of(&client, "#notice").await.contains("域名已添加"));
+    assert!(!client
+        .find_all(Locator::Css("button.copy"))
+        .await
+        .unwrap()
+        .is_empty());
+    click(&client, ".verify-form button").await;
+    assert!(
+        text_of(&client, ".domain .verdict")
+            .await
+            .contains("未设置"),
+        "nothing published yet"
+    );
+    let lines = published_records(port, "buyer-web", &org, "webco.cn");
+    dns.serve(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    click(&client, ".verify-form button").await;
+    assert_eq!(
+        client
+            .find(Locator::Css(".domain h2 .badge"))
+            .await
+            .unwrap()
+            .attr("data-status")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("VERIFIED")
+    );
+    screenshot(&client, "06-domain-verified").await;
+
+    // A mailbox for 李四, opened from the members table, ACTIVE once Dovecot has it.
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}?q=lisi"
+        ))
+        .await
+        .unwrap();
+    click(&client, "tr[data-account=lisi] input[name=member]").await;
+    client
+        .find(Locator::Id("action"))
+        .await
+        .unwrap()
+        .select_by_value("open_mailboxes")
+        .await
+        .unwrap();
+    submit(&client, "bulk").await;
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/mailboxes"));
+    until_text(&client, "tr[data-address='lisi@webco.cn'] .status", "正常").await;
+    screenshot(&client, "07-mailbox-active").await;
+
+    // Closed into the recycle bin (confirmed), 30 days left there, restored.
+    click(&client, "tr[data-address='lisi@webco.cn'] button.close").await;
+    client.accept_alert().await.unwrap();
+    soon_text(&client, "#notice", "回收站").await;
+    click(&client, "nav.tabs a[href$='/recycle_bin']").await;
+    assert_eq!(
+        text_of(&client, "tr[data-address='lisi@webco.cn'] .days-left").await,
+        "30"
+    );
+    screenshot(&client, "08-recycle-bin").await;
+    click(&client, "tr[data-address='lisi@webco.cn'] button.restore").await;
+    assert_eq!(text_of(&client, "#notice").await, "邮箱已恢复。");
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}/mailboxes"
+        ))
+        .await
+        .unwrap();
+    until_text(&client, "tr[data-address='lisi@webco.cn'] .status", "正常").await;
+
+    // The audit log, filtered by operation.
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}/audit_log"
+        ))
+        .await
+        .unwrap();
+    assert!(text_of(&client, "#audit-table")
+        .await
+        .contains("MailboxRestored"));
+    client
+        .find(Locator::Id("audit-operation"))
+        .await
+        .unwrap()
+        .select_by_value("MailboxClosed")
+        .await
+        .unwrap();
+    submit(&client, "audit-filters").await;
+    let rows = client
+        .find_all(Locator::Css("#audit-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(text_of(&client, "#audit-table tbody")
+        .await
+        .contains("account:buyer-web"));
+    screenshot(&client, "09-audit-log").await;
 
     // The language switch is remembered.
-    client
-        .find(Locator::Css("form[action='/console/language'] button"))
+    click(&client, "form[action='/console/language'] button").await;
+    assert!(text_of(&client, "h2#audit-title")
         .await
-        .unwrap()
-        .click()
+        .starts_with("Audit log"));
+    client.refresh().await.unwrap();
+    assert!(text_of(&client, "h2#audit-title")
+        .await
+        .starts_with("Audit log"));
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{port}/console/organizations/{org}"
+        ))
         .await
         .unwrap();
-    assert!(text_of(&client, "#members").await.starts_with("Members"));
-    client.refresh().await.unwrap();
-    assert!(text_of(&client, "#members").await.starts_with("Members"));
-    screenshot(&client, "04-members-english").await;
+    screenshot(&client, "10-members-english").await;
 
     // Sign out: the console asks to sign in again.
-    client
-        .find(Locator::Css("form[action='/console/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form[action='/console/logout'] button").await;
     assert!(text_of(&client, "h1").await.contains("Sign in"));
     client.close().await.unwrap();
-    stop(server);
+    let log = stop(server);
+    for secret in ["Zw-Passw0rd!9", "Ww-Passw0rd!9", "Qq-Passw0rd!9"] {
+        assert!(!log.contains(secret), "a password in the server's log");
+    }
 }

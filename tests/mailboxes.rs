@@ -10,8 +10,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use eventstore::testkit::fresh_database;
@@ -20,49 +18,6 @@ use support::*;
 
 const PASSWORD: &str = "Zw-Passw0rd!9";
 const NEW_PASSWORD: &str = "N3w-Passw0rd!7";
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// `mailplane dataplane dovecot`, kept running across the server's restarts.
-struct DovecotProcess(Child);
-
-impl DovecotProcess {
-    fn start(dir: &Path, imap: SocketAddr) -> DovecotProcess {
-        let child = mailplane()
-            .args(["dataplane", "dovecot", "--dir"])
-            .arg(dir)
-            .arg("--listen")
-            .arg(imap.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(imap).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the private Dovecot did not start (apt-get install -y dovecot-imapd)"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        DovecotProcess(child)
-    }
-}
-
-impl Drop for DovecotProcess {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.0.wait();
-    }
-}
 
 /// Logs in and opens INBOX: the number of messages, or why not.
 async fn inbox(imap: SocketAddr, user: &str, password: &str) -> Result<u32, String> {

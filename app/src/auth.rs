@@ -65,6 +65,10 @@ pub struct Claims {
     pub aud: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// A random id, so two tokens minted in the same second differ (a console sign-in
+    /// link is taken once by its hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Who is calling, as established from a valid token.
@@ -195,6 +199,7 @@ impl JwtKeys {
             iss: self.policy.issuer.clone(),
             aud: self.policy.audience.clone(),
             nbf: None,
+            jti: Some(uuid::Uuid::new_v4().simple().to_string()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| AuthError::Invalid)

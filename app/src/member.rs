@@ -16,8 +16,10 @@ use crate::secrets::{self, Purpose};
 use crate::{no_claims, read, streams, App, Executed, Request};
 
 mod authorization;
+mod preview;
 
 pub use authorization::*;
+pub use preview::*;
 
 /// One member as an admin types it (one row of an import too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,9 @@ use crate::command::Change;
 use crate::error::AppError;
 use crate::{access, mailbox, no_claims, read, streams, App, Executed, Request};
 
+mod quotes;
+pub use quotes::*;
+
 /// A marketplace order (API.md `provisionSubscription`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,6 +7,9 @@
 #![allow(clippy::result_large_err)]
 
 mod assets;
+mod form;
+mod import_csv;
+mod imports;
 mod pages;
 mod read;
 mod reply;
@@ -51,25 +54,41 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Every console route, under `/console`.
 pub fn router(console: Console) -> Router {
+    use pages::*;
+    let org = |path: &str| format!("/console/organizations/{{id}}{path}");
     Router::new()
-        .route("/console", get(pages::home::show))
-        .route("/console/", get(pages::home::show))
-        .route("/console/login", get(pages::signin::login))
-        .route("/console/logout", post(pages::signin::logout))
-        .route("/console/language", post(pages::signin::language))
+        .route("/console", get(home::show))
+        .route("/console/", get(home::show))
+        .route("/console/login", get(signin::login))
+        .route("/console/logout", post(signin::logout))
+        .route("/console/language", post(signin::language))
         .route("/console/assets/{name}", get(assets::serve))
-        .route("/console/organizations/{id}", get(pages::members::show))
+        .route("/console/organizations", post(home::create_organization))
         .route(
-            "/console/organizations/{id}/departments",
-            post(pages::members::create_department),
+            "/console/subscriptions/{id}",
+            get(subscription::show).post(subscription::act),
         )
+        .route(&org(""), get(members::show))
+        .route(&org("/departments"), post(member_forms::create_department))
+        .route(&org("/members"), post(member_forms::add_member))
+        .route(&org("/members/bulk"), post(member_forms::bulk))
         .route(
-            "/console/organizations/{id}/members",
-            post(pages::members::add_member),
+            &org("/members/{member}"),
+            get(member_edit::show).post(member_edit::act),
         )
+        .route(&org("/import"), get(import::show).post(import::start))
+        .route(&org("/import/template.csv"), get(import::template))
+        .route(&org("/import/preview"), post(import::preview))
+        .route(&org("/import/{job}/progress"), get(import::progress))
+        .route(&org("/import/{job}/report.csv"), get(import::report))
+        .route(&org("/domains"), get(domains::show).post(domains::act))
         .route(
-            "/console/organizations/{id}/members/bulk",
-            post(pages::members::bulk),
+            &org("/mailboxes"),
+            get(mailboxes::show).post(mailboxes::act),
         )
+        .route(&org("/mailboxes/progress"), get(mailboxes::live_progress))
+        .route(&org("/recycle_bin"), get(mailboxes::recycle_bin))
+        .route(&org("/audit_log"), get(audit::show))
+        .route(&org("/settings"), get(settings::show).post(settings::act))
         .with_state(Arc::new(console))
 }

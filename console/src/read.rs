@@ -195,3 +195,57 @@ pub async fn matching_members(
     .await?;
     Ok((count, ids))
 }
+
+/// The organization's verified domains: (id, name shown).
+pub async fn verified_domains(
+    pool: &PgPool,
+    organization_id: Uuid,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, display_name FROM mail_domains
+         WHERE organization_id = $1 AND NOT removed AND status = 'VERIFIED' ORDER BY name",
+    )
+    .bind(organization_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// One member, with what its page edits.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct MemberDetail {
+    pub id: Uuid,
+    pub name: String,
+    pub account: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub department_id: Option<Uuid>,
+    pub status: String,
+    pub authorized: bool,
+}
+
+/// A member of this organization (another organization's member is not found).
+pub async fn member(
+    pool: &PgPool,
+    organization_id: Uuid,
+    member_id: Uuid,
+) -> Result<Option<MemberDetail>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, account, phone, email, department_id, status, authorized FROM members
+         WHERE id = $1 AND organization_id = $2 AND status <> 'DELETED'",
+    )
+    .bind(member_id)
+    .bind(organization_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// One subscription.
+pub async fn subscription(pool: &PgPool, id: Uuid) -> Result<Option<SubscriptionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, edition, status, seats, authorized, trial_ends_at, organization_id
+         FROM subscriptions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}

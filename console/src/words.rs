@@ -4,6 +4,9 @@
 
 use app::ErrorCode;
 
+mod phrases;
+use phrases::PHRASES;
+
 /// The cookie that remembers the chosen language.
 pub const LANG_COOKIE: &str = "mailplane_lang";
 
@@ -183,78 +186,6 @@ impl Words {
         }
     }
 }
-
-/// (key, English, Chinese).
-const PHRASES: &[(&str, &str, &str)] = &[
-    ("product", "mailplane enterprise mail", "mailplane 企业邮箱"),
-    ("console", "Admin console", "管理后台"),
-    ("skip", "Skip to content", "跳到正文"),
-    ("sign_out", "Sign out", "退出登录"),
-    ("language", "Language", "语言"),
-    ("switch_language", "中文", "English"),
-    ("signed_in_as", "Signed in as", "当前账号"),
-    ("sign_in", "Sign in", "登录"),
-    ("sign_in_hint", "Open the sign-in link the marketplace gave you, or print one with `mailplane console-link --sub ACCOUNT`.", "请打开云市场提供的登录链接，或运行 `mailplane console-link --sub 账号` 生成一个。"),
-    ("session_ended", "Your session has ended. Sign in again.", "会话已结束，请重新登录。"),
-    ("subscriptions", "Subscriptions", "订购"),
-    ("organizations", "Organizations", "组织"),
-    ("organization", "Organization", "组织"),
-    ("identifier", "Identifier", "组织标识"),
-    ("none_yet", "None yet.", "暂无。"),
-    ("edition", "Edition", "版本"),
-    ("status", "Status", "状态"),
-    ("seats", "Seats used / purchased", "已用 / 已购授权"),
-    ("trial_days_left", "Trial days left", "试用剩余天数"),
-    ("open", "Open", "打开"),
-    ("departments", "Departments", "部门"),
-    ("all_departments", "All departments", "全部部门"),
-    ("new_department", "New department", "新建部门"),
-    ("department_name", "Department name", "部门名称"),
-    ("parent_department", "Parent department", "上级部门"),
-    ("top_level", "(top level)", "（顶级）"),
-    ("create", "Create", "创建"),
-    ("members", "Members", "成员"),
-    ("member", "Member", "成员"),
-    ("add_member", "Add member", "添加成员"),
-    ("name", "Name", "姓名"),
-    ("account", "Account", "账号"),
-    ("phone", "Phone", "手机号"),
-    ("email", "E-mail", "邮箱"),
-    ("password", "Initial password", "初始密码"),
-    ("department", "Department", "部门"),
-    ("no_department", "(none)", "（无）"),
-    ("authorized", "Authorized", "已授权"),
-    ("not_authorized", "Not authorized", "未授权"),
-    ("any", "Any", "全部"),
-    ("yes", "Yes", "是"),
-    ("no", "No", "否"),
-    ("search", "Search name, account or phone", "搜索姓名、账号或手机号"),
-    ("filter", "Filter", "筛选"),
-    ("page_size", "Per page", "每页"),
-    ("next_page", "Next page", "下一页"),
-    ("first_page", "First page", "第一页"),
-    ("select", "Select", "选择"),
-    ("select_all_matching", "Select all matching", "选择全部匹配项"),
-    ("matching", "matching", "条匹配"),
-    ("with_selected", "With the selected", "对所选成员"),
-    ("authorize", "Authorize", "授权"),
-    ("disable", "Disable", "停用"),
-    ("enable", "Enable", "启用"),
-    ("apply", "Apply", "执行"),
-    ("done", "Done.", "操作成功。"),
-    ("saved_member", "Member added.", "成员已添加。"),
-    ("saved_department", "Department created.", "部门已创建。"),
-    ("status_ACTIVE", "Active", "正常"),
-    ("status_DISABLED", "Disabled", "已停用"),
-    ("status_DELETED", "Deleted", "已删除"),
-    ("status_TRIAL", "Trial", "试用中"),
-    ("status_EXPIRED", "Expired", "已到期"),
-    ("status_UNSUBSCRIBED", "Unsubscribed", "已退订"),
-    ("status_PURGED", "Purged", "已清除"),
-    ("nothing_selected", "Select at least one member.", "请至少选择一个成员。"),
-    ("error", "Something needs your attention", "操作未完成"),
-    ("back", "Back", "返回"),
-];
 
 #[cfg(test)]
 mod tests {

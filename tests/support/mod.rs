@@ -240,3 +240,47 @@ pub fn refused(
         e["extensions"]["field"].as_str().map(str::to_owned),
     )
 }
+
+/// A free loopback address for a listener.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `mailplane dataplane dovecot`, kept running across the server's restarts.
+pub struct DovecotProcess(Child);
+
+impl DovecotProcess {
+    pub fn start(dir: &std::path::Path, imap: std::net::SocketAddr) -> DovecotProcess {
+        let child = mailplane()
+            .args(["dataplane", "dovecot", "--dir"])
+            .arg(dir)
+            .arg("--listen")
+            .arg(imap.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(imap).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the private Dovecot did not start (apt-get install -y dovecot-imapd)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        DovecotProcess(child)
+    }
+}
+
+impl Drop for DovecotProcess {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}

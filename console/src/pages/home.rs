@@ -1,14 +1,17 @@
-//! The first page: the buyer's subscriptions and the organizations the account manages.
+//! The first page: the buyer's subscriptions and the organizations the account manages;
+//! creating an organization.
 
 use std::sync::Arc;
 
+use app::organization::NewOrganization;
 use askama::Template;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Query, RawForm, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use crate::form::{fields, one};
 use crate::read::{self, OrganizationRow, SubscriptionRow};
-use crate::reply::{self, Caller};
+use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
 use crate::Console;
 
@@ -20,6 +23,9 @@ struct Home {
     csrf: String,
     subscriptions: Vec<SubscriptionView>,
     organizations: Vec<OrganizationRow>,
+    typed: (String, String),
+    errors: FieldErrors,
+    notice: Option<String>,
 }
 
 struct SubscriptionView {
@@ -27,12 +33,21 @@ struct SubscriptionView {
     trial_days_left: Option<i64>,
 }
 
-/// `GET /console`.
-pub async fn show(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let Caller { session, w } = match reply::caller(&console, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+#[derive(serde::Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    notice: String,
+}
+
+async fn render(
+    console: &Console,
+    caller: Caller,
+    typed: (String, String),
+    errors: FieldErrors,
+    notice: &str,
+    status: StatusCode,
+) -> Response {
+    let Caller { session, w } = caller;
     let pool = console.app.pool();
     let subscriptions = match read::subscriptions_of_buyer(pool, &session.account).await {
         Ok(s) => s,
@@ -49,15 +64,95 @@ pub async fn show(State(console): State<Arc<Console>>, headers: HeaderMap) -> Re
             trial_days_left: row
                 .trial_ends_at
                 .filter(|_| row.status == "TRIAL")
-                .map(|end| (end - now).num_days().max(0)),
+                .map(|end| {
+                    ((end - now).num_seconds() + 86_399)
+                        .div_euclid(86_400)
+                        .max(0)
+                }),
             row,
         })
         .collect();
-    reply::page(&Home {
+    let notice = match notice {
+        "dissolved" => Some(w.t(notice).to_owned()),
+        _ => None,
+    };
+    let mut r = reply::page(&Home {
         w,
         csrf: session.csrf(),
         account: session.account,
         subscriptions,
         organizations,
-    })
+        typed,
+        errors,
+        notice,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+/// `GET /console`.
+pub async fn show(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(notice): Query<Notice>,
+) -> Response {
+    match reply::caller(&console, &headers).await {
+        Ok(caller) => {
+            let (typed, errors) = (Default::default(), FieldErrors::default());
+            render(
+                &console,
+                caller,
+                typed,
+                errors,
+                &notice.notice,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/organizations`: creates an organization the caller administers.
+pub async fn create_organization(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    RawForm(raw): RawForm,
+) -> Response {
+    let fields = fields(&raw);
+    let caller = match reply::caller(&console, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = caller.check_csrf(one(&fields, "csrf")) {
+        return r;
+    }
+    let new = NewOrganization {
+        name: one(&fields, "name").unwrap_or("").trim().to_owned(),
+        identifier: one(&fields, "identifier").unwrap_or("").trim().to_owned(),
+        as_reseller: false,
+    };
+    match app::organization::create(&console.app, &caller.request(), &new).await {
+        Ok(done) => {
+            let id = super::org::settle(&console, done).await;
+            reply::see_other(&format!("/console/organizations/{id}/settings"))
+        }
+        Err(e) if e.is_transient() => reply::failure(caller.w, &e),
+        Err(e) => {
+            let status = super::org::status_of(&e);
+            let mut errors = FieldErrors::from_error(caller.w, &e);
+            if e.code() == app::ErrorCode::IdentifierTaken {
+                errors.0[0].0 = "identifier".into();
+            }
+            render(
+                &console,
+                caller,
+                (new.name, new.identifier),
+                errors,
+                "",
+                status,
+            )
+            .await
+        }
+    }
 }

@@ -1,0 +1,57 @@
+//! Posted forms as name/value pairs: repeated names (`member`, `mailbox`) are all kept.
+
+/// The fields of an `application/x-www-form-urlencoded` body.
+pub fn fields(raw: &[u8]) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{}", String::from_utf8_lossy(raw))
+            .parse()
+            .unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
+}
+
+/// The first value of `name`.
+pub fn one<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every value of `name` that parses as a `T` (ids of the selected rows).
+pub fn all<T: std::str::FromStr>(fields: &[(String, String)], name: &str) -> Vec<T> {
+    fields
+        .iter()
+        .filter(|(k, _)| k == name)
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect()
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_are_all_kept_and_odd_bytes_survive() {
+        let f = fields(b"member=a&member=b&q=%E5%BC%A0+%26&csrf=");
+        assert_eq!(all::<String>(&f, "member"), ["a", "b"]);
+        assert_eq!(one(&f, "q"), Some("张 &"));
+        assert_eq!(one(&f, "csrf"), Some(""));
+        assert_eq!(one(&f, "nope"), None);
+        assert!(fields(b"%ZZ=%").len() <= 1);
+        assert_eq!(encode("张 &"), "%E5%BC%A0%20%26");
+    }
+}

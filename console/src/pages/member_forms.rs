@@ -1,0 +1,220 @@
+//! The members page's forms: creating a department, adding a member, bulk actions. Each
+//! checks the session's CSRF token and the caller's right to the organization first.
+
+use std::sync::Arc;
+
+use app::member::NewMember;
+use app::AppError;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use uuid::Uuid;
+
+use super::members::{render, Extra, ListQuery, MemberForm, MAX_BULK};
+use super::org::{back, posted, settle, status_of};
+use crate::form::{all, fields, one};
+use crate::read;
+use crate::reply::{self, FieldErrors};
+use crate::Console;
+
+/// `POST /console/organizations/{id}/departments`.
+pub async fn create_department(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let fields = fields(&raw);
+    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let name = one(&fields, "name").unwrap_or("");
+    let parent = one(&fields, "parent").and_then(|p| p.parse().ok());
+    match app::organization::create_department(
+        &console.app,
+        &caller.request(),
+        organization.id,
+        name,
+        parent,
+    )
+    .await
+    {
+        Ok(done) => {
+            settle(&console, done).await;
+            back(organization.id, "", one(&fields, "here"), "department")
+        }
+        Err(e) => {
+            let extra = Extra {
+                form: MemberForm::default(),
+                errors: FieldErrors::default(),
+                department_errors: FieldErrors::from_error(caller.w, &e),
+                status: status_of(&e),
+            };
+            render(&console, caller, organization, ListQuery::default(), extra).await
+        }
+    }
+}
+
+/// `POST /console/organizations/{id}/members`: adds one member; a refusal shows the form
+/// again with the sentence beside its field, the password never echoed.
+pub async fn add_member(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let fields = fields(&raw);
+    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let text = |name: &str| one(&fields, name).unwrap_or("").trim().to_owned();
+    let optional = |name: &str| Some(text(name)).filter(|t| !t.is_empty());
+    let form = MemberForm {
+        name: text("name"),
+        account: text("account"),
+        phone: text("phone"),
+        email: text("email"),
+        department: text("department"),
+    };
+    let new = NewMember {
+        name: form.name.clone(),
+        account: form.account.clone(),
+        phone: optional("phone"),
+        email: optional("email"),
+        password: one(&fields, "password").unwrap_or("").to_owned(),
+        department_id: form.department.parse().ok(),
+        role: None,
+        employment_type: None,
+        hire_date: None,
+    };
+    match app::member::add(&console.app, &caller.request(), organization.id, &new).await {
+        Ok(done) => {
+            settle(&console, done).await;
+            back(organization.id, "", one(&fields, "here"), "member")
+        }
+        Err(e) => {
+            let extra = Extra {
+                errors: FieldErrors::from_error(caller.w, &e),
+                form,
+                department_errors: FieldErrors::default(),
+                status: status_of(&e),
+            };
+            render(&console, caller, organization, ListQuery::default(), extra).await
+        }
+    }
+}
+
+/// `POST /console/organizations/{id}/members/bulk`: authorize, disable, enable, delete or
+/// open mailboxes for the selected members, or for every member the filters match (at most
+/// 1,000). Each member is decided on its own; the notice counts what was done and refused.
+pub async fn bulk(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let fields = fields(&raw);
+    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let here = one(&fields, "here").unwrap_or("");
+    let mut ids: Vec<Uuid> = all(&fields, "member");
+    if one(&fields, "all_matching") == Some("yes") {
+        let query: ListQuery =
+            Query::try_from_uri(&format!("/?{here}").parse().unwrap_or_default())
+                .map(|q| q.0)
+                .unwrap_or_default();
+        match read::matching_members(
+            console.app.pool(),
+            organization.id,
+            &query.filter(),
+            MAX_BULK,
+        )
+        .await
+        {
+            Ok((_, all)) => ids = all,
+            Err(e) => return reply::failure(caller.w, &AppError::Database(e)),
+        }
+    }
+    if ids.is_empty() {
+        return reply::refusal(
+            caller.w,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            app::ErrorCode::Validation,
+            caller.w.t("nothing_selected"),
+        );
+    }
+    let request = caller.request();
+    let app = &console.app;
+    let mut written = Vec::new();
+    let mut done = 0usize;
+    let mut refused: Vec<AppError> = Vec::new();
+    match one(&fields, "action") {
+        Some("authorize") => {
+            match app::member::authorize(app, &request, organization.id, &ids, &[]).await {
+                Ok(d) => {
+                    done = ids.len();
+                    written.extend(d.written);
+                }
+                Err(e) => refused.push(e),
+            }
+        }
+        Some("open_mailboxes") => {
+            let Some(domain) = one(&fields, "domain").and_then(|d| d.parse().ok()) else {
+                return reply::failure(
+                    caller.w,
+                    &AppError::invalid("domainId", "choose a verified domain"),
+                );
+            };
+            match app::mailbox::open_many(app, &request, &ids, domain).await {
+                Ok(d) => {
+                    done = d.answer.len();
+                    written.extend(d.written);
+                    console.runner.settle(&written).await;
+                    return back(
+                        organization.id,
+                        "mailboxes",
+                        Some(&format!("opened={done}&of={}", ids.len())),
+                        "opened",
+                    );
+                }
+                Err(e) => refused.push(e),
+            }
+        }
+        Some(action @ ("disable" | "enable" | "delete")) => {
+            for id in &ids {
+                let outcome = match action {
+                    "disable" => app::member::disable(app, &request, *id).await,
+                    "enable" => app::member::enable(app, &request, *id).await,
+                    _ => app::member::delete(app, &request, *id).await,
+                };
+                match outcome {
+                    Ok(d) => {
+                        done += 1;
+                        written.extend(d.written);
+                    }
+                    Err(e) if e.is_transient() => return reply::failure(caller.w, &e),
+                    Err(e) => refused.push(e),
+                }
+            }
+        }
+        _ => return reply::failure(caller.w, &AppError::invalid("action", "choose an action")),
+    }
+    console.runner.settle(&written).await;
+    if done == 0 && refused.len() == 1 {
+        return reply::failure(caller.w, &refused[0]);
+    }
+    let mut summary = format!("&ok={done}&refused={}", refused.len());
+    if let Some(first) = refused.first() {
+        summary.push_str(&format!("&reason={}", first.code().as_str()));
+    }
+    back(
+        organization.id,
+        "",
+        Some(&format!("{here}{summary}")),
+        "done",
+    )
+}

@@ -1,0 +1,240 @@
+//! The organization itself: its identifier, its admins, inviting admins (valid for a
+//! number of hours, revocable), and dissolving it by typing its identifier.
+
+use std::sync::Arc;
+
+use app::organization::Invitee;
+use app::AppError;
+use askama::Template;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::org::{back, posted, settle, status_of, visit};
+use crate::form::{fields, one};
+use crate::read::OrganizationRow;
+use crate::reply::{self, Caller, FieldErrors};
+use crate::words::Words;
+use crate::Console;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    w: Words,
+    tab: &'static str,
+    account: String,
+    csrf: String,
+    organization: OrganizationRow,
+    admins: Vec<String>,
+    invitations: Vec<InvitationRow>,
+    invite: InviteForm,
+    errors: FieldErrors,
+    dissolve_error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: Uuid,
+    name: String,
+    phone: String,
+    status: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl InvitationRow {
+    fn valid_until(&self) -> String {
+        self.expires_at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
+/// The invitation form as typed.
+#[derive(Default)]
+struct InviteForm {
+    name: String,
+    phone: String,
+    email: String,
+    hours: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    notice: String,
+}
+
+async fn render(
+    console: &Console,
+    caller: Caller,
+    organization: OrganizationRow,
+    invite: InviteForm,
+    errors: FieldErrors,
+    dissolve_error: Option<String>,
+    notice: &str,
+    status: StatusCode,
+) -> Response {
+    let pool = console.app.pool();
+    let loaded = async {
+        let admins: Vec<String> = sqlx::query_scalar(
+            "SELECT account FROM organization_admins WHERE organization_id = $1 ORDER BY account",
+        )
+        .bind(organization.id)
+        .fetch_all(pool)
+        .await?;
+        let invitations: Vec<InvitationRow> = sqlx::query_as(
+            "SELECT id, name, phone, status, expires_at FROM invitations
+             WHERE organization_id = $1 ORDER BY expires_at DESC LIMIT 100",
+        )
+        .bind(organization.id)
+        .fetch_all(pool)
+        .await?;
+        Ok::<_, sqlx::Error>((admins, invitations))
+    }
+    .await;
+    let (admins, invitations) = match loaded {
+        Ok(l) => l,
+        Err(e) => return reply::failure(caller.w, &AppError::Database(e)),
+    };
+    let notice = match notice {
+        "invited" | "revoked" => Some(caller.w.t(notice).to_owned()),
+        _ => None,
+    };
+    let mut r = reply::page(&SettingsPage {
+        w: caller.w,
+        tab: "settings",
+        account: caller.session.account.clone(),
+        csrf: caller.session.csrf(),
+        organization,
+        admins,
+        invitations,
+        invite,
+        errors,
+        dissolve_error,
+        notice,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+/// `GET /console/organizations/{id}/settings`.
+pub async fn show(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(notice): Query<Notice>,
+) -> Response {
+    match visit(&console, &headers, &id).await {
+        Ok((caller, organization)) => {
+            let (form, errors) = (InviteForm::default(), FieldErrors::default());
+            let notice = &notice.notice;
+            render(
+                &console,
+                caller,
+                organization,
+                form,
+                errors,
+                None,
+                notice,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(r) => r,
+    }
+}
+
+/// `POST /console/organizations/{id}/settings`: `action` is `invite`, `revoke` (with
+/// `invitation`) or `dissolve` (with `confirm`, the identifier typed again).
+pub async fn act(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let fields = fields(&raw);
+    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (app, request) = (&console.app, caller.request());
+    let text = |name: &str| one(&fields, name).unwrap_or("").trim().to_owned();
+    match one(&fields, "action") {
+        Some("invite") => {
+            let form = InviteForm {
+                name: text("name"),
+                phone: text("phone"),
+                email: text("email"),
+                hours: text("hours"),
+            };
+            let invitee = Invitee {
+                name: form.name.clone(),
+                phone: form.phone.clone(),
+                email: form.email.clone(),
+                valid_hours: form.hours.parse().unwrap_or(0),
+            };
+            match app::organization::invite_admin(app, &request, organization.id, &invitee).await {
+                Ok(done) => {
+                    settle(&console, done).await;
+                    back(organization.id, "settings", None, "invited")
+                }
+                Err(e) if e.is_transient() => reply::failure(caller.w, &e),
+                Err(e) => {
+                    let (status, errors) = (status_of(&e), FieldErrors::from_error(caller.w, &e));
+                    render(
+                        &console,
+                        caller,
+                        organization,
+                        form,
+                        errors,
+                        None,
+                        "",
+                        status,
+                    )
+                    .await
+                }
+            }
+        }
+        Some("revoke") => {
+            let Some(invitation) = one(&fields, "invitation").and_then(|i| i.parse().ok()) else {
+                return reply::failure(caller.w, &AppError::invalid("invitation", "choose one"));
+            };
+            match app::organization::revoke_invitation(app, &request, invitation).await {
+                Ok(done) => {
+                    settle(&console, done).await;
+                    back(organization.id, "settings", None, "revoked")
+                }
+                Err(e) => reply::failure(caller.w, &e),
+            }
+        }
+        Some("dissolve") => {
+            match app::organization::dissolve(app, &request, organization.id, &text("confirm"))
+                .await
+            {
+                Ok(done) => {
+                    settle(&console, done).await;
+                    reply::see_other("/console?notice=dissolved")
+                }
+                Err(e) if e.is_transient() => reply::failure(caller.w, &e),
+                Err(e) => {
+                    let sentence = caller.w.error(e.code(), &e.public_message());
+                    let (status, form) = (status_of(&e), InviteForm::default());
+                    let errors = FieldErrors::default();
+                    render(
+                        &console,
+                        caller,
+                        organization,
+                        form,
+                        errors,
+                        Some(sentence),
+                        "",
+                        status,
+                    )
+                    .await
+                }
+            }
+        }
+        _ => reply::failure(caller.w, &AppError::invalid("action", "choose an action")),
+    }
+}
