@@ -428,23 +428,53 @@ async fn fill(client: &Client, id: &str, text: &str) {
 }
 
 async fn submit(client: &Client, form: &str) {
+    go(client, &format!("#{form} button[type=submit]")).await;
+}
+
+/// Marks the page, so that `navigated` can tell when the next one has loaded.
+async fn mark(client: &Client) {
     client
-        .find(Locator::Css(&format!("#{form} button[type=submit]")))
-        .await
-        .unwrap()
-        .click()
+        .execute("document.documentElement.dataset.old = '1'", vec![])
         .await
         .unwrap();
 }
 
+/// Waits until the marked page has been replaced by a loaded one.
+async fn navigated(client: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fresh = client
+            .execute(
+                "return document.readyState === 'complete' && !document.documentElement.dataset.old",
+                vec![],
+            )
+            .await
+            .map(|v| v == json!(true))
+            .unwrap_or(false);
+        if fresh {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the next page never loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks what `css` finds and waits for the page it leads to.
+async fn go(client: &Client, css: &str) {
+    mark(client).await;
+    click(client, css).await;
+    navigated(client).await;
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    match client.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => panic!(
+            "{css}: {e}\nat {}\n{}",
+            client.current_url().await.unwrap(),
+            client.source().await.unwrap_or_default()
+        ),
+    }
 }
 
 /// Clicks the element `css` finds.
@@ -595,7 +625,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .await
         .unwrap();
     screenshot(&client, "01-home").await;
-    click(&client, "a[href^='/console/subscriptions/']").await;
+    go(&client, "a[href^='/console/subscriptions/']").await;
     submit(&client, "bind-form").await;
     assert_eq!(text_of(&client, "#notice").await, "应用已绑定。");
     assert_eq!(text_of(&client, "#subscription-seats").await, "0 / 5");
@@ -613,7 +643,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .await
         .unwrap();
     fill(&client, "department-name", "研发部").await;
-    click(&client, "aside form button[type=submit]").await;
+    go(&client, "aside form button[type=submit]").await;
     assert_eq!(text_of(&client, "#notice").await, "部门已创建。");
     assert!(text_of(&client, ".tree").await.contains("研发部"));
 
@@ -658,10 +688,10 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         "员工姓名,账号,密码,手机号,邮箱,角色,部门\n\
          王五,wangwu,Ww-Passw0rd!9,13700137000,,成员,网络科技/研发部\n\
          赵六,zhaoliu,Zl-Passw0rd!9,13800138000,,成员,\n\
-         钱七,qianqi,Qq-Passw0rd!9,,,,\n",
+         钱七,qianqi,Qq-Passw0rd!9,,qianqi@example.com,,\n",
     )
     .unwrap();
-    click(&client, "nav.tabs a[href$='/import']").await;
+    go(&client, "nav.tabs a[href$='/import']").await;
     client
         .find(Locator::Id("import-file"))
         .await
@@ -720,7 +750,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .await
         .unwrap()
         .is_empty());
-    click(&client, ".verify-form button").await;
+    go(&client, ".verify-form button").await;
     assert!(
         text_of(&client, ".domain .verdict")
             .await
@@ -729,7 +759,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     );
     let lines = published_records(port, "buyer-web", &org, "webco.cn");
     dns.serve(&lines.iter().map(String::as_str).collect::<Vec<_>>());
-    click(&client, ".verify-form button").await;
+    go(&client, ".verify-form button").await;
     assert_eq!(
         client
             .find(Locator::Css(".domain h2 .badge"))
@@ -769,16 +799,18 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "07-mailbox-active").await;
 
     // Closed into the recycle bin (confirmed), 30 days left there, restored.
+    mark(&client).await;
     click(&client, "tr[data-address='lisi@webco.cn'] button.close").await;
     client.accept_alert().await.unwrap();
+    navigated(&client).await;
     soon_text(&client, "#notice", "回收站").await;
-    click(&client, "nav.tabs a[href$='/recycle_bin']").await;
+    go(&client, "nav.tabs a[href$='/recycle_bin']").await;
     assert_eq!(
         text_of(&client, "tr[data-address='lisi@webco.cn'] .days-left").await,
         "30"
     );
     screenshot(&client, "08-recycle-bin").await;
-    click(&client, "tr[data-address='lisi@webco.cn'] button.restore").await;
+    go(&client, "tr[data-address='lisi@webco.cn'] button.restore").await;
     assert_eq!(text_of(&client, "#notice").await, "邮箱已恢复。");
     client
         .goto(&format!(
@@ -817,7 +849,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "09-audit-log").await;
 
     // The language switch is remembered.
-    click(&client, "form[action='/console/language'] button").await;
+    go(&client, "form[action='/console/language'] button").await;
     assert!(text_of(&client, "h2#audit-title")
         .await
         .starts_with("Audit log"));
@@ -834,7 +866,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "10-members-english").await;
 
     // Sign out: the console asks to sign in again.
-    click(&client, "form[action='/console/logout'] button").await;
+    go(&client, "form[action='/console/logout'] button").await;
     assert!(text_of(&client, "h1").await.contains("Sign in"));
     client.close().await.unwrap();
     let log = stop(server);
