@@ -874,3 +874,182 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         assert!(!log.contains(secret), "a password in the server's log");
     }
 }
+
+/// A multipart upload of `file` with the session's CSRF token.
+fn upload(port: u16, org: &str, cookie: &str, csrf: &str, file: &[u8]) -> (u16, String) {
+    let mut body = format!(
+        "--b0undary\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"members.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--b0undary--\r\n");
+    let (code, page, _) = status(
+        agent()
+            .post(&format!(
+                "http://127.0.0.1:{port}/console/organizations/{org}/import/preview"
+            ))
+            .set("Cookie", cookie)
+            .set("Content-Type", "multipart/form-data; boundary=b0undary")
+            .send_bytes(&body),
+    );
+    (code, page)
+}
+
+fn get(port: u16, cookie: &str, path: &str) -> (u16, String) {
+    let (code, page, _) = status(
+        agent()
+            .get(&format!("http://127.0.0.1:{port}{path}"))
+            .set("Cookie", cookie)
+            .call(),
+    );
+    (code, page)
+}
+
+/// Bad files tried: empty, not UTF-8, without the template's columns, larger than 1 MiB,
+/// a line whose phone another line's member already holds. None writes anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_counts_up_live_survives_a_reload_and_reports_every_line() {
+    let db = fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("mailplane-console-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dns = Dns::new(&dir);
+    let server = start(&db.url(), &dir, &dns);
+    let port = server.port;
+    let (_, org) = bound_organization(port, "buyer-imp", "impco", 5);
+    let (cookie, csrf) = sign_in(port, "buyer-imp");
+
+    // The template: KooMail's columns, UTF-8 with a BOM for Excel.
+    let (code, template) = get(
+        port,
+        &cookie,
+        &format!("/console/organizations/{org}/import/template.csv"),
+    );
+    assert_eq!(code, 200);
+    assert!(
+        template.starts_with("\u{feff}员工姓名,账号,密码,手机号,邮箱,角色,部门"),
+        "{template}"
+    );
+
+    // Files that cannot be read are refused whole, with a sentence beside the file field.
+    let huge = vec![b'x'; 3 * 1024 * 1024];
+    for (file, says) in [
+        (b"".as_slice(), "the file is empty"),
+        (&[0xff, 0xfe, 0xfd][..], "not UTF-8"),
+        (
+            "姓名,手机\n张三,1\n".as_bytes(),
+            "missing: 员工姓名, 账号, 密码",
+        ),
+        (&huge[..], "The upload is too large"),
+    ] {
+        let (code, page) = upload(port, &org, &cookie, &csrf, file);
+        assert!(code == 422 || code == 413, "{code}");
+        assert!(
+            page.contains("import-file-error") && page.contains(says),
+            "{says}: {page}"
+        );
+    }
+
+    // 120 good lines and one whose phone line 2 holds: the preview writes nothing.
+    let mut csv = String::from("员工姓名,账号,密码,手机号,邮箱\n");
+    for i in 0..120 {
+        csv.push_str(&format!("成员{i},m{i:03},Zw-Passw0rd!9,139{i:08},\n"));
+    }
+    csv.push_str("重号,dup,Zw-Passw0rd!9,13900000000,\n");
+    let (code, preview) = upload(port, &org, &cookie, &csrf, csv.as_bytes());
+    assert_eq!(code, 200);
+    assert_eq!(preview.matches("data-line=").count(), 121);
+    assert_eq!(preview.matches("class=\"refused\"").count(), 1);
+    assert!(members_named(port, "buyer-imp", &org).is_empty());
+
+    // Imported in the background: the count moves, a reload finds it, the report has
+    // every line.
+    let (code, _, _) = status(
+        agent()
+            .post(&format!(
+                "http://127.0.0.1:{port}/console/organizations/{org}/import"
+            ))
+            .set("Cookie", &cookie)
+            .send_form(&[("csrf", csrf.as_str()), ("csv", csv.as_str())]),
+    );
+    assert_eq!(code, 303);
+    let (_, page) = get(
+        port,
+        &cookie,
+        &format!("/console/organizations/{org}/import"),
+    );
+    let job = page
+        .split("class=\"import\" id=\"import-")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let progress = format!("/console/organizations/{org}/import/{job}/progress");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (code, fragment) = get(port, &cookie, &progress);
+        assert_eq!(code, 200);
+        let count = fragment
+            .split("class=\"import-count\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned();
+        let done: usize = count.split(" / ").next().unwrap().parse().unwrap();
+        assert!(count.ends_with("/ 121"), "{count}");
+        if seen.last() != Some(&done) {
+            seen.push(done);
+        }
+        if fragment.contains("data-running=\"false\"") {
+            assert_eq!(done, 121);
+            assert!(!fragment.contains("hx-trigger"), "polling stops when done");
+            break;
+        }
+        assert!(
+            fragment.contains("hx-trigger=\"every 1s\""),
+            "polled while running"
+        );
+        if seen.len() == 2 {
+            // A reload of the page in the middle still shows it, still counting.
+            let (_, page) = get(
+                port,
+                &cookie,
+                &format!("/console/organizations/{org}/import"),
+            );
+            assert!(page.contains(&format!("id=\"import-{job}\"")));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import never finished: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen.iter().any(|d| *d > 1 && *d < 121),
+        "a count between start and end: {seen:?}"
+    );
+    let (code, report) = get(
+        port,
+        &cookie,
+        &format!("/console/organizations/{org}/import/{job}/report.csv"),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(report.lines().count(), 122, "a header and every line");
+    assert_eq!(report.matches("\"IMPORTED\"").count(), 120);
+    assert!(report.contains("\"122\",\"dup\",\"REFUSED\""), "{report}");
+    let q = "query($id: ID!) { organization(id: $id) { members(first: 1) { totalCount } } }";
+    let data = gql(
+        port,
+        &token("buyer-imp", "account", None),
+        q,
+        json!({"id": org}),
+    );
+    assert_eq!(data["organization"]["members"]["totalCount"], 120);
+    let log = stop(server);
+    assert!(!log.contains("Zw-Passw0rd!9"));
+}
