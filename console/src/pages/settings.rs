@@ -59,6 +59,14 @@ struct InviteForm {
     hours: String,
 }
 
+/// What a refused form shows again: the invitation as typed and the sentences.
+#[derive(Default)]
+struct Shown {
+    invite: InviteForm,
+    errors: FieldErrors,
+    dissolve_error: Option<String>,
+}
+
 #[derive(serde::Deserialize, Default)]
 pub struct Notice {
     #[serde(default)]
@@ -69,9 +77,7 @@ async fn render(
     console: &Console,
     caller: Caller,
     organization: OrganizationRow,
-    invite: InviteForm,
-    errors: FieldErrors,
-    dissolve_error: Option<String>,
+    shown: Shown,
     notice: &str,
     status: StatusCode,
 ) -> Response {
@@ -109,9 +115,9 @@ async fn render(
         organization,
         admins,
         invitations,
-        invite,
-        errors,
-        dissolve_error,
+        invite: shown.invite,
+        errors: shown.errors,
+        dissolve_error: shown.dissolve_error,
         notice,
     });
     *r.status_mut() = status;
@@ -127,15 +133,12 @@ pub async fn show(
 ) -> Response {
     match visit(&console, &headers, &id).await {
         Ok((caller, organization)) => {
-            let (form, errors) = (InviteForm::default(), FieldErrors::default());
-            let notice = &notice.notice;
+            let (shown, notice) = (Shown::default(), &notice.notice);
             render(
                 &console,
                 caller,
                 organization,
-                form,
-                errors,
-                None,
+                shown,
                 notice,
                 StatusCode::OK,
             )
@@ -181,18 +184,13 @@ pub async fn act(
                 }
                 Err(e) if e.is_transient() => reply::failure(caller.w, &e),
                 Err(e) => {
-                    let (status, errors) = (status_of(&e), FieldErrors::from_error(caller.w, &e));
-                    render(
-                        &console,
-                        caller,
-                        organization,
-                        form,
-                        errors,
-                        None,
-                        "",
-                        status,
-                    )
-                    .await
+                    let shown = Shown {
+                        invite: form,
+                        errors: FieldErrors::from_error(caller.w, &e),
+                        dissolve_error: None,
+                    };
+                    let status = status_of(&e);
+                    render(&console, caller, organization, shown, "", status).await
                 }
             }
         }
@@ -218,20 +216,12 @@ pub async fn act(
                 }
                 Err(e) if e.is_transient() => reply::failure(caller.w, &e),
                 Err(e) => {
-                    let sentence = caller.w.error(e.code(), &e.public_message());
-                    let (status, form) = (status_of(&e), InviteForm::default());
-                    let errors = FieldErrors::default();
-                    render(
-                        &console,
-                        caller,
-                        organization,
-                        form,
-                        errors,
-                        Some(sentence),
-                        "",
-                        status,
-                    )
-                    .await
+                    let shown = Shown {
+                        dissolve_error: Some(caller.w.error(e.code(), &e.public_message())),
+                        ..Shown::default()
+                    };
+                    let status = status_of(&e);
+                    render(&console, caller, organization, shown, "", status).await
                 }
             }
         }
