@@ -578,3 +578,109 @@ async fn a_squatter_neither_blocks_the_owner_nor_verifies_on_the_owners_records(
     .await
     .unwrap();
 }
+
+/// Bad rows tried: an account and a phone the organization holds, a password the rules
+/// refuse, an account repeated (the last wins), a phone repeated within the file.
+#[tokio::test]
+async fn a_preview_decides_each_row_like_the_import_and_writes_nothing() {
+    use app::member::RowVerdict;
+    let a = application().await;
+    let org = organization_with_trial(&a, 10).await;
+    add_members(&a, org, 1).await; // zw0, 13800000000
+    let mut short = member("a3", "13900000003");
+    short.password = "short".into();
+    let rows = vec![
+        member("a1", "13900000001"),
+        member("zw0", "13900000002"),
+        member("a2", "13800000000"),
+        short,
+        member("a5", "13900000005"),
+        member("a5", "13900000006"),
+        member("a6", "13900000009"),
+        member("a7", "13900000009"),
+    ];
+    let before = event_count(&a).await;
+    let verdicts = app::member::preview_import(&a, &buyer(), org, &rows)
+        .await
+        .unwrap();
+    assert_eq!(event_count(&a).await, before, "a preview writes nothing");
+    let said: Vec<String> = verdicts
+        .iter()
+        .map(|v| match v {
+            RowVerdict::Accepted => "ok".to_owned(),
+            RowVerdict::Refused(e) => e.code().as_str().to_owned(),
+            RowVerdict::Superseded { by } => format!("by {by}"),
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "ok",
+            "ACCOUNT_TAKEN",
+            "PHONE_TAKEN",
+            "VALIDATION",
+            "by 5",
+            "ok",
+            "ok",
+            "PHONE_TAKEN"
+        ]
+    );
+    // The import agrees row by row.
+    let report = app::member::import(&a, &buyer(), org, &rows).await.unwrap();
+    let imported: Vec<usize> = report.imported.iter().map(|(row, _)| *row).collect();
+    assert_eq!(imported, [0, 5, 6]);
+    // Another organization's admin gets nothing.
+    let stranger = account("buyer-2");
+    let refused = app::member::preview_import(&a, &stranger, org, &rows).await;
+    assert_eq!(refused.unwrap_err().code(), ErrorCode::Forbidden);
+}
+
+#[tokio::test]
+async fn quotes_say_what_the_commands_would_charge_and_refund_and_write_nothing() {
+    use app::subscription as s;
+    let a = application().await;
+    let sub = s::provision(&a, &market(), &order("O-Q", 10, true, None))
+        .await
+        .unwrap()
+        .answer;
+    fold(&a).await;
+    let before = event_count(&a).await;
+    // A trial: no refund, no expansion; a conversion has a price.
+    let refund = s::quote_refund(&a, &buyer(), sub).await.unwrap_err();
+    assert_eq!(refund.code(), ErrorCode::TrialNotAllowed);
+    let expansion = s::quote_expansion(&a, &buyer(), sub, 5).await.unwrap_err();
+    assert_eq!(expansion.code(), ErrorCode::TrialNotAllowed);
+    let price = s::quote_conversion(&a, &buyer(), sub, 12).await.unwrap();
+    assert!(price.amount > 0 && price.currency == "CNY", "{price:?}");
+    assert_eq!(event_count(&a).await, before, "quotes write nothing");
+    // Another buyer learns nothing.
+    let stranger = account("buyer-2");
+    for e in [
+        s::quote_refund(&a, &stranger, sub).await.unwrap_err(),
+        s::quote_conversion(&a, &stranger, sub, 12)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        s::quote_expansion(&a, &stranger, sub, 5)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), ErrorCode::Forbidden);
+    }
+    // The commands charge what was quoted; the refund quote is what was paid.
+    s::convert_trial(&a, &buyer(), sub, 12).await.unwrap();
+    assert_eq!(s::state(&a, sub).await.unwrap().paid, price.amount);
+    let quoted = s::quote_expansion(&a, &buyer(), sub, 5).await.unwrap();
+    let charged = s::expand_seats(&a, &buyer(), sub, 5).await.unwrap().answer;
+    assert_eq!(quoted, charged);
+    let refund = s::quote_refund(&a, &buyer(), sub).await.unwrap();
+    assert_eq!(refund.amount, price.amount + charged.amount);
+    // Nonsense amounts are refused by the same rules as the commands.
+    let zero = s::quote_expansion(&a, &buyer(), sub, 0).await.unwrap_err();
+    assert_eq!(zero.code(), ErrorCode::Validation);
+    let months = s::quote_conversion(&a, &buyer(), sub, 12)
+        .await
+        .unwrap_err();
+    assert_eq!(months.code(), ErrorCode::NotTrial);
+}
