@@ -734,6 +734,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .await
         .contains("已授权"));
     assert_eq!(text_of(&client, "#seats").await, "3 / 5");
+    screenshot(&client, "05b-members-authorized").await;
 
     // A domain: its records with copy buttons, verified against the test DNS server.
     client
@@ -796,6 +797,14 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .path()
         .ends_with("/mailboxes"));
     until_text(&client, "tr[data-address='lisi@webco.cn'] .status", "正常").await;
+    // The live count says the same (htmx stops polling once nothing is provisioning).
+    until_text(&client, "#mailbox-progress .active-count", "1").await;
+    let progress = client.find(Locator::Id("mailbox-progress")).await.unwrap();
+    assert_eq!(
+        progress.attr("data-provisioning").await.unwrap().as_deref(),
+        Some("0")
+    );
+    assert_eq!(progress.attr("hx-trigger").await.unwrap(), None);
     screenshot(&client, "07-mailbox-active").await;
 
     // Closed into the recycle bin (confirmed), 30 days left there, restored.
