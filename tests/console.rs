@@ -2,10 +2,14 @@
 //! (chromium-driver), and as plain HTTP for what a browser would never send (another
 //! organization's URLs, forms without their CSRF token, a sign-in link used twice).
 //!
-//! Bad inputs tried here: a member with a malformed phone (the sentence appears beside the
-//! phone field, nothing is written), a taken account, a form posted without or with another
-//! session's CSRF token, another organization's page and forms, an unknown organization id,
-//! a malformed id, a used, a forged and a service sign-in token, a signed-out cookie.
+//! Bad inputs tried here: an organization identifier starting with '-', a member with a
+//! malformed phone (the sentence appears beside the field, nothing is written), a taken
+//! account, an import line whose phone is taken, empty / non-UTF-8 / header-less / 3 MiB
+//! import files, a form posted without or with another session's CSRF token, every page
+//! and form of another organization and another buyer's subscription, another
+//! organization's member and domain ids through one's own organization's URLs, an unknown
+//! and a malformed organization id, a used, a forged and a service sign-in token, a
+//! signed-out cookie.
 
 mod support;
 
@@ -334,6 +338,68 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     );
     assert_eq!(code, 303);
     assert_eq!(members_named(port, "buyer-a", &first), ["张三"]);
+
+    // A's ids through B's own organization's URLs: A's member is not found there, A's domain
+    // is refused by the operation's own check; nothing changes.
+    let a = token("buyer-a", "account", None);
+    let q =
+        "query($id: ID!) { organization(id: $id) { members(first: 1) { edges { node { id } } } } }";
+    let member_a = gql(port, &a, q, json!({"id": first}))["organization"]["members"]["edges"][0]
+        ["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let add = "mutation($o: ID!) { addDomain(organizationId: $o, name: \"alpha.cn\", mode: FULL) { id } }";
+    let domain_a = gql(port, &a, add, json!({"o": first}))["addDomain"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, _) = get(
+        port,
+        &cookie_b,
+        &format!("/console/organizations/{second}/members/{member_a}"),
+    );
+    assert_eq!(code, 404);
+    for (path, form) in [
+        (format!("members/{member_a}"), vec![("action", "disable")]),
+        (
+            format!("members/{member_a}"),
+            vec![("action", "password"), ("password", "Hj-Passw0rd!9")],
+        ),
+        (
+            "members/bulk".to_owned(),
+            vec![("action", "disable"), ("member", member_a.as_str())],
+        ),
+        (
+            "domains".to_owned(),
+            vec![("action", "remove"), ("domain", domain_a.as_str())],
+        ),
+        (
+            "domains".to_owned(),
+            vec![("action", "verify"), ("domain", domain_a.as_str())],
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf_b));
+        let (code, page, _) = status(
+            agent()
+                .post(&format!("{base}/organizations/{second}/{path}"))
+                .set("Cookie", &cookie_b)
+                .send_form(&form),
+        );
+        assert!(code == 403 || code == 404, "{path}: {code} {page}");
+    }
+    let q = "query($id: ID!) { organization(id: $id) { members(first: 5) { edges { node { status } } } domains { id status } } }";
+    let after = gql(port, &a, q, json!({"id": first}));
+    assert_eq!(
+        after["organization"]["members"]["edges"][0]["node"]["status"],
+        "ACTIVE"
+    );
+    assert_eq!(after["organization"]["domains"][0]["id"], domain_a.as_str());
+    assert_eq!(
+        after["organization"]["domains"][0]["status"], "PENDING",
+        "never checked"
+    );
     assert!(members_named(port, "buyer-b", &second).is_empty());
 
     // Signing out ends the session server-side: the old cookie opens nothing.
