@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::org::visit;
+use super::org::OrgPage;
 use crate::form::encode;
 use crate::read::OrganizationRow;
 use crate::reply;
@@ -89,14 +88,12 @@ impl AuditQuery {
 /// `GET /console/organizations/{id}/audit_log`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let (caller, organization) = match visit(&console, &headers, &id).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let pool = console.app.pool();
     let after = query
         .after

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::maildomain::{RecordResult, RequiredRecord, VerificationMode};
 use uuid::Uuid;
 
-use super::org::{back, posted, settle, status_of, visit};
-use crate::form::{fields, one};
+use super::org::{back, status_of, OrgForm, OrgPage};
 use crate::read::OrganizationRow;
 use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
@@ -154,53 +153,40 @@ async fn render(
 /// `GET /console/organizations/{id}/domains`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
     Query(notice): Query<Notice>,
 ) -> Response {
-    match visit(&console, &headers, &id).await {
-        Ok((caller, organization)) => {
-            let errors = FieldErrors::default();
-            let notice = &notice.notice;
-            render(
-                &console,
-                caller,
-                organization,
-                String::new(),
-                errors,
-                notice,
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(r) => r,
-    }
+    let errors = FieldErrors::default();
+    let (typed, notice) = (String::new(), &notice.notice);
+    render(
+        &console,
+        caller,
+        organization,
+        typed,
+        errors,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /console/organizations/{id}/domains`: `action` is `add` (with `name`, `mode`),
 /// or `verify` / `remove` (with `domain`, one of this organization's).
-pub async fn act(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
-) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (app, request) = (&console.app, caller.request());
-    let domain = one(&fields, "domain").and_then(|d| d.parse::<Uuid>().ok());
-    let typed = one(&fields, "name").unwrap_or("").trim().to_owned();
+pub async fn act(State(console): State<Arc<Console>>, form: OrgForm) -> Response {
+    let (app, request) = (&console.app, form.caller.request());
+    let domain = form.one("domain").and_then(|d| d.parse::<Uuid>().ok());
+    let typed = form.text("name");
     // A domain id of another organization is refused by the operation's own access check.
-    let outcome = match (one(&fields, "action"), domain) {
+    let outcome = match (form.one("action"), domain) {
         (Some("add"), _) => {
-            let mode = match one(&fields, "mode") {
+            let mode = match form.one("mode") {
                 Some("OWNERSHIP") => VerificationMode::Ownership,
                 _ => VerificationMode::Full,
             };
-            app::maildomain::add(app, &request, organization.id, &typed, mode)
+            app::maildomain::add(app, &request, form.organization.id, &typed, mode)
                 .await
                 .map(|d| (d.written, "added"))
         }
@@ -212,22 +198,16 @@ pub async fn act(
             .map(|d| (d.written, "removed")),
         _ => Err(AppError::invalid("domain", "choose a domain and an action")),
     };
+    let (w, organization_id) = (form.caller.w, form.organization.id);
     match outcome {
         Ok((written, notice)) => {
-            settle(
-                &console,
-                app::Executed {
-                    answer: (),
-                    written,
-                },
-            )
-            .await;
-            back(organization.id, "domains", None, notice)
+            console.runner.settle(&written).await;
+            back(organization_id, "domains", None, notice)
         }
-        Err(e) if e.is_transient() => reply::failure(caller.w, &e),
+        Err(e) if e.is_transient() => reply::failure(w, &e),
         Err(e) => {
-            let status = status_of(&e);
-            let errors = FieldErrors::from_error(caller.w, &e);
+            let (status, errors) = (status_of(&e), FieldErrors::from_error(w, &e));
+            let (caller, organization) = (form.caller, form.organization);
             render(&console, caller, organization, typed, errors, "", status).await
         }
     }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use app::member::{NewMember, RowVerdict};
 use app::AppError;
 use askama::Template;
-use axum::extract::{Multipart, Path, RawForm, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::org::{posted, visit};
-use crate::form::{fields, one};
+use super::org::{posted, OrgForm, OrgPage};
+use crate::form::one;
 use crate::import_csv::{self, Line};
 use crate::imports::{self, Import, Outcome};
 use crate::read::{self, OrganizationRow};
@@ -105,30 +105,18 @@ fn view(w: Words, import: Import, now: chrono::DateTime<chrono::Utc>) -> ImportV
 /// `GET /console/organizations/{id}/import`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
 ) -> Response {
-    match visit(&console, &headers, &id).await {
-        Ok((caller, organization)) => {
-            page(&console, caller, organization, vec![], String::new(), None).await
-        }
-        Err(r) => r,
-    }
+    page(&console, caller, organization, vec![], String::new(), None).await
 }
 
 /// `GET /console/organizations/{id}/import/template.csv`.
-pub async fn template(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    match visit(&console, &headers, &id).await {
-        Ok((_, organization)) => csv_file(
-            "members-template.csv",
-            import_csv::template(&organization.name),
-        ),
-        Err(r) => r,
-    }
+pub async fn template(page: OrgPage) -> Response {
+    let template = import_csv::template(&page.organization.name);
+    csv_file("members-template.csv", template)
 }
 
 fn csv_file(name: &str, body: String) -> Response {
@@ -274,15 +262,12 @@ pub async fn preview(
 /// again, imports the accepted lines in the background, shows the live count.
 pub async fn start(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let bytes = one(&fields, "csv").unwrap_or("").as_bytes().to_vec();
     let verdicts = match decide(&console, &caller, &organization, &bytes).await {
         Ok(v) => v,
@@ -320,13 +305,11 @@ pub async fn start(
     }
 }
 
-async fn found(
-    console: &Console,
-    headers: &HeaderMap,
-    id: &str,
-    job: &str,
-) -> Result<(Caller, Import), Response> {
-    let (caller, organization) = visit(console, headers, id).await?;
+async fn found(console: &Console, page: OrgPage, job: &str) -> Result<(Caller, Import), Response> {
+    let OrgPage {
+        caller,
+        organization,
+    } = page;
     let import = match job.parse::<Uuid>() {
         Ok(job) => imports::find(console.app.pool(), organization.id, job).await,
         Err(_) => Ok(None),
@@ -342,10 +325,10 @@ async fn found(
 /// polls it until the import is over).
 pub async fn progress(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path((id, job)): Path<(String, String)>,
+    Path((_, job)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Response {
-    match found(&console, &headers, &id, &job).await {
+    match found(&console, page, &job).await {
         Ok((caller, import)) => reply::page(&view(caller.w, import, console.app.now())),
         Err(r) => r,
     }
@@ -354,10 +337,10 @@ pub async fn progress(
 /// `GET /console/organizations/{id}/import/{job}/report.csv`: each line's outcome.
 pub async fn report(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path((id, job)): Path<(String, String)>,
+    Path((_, job)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Response {
-    match found(&console, &headers, &id, &job).await {
+    match found(&console, page, &job).await {
         Ok((_, import)) => csv_file(&format!("import-{}.csv", import.id), import.report_csv()),
         Err(r) => r,
     }

@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, RawForm, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::org::{back, posted, settle, visit};
-use crate::form::{fields, one};
+use super::org::{back, settle, OrgForm, OrgPage};
+use crate::form::one;
 use crate::read::OrganizationRow;
 use crate::reply;
 use crate::words::Words;
@@ -109,12 +108,13 @@ async fn progress(
 
 async fn page(
     console: &Console,
-    headers: &HeaderMap,
-    id: &str,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
     query: ListQuery,
     bin: bool,
 ) -> Result<Response, Response> {
-    let (caller, organization) = visit(console, headers, id).await?;
     let fail = |e: AppError| reply::failure(caller.w, &e);
     let after = query.after.split_once('_').and_then(|(t, id)| {
         Some((
@@ -173,11 +173,10 @@ async fn page(
 /// `GET /console/organizations/{id}/mailboxes`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    org: OrgPage,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    page(&console, &headers, &id, query, false)
+    page(&console, org, query, false)
         .await
         .unwrap_or_else(|r| r)
 }
@@ -185,28 +184,24 @@ pub async fn show(
 /// `GET /console/organizations/{id}/recycle_bin`.
 pub async fn recycle_bin(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    org: OrgPage,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    page(&console, &headers, &id, query, true)
-        .await
-        .unwrap_or_else(|r| r)
+    page(&console, org, query, true).await.unwrap_or_else(|r| r)
 }
 
 /// `GET /console/organizations/{id}/mailboxes/progress`: the live count alone (htmx polls
 /// it while mailboxes are being created, and stops when none are).
 pub async fn live_progress(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
 ) -> Response {
-    match visit(&console, &headers, &id).await {
-        Ok((caller, organization)) => match progress(&console, caller.w, organization.id).await {
-            Ok(p) => reply::page(&p),
-            Err(e) => reply::failure(caller.w, &e),
-        },
-        Err(r) => r,
+    match progress(&console, caller.w, organization.id).await {
+        Ok(p) => reply::page(&p),
+        Err(e) => reply::failure(caller.w, &e),
     }
 }
 
@@ -214,15 +209,12 @@ pub async fn live_progress(
 /// or `retry` on `mailbox` (an id of this organization; the operation checks it too).
 pub async fn act(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let (app, request) = (&console.app, caller.request());
     let Some(mailbox) = one(&fields, "mailbox").and_then(|m| m.parse::<Uuid>().ok()) else {
         return reply::failure(caller.w, &AppError::invalid("mailbox", "choose a mailbox"));

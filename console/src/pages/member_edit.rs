@@ -6,13 +6,13 @@ use std::sync::Arc;
 use app::member::MemberChanges;
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use uuid::Uuid;
 
-use super::org::{back, posted, settle, status_of, visit};
-use crate::form::{fields, one};
+use super::org::{back, settle, status_of, OrgForm, OrgPage};
+use crate::form::one;
 use crate::read::{self, OrganizationRow};
 use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
@@ -90,14 +90,13 @@ async fn render(
 /// `GET /console/organizations/{id}/members/{member}`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path((id, member)): Path<(String, String)>,
+    Path((_, member)): Path<(String, String)>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let (caller, organization) = match visit(&console, &headers, &id).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let member = match member_of(&console, &caller, &organization, &member).await {
         Ok(m) => m,
         Err(r) => return r,
@@ -134,15 +133,13 @@ fn changes(member: &read::MemberDetail, fields: &[(String, String)]) -> MemberCh
 /// form), `password`, `disable`, `enable` or `delete`.
 pub async fn act(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path((id, member)): Path<(String, String)>,
-    RawForm(raw): RawForm,
+    Path((_, member)): Path<(String, String)>,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let member = match member_of(&console, &caller, &organization, &member).await {
         Ok(m) => m,
         Err(r) => return r,

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use app::member::NewMember;
 use app::AppError;
-use axum::extract::{Path, Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use uuid::Uuid;
 
 use super::members::{render, Extra, ListQuery, MemberForm, MAX_BULK};
-use super::org::{back, posted, settle, status_of};
-use crate::form::{all, fields, one};
+use super::org::{back, settle, status_of, OrgForm};
+use crate::form::{all, one};
 use crate::read;
 use crate::reply::{self, FieldErrors};
 use crate::Console;
@@ -20,15 +20,12 @@ use crate::Console;
 /// `POST /console/organizations/{id}/departments`.
 pub async fn create_department(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let name = one(&fields, "name").unwrap_or("");
     let parent = one(&fields, "parent").and_then(|p| p.parse().ok());
     match app::organization::create_department(
@@ -60,15 +57,12 @@ pub async fn create_department(
 /// again with the sentence beside its field, the password never echoed.
 pub async fn add_member(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let text = |name: &str| one(&fields, name).unwrap_or("").trim().to_owned();
     let optional = |name: &str| Some(text(name)).filter(|t| !t.is_empty());
     let form = MemberForm {
@@ -111,15 +105,12 @@ pub async fn add_member(
 /// 1,000). Each member is decided on its own; the notice counts what was done and refused.
 pub async fn bulk(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let here = one(&fields, "here").unwrap_or("");
     let mut ids: Vec<Uuid> = all(&fields, "member");
     if one(&fields, "all_matching") == Some("yes") {

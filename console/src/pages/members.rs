@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::org::OrgPage;
 use crate::read::{self, DepartmentRow, MemberFilter, MemberRow, OrganizationRow};
 use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
@@ -272,18 +273,12 @@ fn bulk_summary(w: Words, query: &ListQuery) -> String {
 /// `GET /console/organizations/{id}`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let caller = match reply::caller(&console, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let organization = match super::org::managed(&console, &caller, &id).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let extra = Extra {
         form: MemberForm::default(),
         errors: FieldErrors::default(),

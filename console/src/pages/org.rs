@@ -2,19 +2,23 @@
 //! rule as GraphQL), a posted form must carry the session's CSRF token, and after a write
 //! the page waits for the read models before it shows them.
 
+use std::sync::Arc;
+
 use app::{AppError, Executed};
+use axum::extract::{FromRequest, FromRequestParts, RawForm, RawPathParams, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use crate::form::one;
+use crate::form::{fields, one};
 use crate::read::{self, OrganizationRow};
 use crate::reply::{self, Caller};
 use crate::Console;
 
 /// The organization, after checking the caller manages it: another organization's id
 /// answers FORBIDDEN, and so does an unknown one (nothing tells them apart).
-pub async fn managed(
+async fn managed(
     console: &Console,
     caller: &Caller,
     id: &str,
@@ -40,7 +44,7 @@ pub async fn managed(
 }
 
 /// A page visit: the signed-in caller and the organization they manage.
-pub async fn visit(
+async fn visit(
     console: &Console,
     headers: &HeaderMap,
     id: &str,
@@ -61,6 +65,81 @@ pub async fn posted(
     caller.check_csrf(one(fields, "csrf"))?;
     let organization = managed(console, &caller, id).await?;
     Ok((caller, organization))
+}
+
+/// A visit to one of an organization's pages (`/console/organizations/{id}/…`): the
+/// signed-in caller and the organization, which they manage.
+pub struct OrgPage {
+    pub caller: Caller,
+    pub organization: OrganizationRow,
+}
+
+/// A form posted to one of an organization's pages: as [`OrgPage`], with the form's fields
+/// and its CSRF token checked.
+pub struct OrgForm {
+    pub caller: Caller,
+    pub organization: OrganizationRow,
+    pub fields: Vec<(String, String)>,
+}
+
+impl OrgForm {
+    /// The first value of a field.
+    pub fn one(&self, name: &str) -> Option<&str> {
+        one(&self.fields, name)
+    }
+
+    /// A field's value trimmed, `""` when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.one(name).unwrap_or("").trim().to_owned()
+    }
+}
+
+/// The `{id}` of the route.
+async fn organization_param(parts: &mut Parts, console: &Arc<Console>) -> Result<String, Response> {
+    let params = RawPathParams::from_request_parts(parts, console)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let id = params
+        .iter()
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_owned());
+    Ok(id.unwrap_or_default())
+}
+
+impl FromRequestParts<Arc<Console>> for OrgPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Response> {
+        let id = organization_param(parts, console).await?;
+        let (caller, organization) = visit(console, &parts.headers, &id).await?;
+        Ok(OrgPage {
+            caller,
+            organization,
+        })
+    }
+}
+
+impl FromRequest<Arc<Console>> for OrgForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, console: &Arc<Console>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let id = organization_param(&mut parts, console).await?;
+        let headers = parts.headers.clone();
+        let RawForm(raw) = RawForm::from_request(Request::from_parts(parts, body), console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields = fields(&raw);
+        let (caller, organization) = posted(console, &headers, &id, &fields).await?;
+        Ok(OrgForm {
+            caller,
+            organization,
+            fields,
+        })
+    }
 }
 
 /// The HTTP status of an operation's refusal.

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use app::organization::Invitee;
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::org::{back, posted, settle, status_of, visit};
-use crate::form::{fields, one};
+use super::org::{back, settle, status_of, OrgForm, OrgPage};
+use crate::form::one;
 use crate::read::OrganizationRow;
 use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
@@ -127,40 +127,34 @@ async fn render(
 /// `GET /console/organizations/{id}/settings`.
 pub async fn show(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    OrgPage {
+        caller,
+        organization,
+    }: OrgPage,
     Query(notice): Query<Notice>,
 ) -> Response {
-    match visit(&console, &headers, &id).await {
-        Ok((caller, organization)) => {
-            let (shown, notice) = (Shown::default(), &notice.notice);
-            render(
-                &console,
-                caller,
-                organization,
-                shown,
-                notice,
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(r) => r,
-    }
+    let (shown, notice) = (Shown::default(), &notice.notice);
+    render(
+        &console,
+        caller,
+        organization,
+        shown,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /console/organizations/{id}/settings`: `action` is `invite`, `revoke` (with
 /// `invitation`) or `dissolve` (with `confirm`, the identifier typed again).
 pub async fn act(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    OrgForm {
+        caller,
+        organization,
+        fields,
+    }: OrgForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let (caller, organization) = match posted(&console, &headers, &id, &fields).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let (app, request) = (&console.app, caller.request());
     let text = |name: &str| one(&fields, name).unwrap_or("").trim().to_owned();
     match one(&fields, "action") {
