@@ -592,25 +592,17 @@ async fn soon_text(client: &Client, css: &str, wanted: &str) {
 fn published_records(port: u16, buyer: &str, org: &str, domain: &str) -> Vec<String> {
     let q = "query($o: ID!) { organization(id: $o) { domains { name records { type host value priority } } } }";
     let data = gql(port, &token(buyer, "account", None), q, json!({"o": org}));
-    let mut lines = vec!["host-record=dkim.mailplane.test,127.0.0.2".to_owned()];
-    for d in data["organization"]["domains"].as_array().unwrap() {
-        if d["name"] != domain {
-            continue;
-        }
-        for r in d["records"].as_array().unwrap() {
-            let host = match r["host"].as_str().unwrap() {
-                "@" => domain.to_owned(),
-                h => format!("{h}.{domain}"),
-            };
-            let value = r["value"].as_str().unwrap();
-            lines.push(match r["type"].as_str().unwrap() {
-                "MX" => format!("mx-host={host},{value},{}", r["priority"]),
-                "TXT" => format!("txt-record={host},\"{value}\""),
-                _ => format!("cname={host},{value}"),
-            });
-        }
-    }
-    lines
+    let domains = data["organization"]["domains"].as_array().unwrap();
+    let d = domains.iter().find(|d| d["name"] == domain).unwrap();
+    dns_lines(domain, &d["records"])
+}
+
+/// Opens a console page of the server on `port`.
+async fn open(client: &Client, port: u16, path: &str) {
+    client
+        .goto(&format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .unwrap();
 }
 
 /// The whole KooMail flow a buyer and admin do in the console, in Debian's chromium:
@@ -686,10 +678,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     assert_eq!(text_of(&client, "#identifier").await, "webco");
 
     // Bind the trial to it from the subscription's page.
-    client
-        .goto(&format!("http://127.0.0.1:{port}/console"))
-        .await
-        .unwrap();
+    open(&client, port, &format!("/console")).await;
     screenshot(&client, "01-home").await;
     go(&client, "a[href^='/console/subscriptions/']").await;
     submit(&client, "bind-form").await;
@@ -702,12 +691,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "02-subscription").await;
 
     // A department.
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}"
-        ))
-        .await
-        .unwrap();
+    open(&client, port, &format!("/console/organizations/{org}")).await;
     fill(&client, "department-name", "研发部").await;
     go(&client, "aside form button[type=submit]").await;
     assert_eq!(text_of(&client, "#notice").await, "部门已创建。");
@@ -787,12 +771,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     assert_eq!(names, ["李四", "王五", "钱七"]);
 
     // Authorize every matching member.
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}"
-        ))
-        .await
-        .unwrap();
+    open(&client, port, &format!("/console/organizations/{org}")).await;
     click(&client, "input[name=all_matching]").await;
     submit(&client, "bulk").await;
     assert_eq!(text_of(&client, "#notice").await, "操作成功。");
@@ -803,12 +782,12 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "05b-members-authorized").await;
 
     // A domain: its records with copy buttons, verified against the test DNS server.
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}/domains"
-        ))
-        .await
-        .unwrap();
+    open(
+        &client,
+        port,
+        &format!("/console/organizations/{org}/domains"),
+    )
+    .await;
     fill(&client, "domain-name", "webco.cn").await;
     submit(&client, "domain-form").await;
     assert!(text_of(&client, "#notice").await.contains("域名已添加"));
@@ -841,12 +820,12 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "06-domain-verified").await;
 
     // A mailbox for 李四, opened from the members table, ACTIVE once Dovecot has it.
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}?q=lisi"
-        ))
-        .await
-        .unwrap();
+    open(
+        &client,
+        port,
+        &format!("/console/organizations/{org}?q=lisi"),
+    )
+    .await;
     click(&client, "tr[data-account=lisi] input[name=member]").await;
     client
         .find(Locator::Id("action"))
@@ -887,21 +866,21 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     screenshot(&client, "08-recycle-bin").await;
     go(&client, "tr[data-address='lisi@webco.cn'] button.restore").await;
     assert_eq!(text_of(&client, "#notice").await, "邮箱已恢复。");
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}/mailboxes"
-        ))
-        .await
-        .unwrap();
+    open(
+        &client,
+        port,
+        &format!("/console/organizations/{org}/mailboxes"),
+    )
+    .await;
     until_text(&client, "tr[data-address='lisi@webco.cn'] .status", "正常").await;
 
     // The audit log, filtered by operation.
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}/audit_log"
-        ))
-        .await
-        .unwrap();
+    open(
+        &client,
+        port,
+        &format!("/console/organizations/{org}/audit_log"),
+    )
+    .await;
     assert!(text_of(&client, "#audit-table")
         .await
         .contains("MailboxRestored"));
@@ -932,12 +911,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     assert!(text_of(&client, "h2#audit-title")
         .await
         .starts_with("Audit log"));
-    client
-        .goto(&format!(
-            "http://127.0.0.1:{port}/console/organizations/{org}"
-        ))
-        .await
-        .unwrap();
+    open(&client, port, &format!("/console/organizations/{org}")).await;
     screenshot(&client, "10-members-english").await;
 
     // Sign out: the console asks to sign in again.

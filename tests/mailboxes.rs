@@ -199,20 +199,7 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
     // The domain's records, published in the DNS server, verify it.
     let d = gql(port, &buyer, "mutation($o: ID!) { addDomain(organizationId: $o, name: \"acme.cn\", mode: FULL) { id records { type host value priority } } }", json!({"o": org}))["addDomain"].clone();
     let domain_id = d["id"].as_str().unwrap().to_owned();
-    let mut lines = Vec::new();
-    for r in d["records"].as_array().unwrap() {
-        let host = match r["host"].as_str().unwrap() {
-            "@" => "acme.cn".to_owned(),
-            h => format!("{h}.acme.cn"),
-        };
-        let value = r["value"].as_str().unwrap();
-        lines.push(match r["type"].as_str().unwrap() {
-            "MX" => format!("mx-host={host},{value},{}", r["priority"]),
-            "TXT" => format!("txt-record={host},\"{value}\""),
-            _ => format!("cname={host},{value}"),
-        });
-    }
-    lines.push("host-record=dkim.mailplane.test,127.0.0.2".into());
+    let lines = dns_lines("acme.cn", &d["records"]);
     dns.serve(&lines.iter().map(String::as_str).collect::<Vec<_>>());
     let verified = gql(
         port,

@@ -284,3 +284,22 @@ impl Drop for DovecotProcess {
         let _ = self.0.wait();
     }
 }
+
+/// The dnsmasq lines that publish a domain's records (as GraphQL lists them), and the DKIM
+/// target they point at.
+pub fn dns_lines(domain: &str, records: &Value) -> Vec<String> {
+    let mut lines = vec!["host-record=dkim.mailplane.test,127.0.0.2".to_owned()];
+    for r in records.as_array().unwrap() {
+        let host = match r["host"].as_str().unwrap() {
+            "@" => domain.to_owned(),
+            h => format!("{h}.{domain}"),
+        };
+        let value = r["value"].as_str().unwrap();
+        lines.push(match r["type"].as_str().unwrap() {
+            "MX" => format!("mx-host={host},{value},{}", r["priority"]),
+            "TXT" => format!("txt-record={host},\"{value}\""),
+            _ => format!("cname={host},{value}"),
+        });
+    }
+    lines
+}
