@@ -678,7 +678,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     assert_eq!(text_of(&client, "#identifier").await, "webco");
 
     // Bind the trial to it from the subscription's page.
-    open(&client, port, &format!("/console")).await;
+    open(&client, port, "/console").await;
     screenshot(&client, "01-home").await;
     go(&client, "a[href^='/console/subscriptions/']").await;
     submit(&client, "bind-form").await;
