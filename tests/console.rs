@@ -243,6 +243,21 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
         );
         assert_eq!(code, 403, "{path}");
     }
+    // An invitation link with a forged token makes no one an admin.
+    let (code, _, _) = status(
+        agent()
+            .post(&format!("http://127.0.0.1:{port}/invitations/{some_id}"))
+            .set("Cookie", &cookie_b)
+            .send_form(&[("csrf", csrf_b.as_str()), ("token", "forged")]),
+    );
+    assert_eq!(code, 405, "the SMS link only leads to the console");
+    let (code, page, _) = status(
+        agent()
+            .post(&format!("{base}/invitations/{some_id}"))
+            .set("Cookie", &cookie_b)
+            .send_form(&[("csrf", csrf_b.as_str()), ("token", "forged")]),
+    );
+    assert!((400..500).contains(&code), "{code} {page}");
     // Another buyer's subscription: no price, no unsubscribing, no binding to B's organization.
     for form in [
         vec![("action", "unsubscribe")],
@@ -545,13 +560,14 @@ async fn text_of(client: &Client, css: &str) -> String {
 
 /// Clicks the element `css` finds.
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    match client.find(Locator::Css(css)).await {
+        Ok(e) => e.click().await.unwrap(),
+        Err(e) => panic!(
+            "{css}: {e}\nat {}\n{}",
+            client.current_url().await.unwrap(),
+            client.source().await.unwrap_or_default()
+        ),
+    }
 }
 
 /// Reloads the page until `css` finds an element whose text contains `wanted`.
@@ -902,21 +918,78 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .contains("account:buyer-web"));
     screenshot(&client, "09-audit-log").await;
 
+    // An admin invited by SMS: the link in the message, opened by the invitee's own
+    // account, makes them an admin of the organization.
+    open(
+        &client,
+        port,
+        &format!("/console/organizations/{org}/settings"),
+    )
+    .await;
+    fill(&client, "invite-name", "周八").await;
+    fill(&client, "invite-phone", "13600136000").await;
+    fill(&client, "invite-email", "zhouba@example.com").await;
+    submit(&client, "invite-form").await;
+    assert_eq!(text_of(&client, "#notice").await, "邀请短信已发送。");
+    assert!(text_of(&client, "#invitations").await.contains("周八"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let invitation_link = loop {
+        let sms = std::fs::read_to_string(dir.join("sms.log")).unwrap_or_default();
+        let link = sms
+            .lines()
+            .filter(|l| l.contains("13600136000"))
+            .find_map(|l| {
+                let text: serde_json::Value = serde_json::from_str(l).ok()?;
+                let text = text["text"].as_str()?.to_owned();
+                let start = text.find("http://")?;
+                let link: String = text[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii() && !c.is_whitespace())
+                    .collect();
+                Some(link.trim_end_matches(['.', ',']).to_owned())
+            });
+        if let Some(link) = link {
+            break link;
+        }
+        assert!(Instant::now() < deadline, "no invitation SMS: {sms}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        invitation_link.contains("/invitations/"),
+        "{invitation_link}"
+    );
+
     // The language switch is remembered.
     go(&client, "form[action='/console/language'] button").await;
-    assert!(text_of(&client, "h2#audit-title")
+    assert!(text_of(&client, "#invite-title")
         .await
-        .starts_with("Audit log"));
+        .starts_with("Invite an admin"));
     client.refresh().await.unwrap();
-    assert!(text_of(&client, "h2#audit-title")
+    assert!(text_of(&client, "#invite-title")
         .await
-        .starts_with("Audit log"));
+        .starts_with("Invite an admin"));
     open(&client, port, &format!("/console/organizations/{org}")).await;
     screenshot(&client, "10-members-english").await;
 
     // Sign out: the console asks to sign in again.
     go(&client, "form[action='/console/logout'] button").await;
     assert!(text_of(&client, "h1").await.contains("Sign in"));
+    // The invitee signs in with their own account and accepts.
+    client.goto(&console_link(port, "admin-2")).await.unwrap();
+    client.goto(&invitation_link).await.unwrap();
+    submit(&client, "accept-form").await;
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/settings"));
+    assert!(text_of(&client, "#admins").await.contains("admin-2"));
+    screenshot(&client, "11-invitation-accepted").await;
+    // The same link again: the invitation is no longer pending.
+    client.goto(&invitation_link).await.unwrap();
+    submit(&client, "accept-form").await;
+    assert!(!text_of(&client, "#invitation-error").await.is_empty());
     client.close().await.unwrap();
     let log = stop(server);
     for secret in ["Zw-Passw0rd!9", "Ww-Passw0rd!9", "Qq-Passw0rd!9"] {

@@ -64,6 +64,11 @@ pub fn router(console: Console) -> Router {
         .route("/console/language", post(signin::language))
         .route("/console/assets/{name}", get(assets::serve))
         .route("/console/organizations", post(home::create_organization))
+        .route("/invitations/{id}", get(invitation::link))
+        .route(
+            "/console/invitations/{id}",
+            get(invitation::show).post(invitation::accept),
+        )
         .route(
             "/console/subscriptions/{id}",
             get(subscription::show).post(subscription::act),

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod domains;
 pub mod home;
 pub mod import;
+pub mod invitation;
 pub mod mailboxes;
 pub mod member_edit;
 pub mod member_forms;

@@ -10,7 +10,7 @@ pub(super) const PHRASES: &[(&str, &str, &str)] = &[
     ("switch_language", "中文", "English"),
     ("signed_in_as", "Signed in as", "当前账号"),
     ("sign_in", "Sign in", "登录"),
-    ("sign_in_hint", "Open the sign-in link the marketplace gave you, or print one with `mailplane console-link --sub ACCOUNT`.", "请打开云市场提供的登录链接，或运行 `mailplane console-link --sub 账号` 生成一个。"),
+    ("sign_in_hint", "Open the sign-in link the marketplace gave you, or print one with `mailplane console-link --sub ACCOUNT`. Invited as an admin? Sign in first, then open the invitation link again.", "请打开云市场提供的登录链接，或运行 `mailplane console-link --sub 账号` 生成一个。收到管理员邀请？请先登录，再重新打开邀请链接。"),
     ("session_ended", "Your session has ended. Sign in again.", "会话已结束，请重新登录。"),
     ("subscriptions", "Subscriptions", "订购"),
     ("organizations", "Organizations", "组织"),
@@ -201,4 +201,7 @@ pub(super) const PHRASES: &[(&str, &str, &str)] = &[
     ("status_TAKEN", "Taken by another organization", "已被其他组织验证"),
     ("status_ACCEPTED", "Accepted", "已接受"),
     ("status_REVOKED", "Revoked", "已撤销"),
+    ("invitation", "Admin invitation", "管理员邀请"),
+    ("invitation_hint", "You are invited to administer an organization. You will accept as", "您被邀请成为组织管理员，将以此账号接受："),
+    ("accept_invitation", "Accept", "接受邀请"),
 ];
