@@ -1,14 +1,9 @@
 //! Posted forms as name/value pairs: repeated names (`member`, `mailbox`) are all kept.
 
-/// The fields of an `application/x-www-form-urlencoded` body.
+/// The fields of an `application/x-www-form-urlencoded` body (of any length: an import's
+/// file is posted back whole).
 pub fn fields(raw: &[u8]) -> Vec<(String, String)> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{}", String::from_utf8_lossy(raw))
-            .parse()
-            .unwrap_or_default(),
-    )
-    .map(|q| q.0)
-    .unwrap_or_default()
+    form_urlencoded::parse(raw).into_owned().collect()
 }
 
 /// The first value of `name`.
@@ -53,5 +48,10 @@ mod tests {
         assert_eq!(one(&f, "nope"), None);
         assert!(fields(b"%ZZ=%").len() <= 1);
         assert_eq!(encode("张 &"), "%E5%BC%A0%20%26");
+        // Longer than a URI may be.
+        let long = format!("csv={}&csrf=x", "a".repeat(200_000));
+        let f = fields(long.as_bytes());
+        assert_eq!(one(&f, "csv").map(str::len), Some(200_000));
+        assert_eq!(one(&f, "csrf"), Some("x"));
     }
 }

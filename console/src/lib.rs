@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use app::auth::JwtKeys;
 use app::App;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use projections::Runner;
@@ -81,7 +82,13 @@ pub fn router(console: Console) -> Router {
             &org("/members/{member}"),
             get(member_edit::show).post(member_edit::act),
         )
-        .route(&org("/import"), get(import::show).post(import::start))
+        .route(
+            &org("/import"),
+            // The previewed file comes back URL-encoded: up to three times its 1 MiB.
+            get(import::show)
+                .post(import::start)
+                .layer(DefaultBodyLimit::max(4 * import_csv::MAX_BYTES)),
+        )
         .route(&org("/import/template.csv"), get(import::template))
         .route(&org("/import/preview"), post(import::preview))
         .route(&org("/import/{job}/progress"), get(import::progress))
