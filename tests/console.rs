@@ -165,8 +165,8 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
         format!("/organizations/{first}/members/{some_id}"),
         format!("/organizations/{first}/import"),
         format!("/organizations/{first}/import/template.csv"),
-        format!("/organizations/{first}/import/{some_id}/progress"),
-        format!("/organizations/{first}/import/{some_id}/report.csv"),
+        format!("/organizations/{first}/jobs/{some_id}/progress"),
+        format!("/organizations/{first}/jobs/{some_id}/report.csv"),
         format!("/organizations/{first}/domains"),
         format!("/organizations/{first}/mailboxes"),
         format!("/organizations/{first}/mailboxes/progress"),
@@ -1035,10 +1035,11 @@ async fn an_import_counts_up_live_survives_a_reload_and_reports_every_line() {
     let dir = std::env::temp_dir().join(format!("mailplane-console-import-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let dns = Dns::new(&dir);
+    let mut dns = Dns::new(&dir);
+    dns.serve(&[]);
     let server = start(&db.url(), &dir, &dns);
     let port = server.port;
-    let (_, org) = bound_organization(port, "buyer-imp", "impco", 5);
+    let (_, org) = bound_organization(port, "buyer-imp", "impco", 200);
     let (cookie, csrf) = sign_in(port, "buyer-imp");
 
     // The template: KooMail's columns, UTF-8 with a BOM for Excel.
@@ -1108,7 +1109,7 @@ async fn an_import_counts_up_live_survives_a_reload_and_reports_every_line() {
         .next()
         .unwrap()
         .to_owned();
-    let progress = format!("/console/organizations/{org}/import/{job}/progress");
+    let progress = format!("/console/organizations/{org}/jobs/{job}/progress");
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -1158,11 +1159,11 @@ async fn an_import_counts_up_live_survives_a_reload_and_reports_every_line() {
     let (code, report) = get(
         port,
         &cookie,
-        &format!("/console/organizations/{org}/import/{job}/report.csv"),
+        &format!("/console/organizations/{org}/jobs/{job}/report.csv"),
     );
     assert_eq!(code, 200);
     assert_eq!(report.lines().count(), 122, "a header and every line");
-    assert_eq!(report.matches("\"IMPORTED\"").count(), 120);
+    assert_eq!(report.matches("\"DONE\"").count(), 120);
     assert!(report.contains("\"122\",\"dup\",\"REFUSED\""), "{report}");
     let q = "query($id: ID!) { organization(id: $id) { members(first: 1) { totalCount } } }";
     let data = gql(
@@ -1172,6 +1173,106 @@ async fn an_import_counts_up_live_survives_a_reload_and_reports_every_line() {
         json!({"id": org}),
     );
     assert_eq!(data["organization"]["members"]["totalCount"], 120);
+
+    // Mailboxes for all 120, opened in the background a chunk at a time: the mailboxes
+    // page counts them; the one member who has a mailbox already is refused in the report.
+    let buyer = token("buyer-imp", "account", None);
+    let add = "mutation($o: ID!) { addDomain(organizationId: $o, name: \"impco.cn\", mode: FULL) { id records { type host value priority } } }";
+    let domain = gql(port, &buyer, add, json!({"o": org}))["addDomain"].clone();
+    let lines = dns_lines("impco.cn", &domain["records"]);
+    dns.serve(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let verify = "mutation($d: ID!) { verifyDomain(domainId: $d) { status } }";
+    let verified = gql(port, &buyer, verify, json!({"d": domain["id"]}));
+    assert_eq!(verified["verifyDomain"]["status"], "VERIFIED");
+    let bulk = format!("http://127.0.0.1:{port}/console/organizations/{org}/members/bulk");
+    let post = |form: &[(&str, &str)]| {
+        status(agent().post(&bulk).set("Cookie", &cookie).send_form(form)).0
+    };
+    let d = domain["id"].as_str().unwrap();
+    let all = [
+        ("csrf", csrf.as_str()),
+        ("all_matching", "yes"),
+        ("here", "size=20"),
+    ];
+    assert_eq!(post(&[&all[..], &[("action", "authorize")]].concat()), 303);
+    let (_, page) = get(
+        port,
+        &cookie,
+        &format!("/console/organizations/{org}?q=m000"),
+    );
+    let first = page
+        .split("name=\"member\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let one = [
+        ("csrf", csrf.as_str()),
+        ("member", first.as_str()),
+        ("action", "open_mailboxes"),
+        ("domain", d),
+    ];
+    assert_eq!(post(&one), 303);
+    let open = [&all[..], &[("action", "open_mailboxes"), ("domain", d)]].concat();
+    let progress = format!("/console/organizations/{org}/mailboxes/progress");
+    let opening = |fragment: &str| {
+        fragment
+            .split("class=\"opening-count\">")
+            .nth(1)
+            .map(|c| c.split('<').next().unwrap().to_owned())
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    // The single opening first (a job of its own), then all of them.
+    while opening(&get(port, &cookie, &progress).1).is_some_and(|c| c != "1 / 1") {
+        assert!(
+            Instant::now() < deadline,
+            "the single opening never finished"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(post(&open), 303);
+    let mut counts: Vec<String> = Vec::new();
+    let fragment = loop {
+        let (_, fragment) = get(port, &cookie, &progress);
+        if let Some(c) = opening(&fragment) {
+            if counts.last() != Some(&c) {
+                counts.push(c.clone());
+            }
+            if c == "120 / 120" && fragment.contains("class=\"error\"") {
+                break fragment;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "opening never finished: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        counts
+            .iter()
+            .any(|c| c.starts_with("25 /") || c.starts_with("50 /")),
+        "{counts:?}"
+    );
+    assert!(
+        fragment.contains("1 refused") || fragment.contains("1 项失败"),
+        "{fragment}"
+    );
+    // No data plane in this test: they wait in PROVISIONING, and the page keeps polling.
+    assert!(fragment.contains("data-provisioning=\"120\""), "{fragment}");
+    assert!(fragment.contains("hx-trigger"));
+    let report = fragment
+        .split("href=\"")
+        .find(|h| h.contains("/report.csv"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let (_, report) = get(port, &cookie, report);
+    assert_eq!(report.matches("\"DONE\"").count(), 119, "{report}");
+    assert!(report.contains("\"m000\",\"REFUSED\""), "{report}");
     let log = stop(server);
     assert!(!log.contains("Zw-Passw0rd!9"));
 }

@@ -9,7 +9,7 @@
 mod assets;
 mod form;
 mod import_csv;
-mod imports;
+mod jobs;
 mod pages;
 mod read;
 mod reply;
@@ -91,8 +91,8 @@ pub fn router(console: Console) -> Router {
         )
         .route(&org("/import/template.csv"), get(import::template))
         .route(&org("/import/preview"), post(import::preview))
-        .route(&org("/import/{job}/progress"), get(import::progress))
-        .route(&org("/import/{job}/report.csv"), get(import::report))
+        .route(&org("/jobs/{job}/progress"), get(import::progress))
+        .route(&org("/jobs/{job}/report.csv"), get(import::report))
         .route(&org("/domains"), get(domains::show).post(domains::act))
         .route(
             &org("/mailboxes"),

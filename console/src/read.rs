@@ -249,3 +249,19 @@ pub async fn subscription(pool: &PgPool, id: Uuid) -> Result<Option<Subscription
     .fetch_optional(pool)
     .await
 }
+
+/// The accounts of these members of the organization, in the order given (others dropped).
+pub async fn accounts_of(
+    pool: &PgPool,
+    organization_id: Uuid,
+    member_ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id, m.account FROM unnest($2::uuid[]) WITH ORDINALITY AS wanted(id, n)
+         JOIN members m ON m.id = wanted.id AND m.organization_id = $1 ORDER BY wanted.n",
+    )
+    .bind(organization_id)
+    .bind(member_ids)
+    .fetch_all(pool)
+    .await
+}

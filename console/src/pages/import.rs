@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::org::{posted, OrgForm, OrgPage};
 use crate::form::one;
 use crate::import_csv::{self, Line};
-use crate::imports::{self, Import, Outcome};
+use crate::jobs::{self, Job, Kind, Outcome};
 use crate::read::{self, OrganizationRow};
 use crate::reply::{self, Caller};
 use crate::words::Words;
@@ -43,7 +43,7 @@ struct ImportPage {
 struct ImportView {
     w: Words,
     organization_id: Uuid,
-    import: Import,
+    import: Job,
     running: bool,
     interrupted: bool,
 }
@@ -64,7 +64,7 @@ async fn page(
     file_error: Option<String>,
 ) -> Response {
     let now = console.app.now();
-    let imports = match imports::recent(console.app.pool(), organization.id).await {
+    let imports = match jobs::recent(console.app.pool(), organization.id, Kind::Import, 10).await {
         Ok(i) => i,
         Err(e) => return reply::failure(caller.w, &AppError::Database(e)),
     };
@@ -92,7 +92,7 @@ async fn page(
     r
 }
 
-fn view(w: Words, import: Import, now: chrono::DateTime<chrono::Utc>) -> ImportView {
+fn view(w: Words, import: Job, now: chrono::DateTime<chrono::Utc>) -> ImportView {
     ImportView {
         w,
         organization_id: import.organization_id,
@@ -296,7 +296,7 @@ pub async fn start(
             }),
         }
     }
-    match imports::start(&console, caller.request(), organization.id, rows, refused).await {
+    match jobs::start_import(&console, caller.request(), organization.id, rows, refused).await {
         Ok(job) => reply::see_other(&format!(
             "/console/organizations/{}/import#import-{job}",
             organization.id
@@ -305,24 +305,24 @@ pub async fn start(
     }
 }
 
-async fn found(console: &Console, page: OrgPage, job: &str) -> Result<(Caller, Import), Response> {
+async fn found(console: &Console, page: OrgPage, job: &str) -> Result<(Caller, Job), Response> {
     let OrgPage {
         caller,
         organization,
     } = page;
     let import = match job.parse::<Uuid>() {
-        Ok(job) => imports::find(console.app.pool(), organization.id, job).await,
+        Ok(job) => jobs::find(console.app.pool(), organization.id, job).await,
         Err(_) => Ok(None),
     };
     match import {
         Ok(Some(i)) => Ok((caller, i)),
-        Ok(None) => Err(reply::failure(caller.w, &AppError::not_found("import"))),
+        Ok(None) => Err(reply::failure(caller.w, &AppError::not_found("job"))),
         Err(e) => Err(reply::failure(caller.w, &AppError::Database(e))),
     }
 }
 
-/// `GET /console/organizations/{id}/import/{job}/progress`: the live count alone (htmx
-/// polls it until the import is over).
+/// `GET /console/organizations/{id}/jobs/{job}/progress`: an import's live count alone
+/// (htmx polls it until the import is over).
 pub async fn progress(
     State(console): State<Arc<Console>>,
     Path((_, job)): Path<(String, String)>,
@@ -334,7 +334,8 @@ pub async fn progress(
     }
 }
 
-/// `GET /console/organizations/{id}/import/{job}/report.csv`: each line's outcome.
+/// `GET /console/organizations/{id}/jobs/{job}/report.csv`: each line's outcome (of an
+/// import, or of opening mailboxes).
 pub async fn report(
     State(console): State<Arc<Console>>,
     Path((_, job)): Path<(String, String)>,

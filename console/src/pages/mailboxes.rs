@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::org::{back, settle, OrgForm, OrgPage};
 use crate::form::one;
+use crate::jobs::{self, Job, Kind};
 use crate::read::OrganizationRow;
 use crate::reply;
 use crate::words::Words;
@@ -43,6 +44,16 @@ struct Progress {
     provisioning: i64,
     active: i64,
     failed: i64,
+    /// The latest opening of many mailboxes, while it runs or after it refused some.
+    opening: Option<Job>,
+    opening_running: bool,
+}
+
+impl Progress {
+    /// htmx polls while mailboxes are being decided or created.
+    fn live(&self) -> bool {
+        self.provisioning > 0 || self.opening_running
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -97,12 +108,20 @@ async fn progress(
     .bind(organization_id)
     .fetch_one(console.app.pool())
     .await?;
+    let now = console.app.now();
+    let opening = jobs::recent(console.app.pool(), organization_id, Kind::OpenMailboxes, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|j| j.running(now) || j.refused() > 0 || j.interrupted(now));
     Ok(Progress {
         w,
         organization_id,
         provisioning,
         active,
         failed,
+        opening_running: opening.as_ref().is_some_and(|j| j.running(now)),
+        opening,
     })
 }
 

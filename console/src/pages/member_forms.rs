@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::members::{render, Extra, ListQuery, MemberForm, MAX_BULK};
 use super::org::{back, settle, status_of, OrgForm};
 use crate::form::{all, one};
+use crate::jobs;
 use crate::read;
 use crate::reply::{self, FieldErrors};
 use crate::Console;
@@ -160,20 +161,17 @@ pub async fn bulk(
                     &AppError::invalid("domainId", "choose a verified domain"),
                 );
             };
-            match app::mailbox::open_many(app, &request, &ids, domain).await {
-                Ok(d) => {
-                    done = d.answer.len();
-                    written.extend(d.written);
-                    console.runner.settle(&written).await;
-                    return back(
-                        organization.id,
-                        "mailboxes",
-                        Some(&format!("opened={done}&of={}", ids.len())),
-                        "opened",
-                    );
+            // Opened a chunk at a time in the background; the mailboxes page counts.
+            let started = match read::accounts_of(console.app.pool(), organization.id, &ids).await {
+                Ok(members) => {
+                    jobs::start_opening(&console, request, organization.id, domain, members).await
                 }
-                Err(e) => refused.push(e),
-            }
+                Err(e) => Err(AppError::Database(e)),
+            };
+            return match started {
+                Ok(_) => back(organization.id, "mailboxes", None, "opened"),
+                Err(e) => reply::failure(caller.w, &e),
+            };
         }
         Some(action @ ("disable" | "enable" | "delete")) => {
             for id in &ids {
