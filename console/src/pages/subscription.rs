@@ -131,10 +131,15 @@ async fn render(
         }
         _ => None,
     };
-    let refund = app::subscription::quote_refund(app, &request, subscription.id)
-        .await
-        .map(|a| money(a.amount, &a.currency))
-        .map_err(said);
+    // A trial is refused as TRIAL_NOT_ALLOWED, which reads as "no trial" here: say why.
+    let refund = if subscription.status == "TRIAL" {
+        Err(w.t("trial_no_unsubscribe").to_owned())
+    } else {
+        app::subscription::quote_refund(app, &request, subscription.id)
+            .await
+            .map(|a| money(a.amount, &a.currency))
+            .map_err(said)
+    };
     let unbound = match read::organizations_managed_by(app.pool(), &caller.session.account).await {
         Ok(o) => o
             .into_iter()

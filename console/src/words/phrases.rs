@@ -202,6 +202,8 @@ pub(super) const PHRASES: &[(&str, &str, &str)] = &[
     ("status_ACCEPTED", "Accepted", "已接受"),
     ("status_REVOKED", "Revoked", "已撤销"),
     ("invitation", "Admin invitation", "管理员邀请"),
+    ("trial_no_unsubscribe", "a trial costs nothing and ends by itself", "试用免费，到期自动结束"),
+    ("months_label", "Length (months)", "购买时长（月）"),
     ("opening_mailboxes", "Opening mailboxes", "正在开通邮箱"),
     ("invitation_hint", "You are invited to administer an organization. You will accept as", "您被邀请成为组织管理员，将以此账号接受："),
     ("accept_invitation", "Accept", "接受邀请"),
