@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use app::organization::NewOrganization;
 use askama::Template;
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::form::{fields, one};
+use super::org::SignedForm;
+use crate::form::one;
 use crate::read::{self, OrganizationRow, SubscriptionRow};
 use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
@@ -116,17 +117,8 @@ pub async fn show(
 /// `POST /console/organizations`: creates an organization the caller administers.
 pub async fn create_organization(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    SignedForm { caller, fields }: SignedForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let caller = match reply::caller(&console, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = caller.check_csrf(one(&fields, "csrf")) {
-        return r;
-    }
     let new = NewOrganization {
         name: one(&fields, "name").unwrap_or("").trim().to_owned(),
         identifier: one(&fields, "identifier").unwrap_or("").trim().to_owned(),

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use uuid::Uuid;
 
-use crate::form::{fields, one};
+use super::org::SignedForm;
+use crate::form::one;
 use crate::reply::{self, Caller};
 use crate::words::Words;
 use crate::Console;
@@ -76,18 +77,9 @@ pub async fn show(
 /// `POST /console/invitations/{id}` (`csrf`, `token`): accepts; the organization's page follows.
 pub async fn accept(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    SignedForm { caller, fields }: SignedForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let caller = match reply::caller(&console, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = caller.check_csrf(one(&fields, "csrf")) {
-        return r;
-    }
     let token = one(&fields, "token").unwrap_or("").to_owned();
     let outcome = match id.parse::<Uuid>() {
         Ok(invitation) => {

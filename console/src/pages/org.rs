@@ -74,6 +74,27 @@ pub struct OrgPage {
     pub organization: OrganizationRow,
 }
 
+/// A form posted by a signed-in caller, its CSRF token checked.
+pub struct SignedForm {
+    pub caller: Caller,
+    pub fields: Vec<(String, String)>,
+}
+
+impl FromRequest<Arc<Console>> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, console: &Arc<Console>) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let RawForm(raw) = RawForm::from_request(request, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields = fields(&raw);
+        let caller = reply::caller(console, &headers).await?;
+        caller.check_csrf(one(&fields, "csrf"))?;
+        Ok(SignedForm { caller, fields })
+    }
+}
+
 /// A form posted to one of an organization's pages: as [`OrgPage`], with the form's fields
 /// and its CSRF token checked.
 pub struct OrgForm {
@@ -128,12 +149,9 @@ impl FromRequest<Arc<Console>> for OrgForm {
     async fn from_request(request: Request, console: &Arc<Console>) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let id = organization_param(&mut parts, console).await?;
-        let headers = parts.headers.clone();
-        let RawForm(raw) = RawForm::from_request(Request::from_parts(parts, body), console)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let fields = fields(&raw);
-        let (caller, organization) = posted(console, &headers, &id, &fields).await?;
+        let SignedForm { caller, fields } =
+            SignedForm::from_request(Request::from_parts(parts, body), console).await?;
+        let organization = managed(console, &caller, &id).await?;
         Ok(OrgForm {
             caller,
             organization,

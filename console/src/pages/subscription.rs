@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use uuid::Uuid;
 
-use crate::form::{fields, one};
+use super::org::SignedForm;
+use crate::form::one;
 use crate::read::{self, OrganizationRow, SubscriptionRow};
 use crate::reply::{self, Caller};
 use crate::words::Words;
@@ -197,18 +198,9 @@ pub async fn show(
 /// (`seats`), `unsubscribe` (`reason`) or `bind` (`organization`).
 pub async fn act(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    RawForm(raw): RawForm,
+    SignedForm { caller, fields }: SignedForm,
 ) -> Response {
-    let fields = fields(&raw);
-    let caller = match reply::caller(&console, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = caller.check_csrf(one(&fields, "csrf")) {
-        return r;
-    }
     let subscription = match owned(&console, &caller, &id).await {
         Ok(s) => s,
         Err(r) => return r,
