@@ -113,7 +113,14 @@ impl ErrorCode {
             | D::MailboxNotFailed
             | D::MailboxPurgeDue
             | D::MailboxNotClosed
-            | D::MailboxClosed => Conflict,
+            | D::MailboxClosed
+            | D::MigrationExists
+            | D::MigrationEnded
+            | D::MigrationNotDraft
+            | D::MigrationNotStarted
+            | D::NothingToRun
+            | D::MigrationAccountNotRunnable
+            | D::MigrationTargetBusy => Conflict,
             D::SeatsExhausted { .. } => SeatsExhausted,
             D::DomainTaken => DomainTaken,
             D::DomainNotVerified => DomainNotVerified,

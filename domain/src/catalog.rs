@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::mailbox::MailboxEvent;
 use crate::maildomain::MailDomainEvent;
 use crate::member::MemberEvent;
+use crate::migration::MigrationEvent;
 use crate::notification::SmsEvent;
 use crate::organization::OrganizationEvent;
 use crate::subscription::{BuyerEvent, SubscriptionEvent};
@@ -106,6 +107,18 @@ pub const CATALOG: &[Entry] = &[
     public("mailbox", "MailboxRestored", "A mailbox came back from the recycle bin.", ""),
     public("mailbox", "MailboxPurged", "A mailbox and its mail were deleted; the address is free.", ""),
     public("mailbox", "MailboxRenamed", "A mailbox got a new address (its domain was replaced).", ""),
+    internal("migration", "MigrationCreated", "A mail migration task was created for an old server (valid 30 days)."),
+    internal("migration", "MigrationConnectionChecked", "An admin checked that the old server answers."),
+    internal("migration", "MigrationAccountsAdded", "Old accounts and their target mailboxes were added (never a password)."),
+    internal("migration", "MigrationRunStarted", "A run began: the first, a retry of failed accounts, or an incremental re-run."),
+    internal("migration", "AccountCheckStarted", "A worker began logging in to an old account."),
+    internal("migration", "AccountCopyStarted", "An account's mail began copying (mirror or top-up)."),
+    internal("migration", "AccountRetryScheduled", "The old server was unreachable; the account is tried again later."),
+    internal("migration", "AccountSucceeded", "An account's mail was copied; per-folder counts."),
+    internal("migration", "AccountFailed", "An account could not be migrated, and why."),
+    internal("migration", "MigrationCompleted", "Every account of the run ended."),
+    internal("migration", "MigrationCancelled", "An admin closed the task; its old passwords are deleted."),
+    internal("migration", "MigrationExpired", "The task's 30 days ended; its old passwords are deleted."),
     internal("sms", "SmsSent", "A text message went out (never its text)."),
     internal("sms", "SmsFailed", "A text message could not be sent."),
 ];
@@ -136,6 +149,7 @@ pub fn schemas() -> Vec<(&'static str, String, Value)> {
     add("member", schemars::schema_for!(MemberEvent));
     add("maildomain", schemars::schema_for!(MailDomainEvent));
     add("mailbox", schemars::schema_for!(MailboxEvent));
+    add("migration", schemars::schema_for!(MigrationEvent));
     add("sms", schemars::schema_for!(SmsEvent));
     all
 }

@@ -15,11 +15,13 @@ pub enum Scope {
     /// Keyed `{organization_id}/{domain}`: an organization's claim to a name it has not
     /// proven yet (many organizations may claim one name; the first to verify owns it).
     MailDomainClaim,
+    /// Keyed by mailbox id: held by the one open migration task copying into it.
+    MigrationTarget,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::OrganizationIdentifier,
         Scope::MailDomain,
         Scope::MailboxAddress,
@@ -27,6 +29,7 @@ impl Scope {
         Scope::MemberPhone,
         Scope::MemberMailbox,
         Scope::MailDomainClaim,
+        Scope::MigrationTarget,
     ];
 
     /// The scope with this name in the claims table.
@@ -44,6 +47,7 @@ impl Scope {
             Scope::MemberPhone => "member_phone",
             Scope::MemberMailbox => "member_mailbox",
             Scope::MailDomainClaim => "mail_domain_claim",
+            Scope::MigrationTarget => "migration_target",
         }
     }
 
@@ -57,6 +61,7 @@ impl Scope {
             Scope::MemberPhone => DomainError::PhoneTaken,
             Scope::MemberMailbox => DomainError::MemberHasMailbox,
             Scope::MailDomainClaim => DomainError::DomainExists,
+            Scope::MigrationTarget => DomainError::MigrationTargetBusy,
         }
     }
 }
@@ -99,6 +104,7 @@ mod tests {
                 DomainError::PhoneTaken,
                 DomainError::MemberHasMailbox,
                 DomainError::DomainExists,
+                DomainError::MigrationTargetBusy,
             ]
         );
         for scope in Scope::ALL {

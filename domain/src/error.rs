@@ -87,6 +87,20 @@ pub enum DomainError {
     SubscriptionInactive,
     #[error("an import holds {rows} rows; at most {max} are allowed")]
     ImportTooLarge { rows: usize, max: usize },
+    #[error("the migration already exists")]
+    MigrationExists,
+    #[error("the migration was cancelled or its 30 days are over")]
+    MigrationEnded,
+    #[error("the migration has started already")]
+    MigrationNotDraft,
+    #[error("the migration has not started")]
+    MigrationNotStarted,
+    #[error("no account to run: none failed or succeeded")]
+    NothingToRun,
+    #[error("the account is not waiting to be migrated")]
+    MigrationAccountNotRunnable,
+    #[error("another open migration has this target mailbox")]
+    MigrationTargetBusy,
 }
 
 impl DomainError {

@@ -15,6 +15,7 @@ mod error;
 pub mod mailbox;
 pub mod maildomain;
 pub mod member;
+pub mod migration;
 pub mod notification;
 pub mod organization;
 mod patch;
@@ -87,6 +88,10 @@ labels!(maildomain::DomainStatus { Pending = "PENDING", Verified = "VERIFIED", F
 labels!(maildomain::ClaimEnd { VerifiedElsewhere = "VERIFIED_ELSEWHERE", OrganizationDissolved = "ORGANIZATION_DISSOLVED" });
 labels!(maildomain::VerificationMode { Full = "FULL", Ownership = "OWNERSHIP" });
 labels!(subscription::SubscriptionStatus { Trial = "TRIAL", Active = "ACTIVE", Expired = "EXPIRED", Unsubscribed = "UNSUBSCRIBED" });
+labels!(migration::MigrationStatus { Draft = "DRAFT", Running = "RUNNING", Completed = "COMPLETED", Cancelled = "CANCELLED", Expired = "EXPIRED" });
+labels!(migration::AccountStatus { NotStarted = "NOT_STARTED", Checking = "CHECKING", Migrating = "MIGRATING", Succeeded = "SUCCEEDED", Failed = "FAILED", Cancelled = "CANCELLED" });
+labels!(migration::MigrationFailure { AuthenticationFailed = "AUTHENTICATION_FAILED", ServerUnreachable = "SERVER_UNREACHABLE", MailboxOverQuota = "MAILBOX_OVER_QUOTA", TargetUnavailable = "TARGET_UNAVAILABLE", PasswordNotKept = "PASSWORD_NOT_KEPT", CopyFailed = "COPY_FAILED" });
+labels!(migration::CopyMode { Mirror = "MIRROR", TopUp = "TOP_UP" });
 labels!(organization::InvitationStatus { Pending = "PENDING", Accepted = "ACCEPTED", Revoked = "REVOKED", Expired = "EXPIRED" });
 
 /// Version of every event schema in this crate; bumped per enum when a shape changes.
