@@ -19,6 +19,7 @@ pub enum Owned {
     Mailbox,
     Department,
     Invitation,
+    Migration,
 }
 
 impl Owned {
@@ -29,6 +30,7 @@ impl Owned {
             Owned::Mailbox => "mailboxes",
             Owned::Department => "departments",
             Owned::Invitation => "invitations",
+            Owned::Migration => "migrations",
         }
     }
 }

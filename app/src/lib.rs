@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod mailbox;
 pub mod maildomain;
 pub mod member;
+pub mod migration;
 pub mod organization;
 pub mod read;
 pub mod request;

@@ -21,6 +21,9 @@ pub enum Purpose {
     MailboxPasswordHash,
     /// A webhook endpoint's signing secret (`whsec_…`), by webhook secret id.
     WebhookSecret,
+    /// An old account's password for a mail migration, by migration account id; deleted
+    /// when the task is cancelled or expires.
+    MigrationPassword,
 }
 
 impl Purpose {
@@ -31,6 +34,7 @@ impl Purpose {
             Purpose::InvitationToken => "invitation_token",
             Purpose::MailboxPasswordHash => "mailbox_password_hash",
             Purpose::WebhookSecret => "webhook_secret",
+            Purpose::MigrationPassword => "migration_password",
         }
     }
 }

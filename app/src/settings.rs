@@ -8,6 +8,8 @@ use crate::webhook::Targets;
 pub struct Settings {
     /// Where webhooks may point.
     pub webhook_targets: Targets,
+    /// Which old servers a mail migration may connect to.
+    pub migration_sources: Targets,
     /// Text messages (invitations, password resets) one organization may ask for per hour.
     pub sms_per_organization_per_hour: u32,
     /// Text messages one phone may get per hour (from every organization).
@@ -18,6 +20,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             webhook_targets: Targets::PublicOnly,
+            migration_sources: Targets::PublicOnly,
             sms_per_organization_per_hour: 30,
             sms_per_phone_per_hour: 5,
         }

@@ -17,11 +17,13 @@ pub enum Category {
     Buyer,
     /// The outcome of one text message.
     Sms,
+    /// A mail migration task.
+    Migration,
 }
 
 impl Category {
     /// Every category.
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Subscription,
         Category::Organization,
         Category::Member,
@@ -29,6 +31,7 @@ impl Category {
         Category::Mailbox,
         Category::Buyer,
         Category::Sms,
+        Category::Migration,
     ];
 
     /// The category as it appears in stream names and feed filters.
@@ -41,6 +44,7 @@ impl Category {
             Category::Mailbox => "mailbox",
             Category::Buyer => "buyer",
             Category::Sms => "sms",
+            Category::Migration => "migration",
         }
     }
 
@@ -116,6 +120,9 @@ pub fn mailbox(id: Uuid) -> StreamName {
 /// A buyer account's refund history (accounts are strings, not uuids).
 pub fn buyer(account: &str) -> StreamName {
     StreamName(format!("{}-{account}", Category::Buyer.as_str()))
+}
+pub fn migration(id: Uuid) -> StreamName {
+    Category::Migration.stream(id)
 }
 /// The outcome of the text message that event `source` asked for.
 pub fn sms(source: Uuid) -> StreamName {

@@ -18,6 +18,7 @@ mod audit_log;
 mod mail_domains;
 mod mailboxes;
 mod members;
+mod migrations;
 mod organizations;
 mod subscriptions;
 
@@ -25,6 +26,7 @@ use audit_log::*;
 use mail_domains::*;
 use mailboxes::*;
 use members::*;
+use migrations::*;
 use organizations::*;
 use subscriptions::*;
 
@@ -56,6 +58,7 @@ pub(crate) async fn apply(
         Projection::Members => members(conn, event).await,
         Projection::MailDomains => mail_domains(conn, event).await,
         Projection::Mailboxes => mailboxes(conn, event).await,
+        Projection::Migrations => migrations(conn, event).await,
         Projection::AuditLog => audit_log(conn, event).await,
         Projection::Timers => crate::timers::apply(conn, event).await,
     }

@@ -18,6 +18,8 @@ pub enum Projection {
     Members,
     MailDomains,
     Mailboxes,
+    /// Mail migration tasks and their accounts.
+    Migrations,
     AuditLog,
     /// Due times for the timer worker.
     Timers,
@@ -25,12 +27,13 @@ pub enum Projection {
 
 impl Projection {
     /// Every projection.
-    pub const ALL: [Projection; 7] = [
+    pub const ALL: [Projection; 8] = [
         Projection::Subscriptions,
         Projection::Organizations,
         Projection::Members,
         Projection::MailDomains,
         Projection::Mailboxes,
+        Projection::Migrations,
         Projection::AuditLog,
         Projection::Timers,
     ];
@@ -43,6 +46,7 @@ impl Projection {
             Projection::Members => "members",
             Projection::MailDomains => "mail_domains",
             Projection::Mailboxes => "mailboxes",
+            Projection::Migrations => "migrations",
             Projection::AuditLog => "audit_log",
             Projection::Timers => "timers",
         }
@@ -66,6 +70,7 @@ impl Projection {
             Projection::Members => &["members"],
             Projection::MailDomains => &["mail_domains"],
             Projection::Mailboxes => &["mailboxes"],
+            Projection::Migrations => &["migrations", "migration_accounts"],
             Projection::AuditLog => &["audit_log", "audit_streams"],
             Projection::Timers => &["timers"],
         }
@@ -79,13 +84,21 @@ impl Projection {
             Projection::Members => &["member"],
             Projection::MailDomains => &["maildomain"],
             Projection::Mailboxes => &["mailbox"],
-            Projection::Timers => &["subscription", "organization", "maildomain", "mailbox"],
+            Projection::Migrations => &["migration"],
+            Projection::Timers => &[
+                "subscription",
+                "organization",
+                "maildomain",
+                "mailbox",
+                "migration",
+            ],
             Projection::AuditLog => &[
                 "organization",
                 "member",
                 "maildomain",
                 "mailbox",
                 "subscription",
+                "migration",
             ],
         }
     }

@@ -1,9 +1,10 @@
 //! The timers projection: the due times events set (trial and paid expiry, data deletion,
-//! invitation expiry, recycle-bin purge, DNS re-checks) and the events that cancel them.
+//! invitation expiry, recycle-bin purge, DNS re-checks, migration expiry) and the events that cancel them.
 //! The timer worker fires due rows and removes or reschedules them.
 
 use chrono::{DateTime, Duration, Utc};
 use domain::mailbox::MailboxEvent;
+use domain::migration::MigrationEvent;
 use domain::maildomain::MailDomainEvent;
 use domain::organization::OrganizationEvent;
 use domain::subscription::SubscriptionEvent;
@@ -31,16 +32,19 @@ pub enum TimerKind {
     MailboxPurge,
     /// Look up a pending domain's records again (subject: domain).
     DnsRecheck,
+    /// End a migration task after its 30 days (subject: migration).
+    MigrationExpiry,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 5] = [
+    pub const ALL: [TimerKind; 6] = [
         TimerKind::SubscriptionExpiry,
         TimerKind::SubscriptionDataPurge,
         TimerKind::InvitationExpiry,
         TimerKind::MailboxPurge,
         TimerKind::DnsRecheck,
+        TimerKind::MigrationExpiry,
     ];
 
     /// Its name in the timers table.
@@ -51,6 +55,7 @@ impl TimerKind {
             TimerKind::InvitationExpiry => "invitation_expiry",
             TimerKind::MailboxPurge => "mailbox_purge",
             TimerKind::DnsRecheck => "dns_recheck",
+            TimerKind::MigrationExpiry => "migration_expiry",
         }
     }
 
@@ -177,6 +182,15 @@ pub(crate) async fn apply(
             }
             MailboxEvent::MailboxRestored {} | MailboxEvent::MailboxPurged { .. } => {
                 cancel(conn, TimerKind::MailboxPurge, id).await
+            }
+            _ => Ok(()),
+        },
+        "migration" => match decode_serde::<MigrationEvent>(event)? {
+            MigrationEvent::MigrationCreated { expires_at, .. } => {
+                set(conn, TimerKind::MigrationExpiry, id, stream, expires_at, None).await
+            }
+            MigrationEvent::MigrationCancelled { .. } | MigrationEvent::MigrationExpired { .. } => {
+                cancel(conn, TimerKind::MigrationExpiry, id).await
             }
             _ => Ok(()),
         },

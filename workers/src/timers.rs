@@ -133,6 +133,11 @@ impl TimerWorker {
                     .await
                     .map_err(failed)?;
             }
+            TimerKind::MigrationExpiry => {
+                app::migration::expire_if_due(app, &request, row.subject)
+                    .await
+                    .map_err(failed)?;
+            }
             TimerKind::MailboxPurge => {
                 app::mailbox::purge_if_due(app, &request, row.subject)
                     .await

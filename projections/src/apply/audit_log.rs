@@ -9,7 +9,7 @@ pub(crate) async fn audit_log(
 ) -> Result<(), ProjectionError> {
     let learned: Option<Uuid> = match event.category() {
         "organization" => Some(stream_id(event)?),
-        "member" | "maildomain" | "mailbox" => event
+        "member" | "maildomain" | "mailbox" | "migration" => event
             .data
             .get("organization_id")
             .and_then(|v| v.as_str())
