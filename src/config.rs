@@ -52,6 +52,9 @@ pub struct Config {
     pub server: api::ServerLimits,
     /// Websockets (`MAILPLANE_WS_INIT_TIMEOUT`, `MAILPLANE_WS_PER_PRINCIPAL`, `MAILPLANE_WS_MAX`).
     pub sockets: api::SocketLimits,
+    /// The migration worker (`MAILPLANE_MIGRATION_CONCURRENCY`, `MAILPLANE_MIGRATION_LEASE`,
+    /// `MAILPLANE_MIGRATION_BACKOFF`).
+    pub migration: workers::migration::MigrationSettings,
     /// Console sessions (`MAILPLANE_CONSOLE_IDLE_TIMEOUT`, `MAILPLANE_CONSOLE_SESSION_TTL`;
     /// the cookie is `Secure` when `MAILPLANE_CONSOLE_URL` is https).
     pub console: console::SessionLimits,
@@ -190,8 +193,18 @@ impl Config {
                 per_principal: number(&get, "MAILPLANE_WS_PER_PRINCIPAL", 8, 1..=10_000)?,
                 total: number(&get, "MAILPLANE_WS_MAX", 1024, 1..=100_000)?,
             },
+            migration: workers::migration::MigrationSettings {
+                concurrency: number(&get, "MAILPLANE_MIGRATION_CONCURRENCY", 4, 1..=256)? as usize,
+                lease: duration(&get, "MAILPLANE_MIGRATION_LEASE", "60s")?,
+                backoff: duration(&get, "MAILPLANE_MIGRATION_BACKOFF", "30s")?,
+                ..Default::default()
+            },
             settings: app::Settings {
                 webhook_targets: match flag(&get, "MAILPLANE_WEBHOOK_ALLOW_PRIVATE")? {
+                    true => app::webhook::Targets::AnyAddress,
+                    false => app::webhook::Targets::PublicOnly,
+                },
+                migration_sources: match flag(&get, "MAILPLANE_MIGRATION_ALLOW_PRIVATE")? {
                     true => app::webhook::Targets::AnyAddress,
                     false => app::webhook::Targets::PublicOnly,
                 },

@@ -1,5 +1,5 @@
 //! The workers `serve` runs beside the API (or alone with `mailplane workers`): SMS, the
-//! mail data plane, timers and process managers, each stopping when `stop` turns true.
+//! mail data plane, mail migration, timers and process managers, each stopping when `stop` turns true.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +81,12 @@ pub async fn start(
 
     let (plane, dovecot) = data_plane(config).await?;
     if let Some(plane) = plane {
+        let migration = workers::migration::MigrationWorker::new(
+            application.clone(),
+            plane.clone(),
+            config.migration,
+        );
+        tasks.push(tokio::spawn(migration.run(stop.clone())));
         let worker = DataPlaneWorker::new(application.clone(), plane, runner.clone());
         tasks.push(tokio::spawn(workers::consumer::run(
             store.clone(),

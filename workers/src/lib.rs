@@ -6,6 +6,7 @@
 pub mod consumer;
 pub mod dataplane;
 pub mod managers;
+pub mod migration;
 pub mod sms;
 pub mod timers;
 pub mod webhooks;

@@ -12,13 +12,6 @@ pub(crate) async fn migrations(
     let id = stream_id(event)?;
     let e: MigrationEvent = decode_serde(event)?;
     let at = event.recorded_at;
-    let task_status = |conn: &mut PgConnection, status: MigrationStatus| {
-        sqlx::query("UPDATE migrations SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(status.as_str())
-            .bind(at)
-            .execute(conn)
-    };
     match &e {
         E::MigrationCreated {
             organization_id,
@@ -156,14 +149,14 @@ pub(crate) async fn migrations(
             .await?;
         }
         E::MigrationCompleted {} => {
-            task_status(conn, MigrationStatus::Completed).await?;
+            task_status(conn, id, MigrationStatus::Completed, at).await?;
         }
         E::MigrationCancelled { accounts } | E::MigrationExpired { accounts } => {
             let status = match e {
                 E::MigrationCancelled { .. } => MigrationStatus::Cancelled,
                 _ => MigrationStatus::Expired,
             };
-            task_status(&mut *conn, status).await?;
+            task_status(&mut *conn, id, status, at).await?;
             sqlx::query("UPDATE migration_accounts SET status = $2, finished_at = $3 WHERE id = ANY($1)")
                 .bind(accounts)
                 .bind(AccountStatus::Cancelled.as_str())
@@ -172,5 +165,20 @@ pub(crate) async fn migrations(
                 .await?;
         }
     }
+    Ok(())
+}
+
+async fn task_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: MigrationStatus,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ProjectionError> {
+    sqlx::query("UPDATE migrations SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(at)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -18,8 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
-use super::{DataPlane, DataPlaneError, NewMailbox, Work};
+use super::{DataPlane, DataPlaneError, FolderStat, ImportWork, MailImport, NewMailbox, Work};
 
+mod migrate;
 mod users;
 
 use users::*;
@@ -296,6 +297,19 @@ impl DataPlane for Dovecot {
                 .unwrap_or(0);
             Ok(Some(kib * 1024))
         })
+    }
+
+    fn folders(&self, mailbox_id: Uuid) -> Work<'_, Option<Vec<FolderStat>>> {
+        Box::pin(async move {
+            match self.find(mailbox_id).await? {
+                Some(user) => self.folder_stats(&user.address).await.map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn import_mail<'a>(&'a self, import: &'a MailImport) -> ImportWork<'a> {
+        Box::pin(self.import(import))
     }
 }
 

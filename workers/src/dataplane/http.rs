@@ -6,7 +6,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{DataPlane, DataPlaneError, NewMailbox, Work};
+use domain::migration::MigrationFailure;
+
+use super::{
+    DataPlane, DataPlaneError, FolderStat, ImportError, ImportWork, MailImport, NewMailbox, Work,
+};
+
+/// How often a running import's state is asked for.
+const IMPORT_POLL: Duration = Duration::from_secs(1);
 
 /// A data plane behind HTTP.
 #[derive(Debug, Clone)]
@@ -140,6 +147,83 @@ impl DataPlane for HttpDataPlane {
                 .call(Method::GET, &format!("/mailboxes/{mailbox_id}/usage"), None)
                 .await?;
             Ok(answer.map(|v| v.get("bytes").and_then(Value::as_u64).unwrap_or(0)))
+        })
+    }
+
+    fn folders(&self, mailbox_id: Uuid) -> Work<'_, Option<Vec<FolderStat>>> {
+        Box::pin(async move {
+            let answer = self
+                .call(Method::GET, &format!("/mailboxes/{mailbox_id}/folders"), None)
+                .await?;
+            answer
+                .map(|v| {
+                    serde_json::from_value(v.get("folders").cloned().unwrap_or(Value::Null))
+                        .map_err(|e| DataPlaneError::Refused(format!("folders: {e}")))
+                })
+                .transpose()
+        })
+    }
+
+    fn import_mail<'a>(&'a self, import: &'a MailImport) -> ImportWork<'a> {
+        Box::pin(async move {
+            let path = format!(
+                "/mailboxes/{}/imports/{}",
+                import.mailbox_id, import.import_id
+            );
+            let unavailable = |e: DataPlaneError| ImportError {
+                failure: MigrationFailure::TargetUnavailable,
+                reason: e.to_string(),
+                retryable: matches!(e, DataPlaneError::Unavailable(_)),
+            };
+            let body = json!({
+                "source": {
+                    "host": import.source.host,
+                    "port": import.source.port,
+                    "protocol": import.source.protocol,
+                    "tls": import.source.tls,
+                },
+                "user": import.user,
+                "password": import.password,
+                "mode": import.mode,
+            });
+            self.call(Method::PUT, &path, Some(body))
+                .await
+                .map_err(unavailable)?;
+            loop {
+                tokio::time::sleep(IMPORT_POLL).await;
+                let Some(state) = self.call(Method::GET, &path, None).await.map_err(unavailable)?
+                else {
+                    return Err(ImportError {
+                        failure: MigrationFailure::TargetUnavailable,
+                        reason: "the data plane forgot the import".into(),
+                        retryable: true,
+                    });
+                };
+                match state.get("state").and_then(Value::as_str) {
+                    Some("SUCCEEDED") => return Ok(()),
+                    Some("FAILED") => {
+                        return Err(ImportError {
+                            failure: state
+                                .get("failure")
+                                .and_then(Value::as_str)
+                                .and_then(MigrationFailure::from_label)
+                                .unwrap_or(MigrationFailure::CopyFailed),
+                            reason: state
+                                .get("reason")
+                                .and_then(Value::as_str)
+                                .unwrap_or("the data plane did not say")
+                                .chars()
+                                .take(300)
+                                .collect(),
+                            retryable: state
+                                .get("retryable")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                        })
+                    }
+                    _ => {}
+                }
+            }
         })
     }
 }

@@ -18,6 +18,8 @@ pub use http::HttpDataPlane;
 pub use server::{find_binary, DovecotServer, ServerError};
 pub use worker::DataPlaneWorker;
 
+use domain::migration::{CopyMode, MailSource, MigrationFailure};
+
 /// A mailbox to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMailbox {
@@ -61,7 +63,59 @@ pub trait DataPlane: Send + Sync {
     fn rename<'a>(&'a self, mailbox_id: Uuid, address: &'a str) -> Work<'a, ()>;
     /// Bytes of mail stored; None for an unknown mailbox.
     fn usage(&self, mailbox_id: Uuid) -> Work<'_, Option<u64>>;
+    /// The mailbox's folders with their messages and bytes; None for an unknown mailbox.
+    fn folders(&self, mailbox_id: Uuid) -> Work<'_, Option<Vec<FolderStat>>>;
+    /// Copies an old account's mail into the mailbox, until done. Dropping the future stops
+    /// the copy; starting it again resumes without duplicates.
+    fn import_mail<'a>(&'a self, import: &'a MailImport) -> ImportWork<'a>;
 }
+
+/// A folder of a mailbox: UTF-8 name with `/` between levels, messages, bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FolderStat {
+    pub name: String,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// Old mail to bring into a mailbox.
+#[derive(Clone)]
+pub struct MailImport {
+    /// Names the import on the data plane (the migration account): one at a time per id.
+    pub import_id: Uuid,
+    pub mailbox_id: Uuid,
+    pub source: MailSource,
+    pub user: String,
+    /// The old password: handed to the copy through a private file, never an argument.
+    pub password: String,
+    pub mode: CopyMode,
+}
+
+impl std::fmt::Debug for MailImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailImport")
+            .field("import_id", &self.import_id)
+            .field("mailbox_id", &self.mailbox_id)
+            .field("source", &self.source)
+            .field("user", &self.user)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an import did not finish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {reason}", failure.sentence())]
+pub struct ImportError {
+    pub failure: MigrationFailure,
+    /// What happened, for a person (never the password).
+    pub reason: String,
+    /// Whether trying again later can help (a server or data plane that was down).
+    pub retryable: bool,
+}
+
+/// The future of an import.
+pub type ImportWork<'a> = Pin<Box<dyn Future<Output = Result<(), ImportError>> + Send + 'a>>;
 
 /// The quota each mailbox gets: an ordinary member's mailbox starts at 1 GB (Tencent Exmail
 /// admin manual, basic edition).
