@@ -21,8 +21,10 @@ use crate::{streams, App, Executed, Request};
 pub mod accounts_csv;
 mod mutf7;
 pub mod probe;
+mod results;
 
 pub use accounts_csv::RowRefusal;
+pub use results::results_csv;
 
 /// What adding accounts did: how many were added, or (and then none was) the lines refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ use super::invitations::InvitationRow;
 use super::mail_subscription::SubscriptionRow;
 use super::mailbox::MailboxRow;
 use super::member::MemberRow;
+use super::migration::{AccountRow as MigrationAccountRow, MigrationRow};
 use super::organization::OrganizationRow;
 use super::webhooks::WebhookDelivery;
 
@@ -27,6 +28,8 @@ use super::webhooks::WebhookDelivery;
 #[graphql(concrete(name = "DepartmentConnection", params(DepartmentRow)))]
 #[graphql(concrete(name = "InvitationConnection", params(InvitationRow)))]
 #[graphql(concrete(name = "WebhookDeliveryConnection", params(WebhookDelivery)))]
+#[graphql(concrete(name = "MigrationConnection", params(MigrationRow)))]
+#[graphql(concrete(name = "MigrationAccountConnection", params(MigrationAccountRow)))]
 pub struct Connection<T: OutputType + Clone>
 where
     Edge<T>: OutputType,
@@ -51,6 +54,8 @@ where
 #[graphql(concrete(name = "DepartmentEdge", params(DepartmentRow)))]
 #[graphql(concrete(name = "InvitationEdge", params(InvitationRow)))]
 #[graphql(concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery)))]
+#[graphql(concrete(name = "MigrationEdge", params(MigrationRow)))]
+#[graphql(concrete(name = "MigrationAccountEdge", params(MigrationAccountRow)))]
 pub struct Edge<T: OutputType + Clone> {
     pub cursor: String,
     pub node: T,

@@ -18,6 +18,7 @@ mod mailbox;
 mod maildomain;
 mod member;
 mod member_mutation;
+mod migration;
 mod organization;
 mod parked;
 mod query;
@@ -36,7 +37,12 @@ pub type MailplaneSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Every query: the product's, the webhook endpoints' and the parked events'.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, webhooks::WebhookQuery, parked::ParkedQuery);
+pub struct QueryRoot(
+    Query,
+    webhooks::WebhookQuery,
+    parked::ParkedQuery,
+    migration::MigrationQuery,
+);
 
 /// Every mutation, by product concept.
 #[derive(async_graphql::MergedObject, Default)]
@@ -49,6 +55,7 @@ pub struct MutationRoot(
     member_mutation::MemberMutation,
     maildomain::DomainMutation,
     mailbox::MailboxMutation,
+    migration::MigrationMutation,
     webhooks::WebhookMutation,
 );
 
