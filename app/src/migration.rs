@@ -72,10 +72,10 @@ pub async fn check_connection(
     migration_id: Uuid,
 ) -> Result<Executed<MigrationState>, AppError> {
     access::require_manager_of(app.pool(), request, Owned::Migration, migration_id).await?;
-    let state = app.load::<Migration>(&streams::migration(migration_id)).await?;
-    let source = state
-        .source
-        .ok_or(AppError::not_found("migration"))?;
+    let state = app
+        .load::<Migration>(&streams::migration(migration_id))
+        .await?;
+    let source = state.source.ok_or(AppError::not_found("migration"))?;
     let outcome = probe::greet(&source, app.settings().migration_sources).await;
     let command = MigrationCommand::RecordConnectionCheck {
         reachable: outcome.is_ok(),
@@ -96,10 +96,16 @@ pub async fn add_accounts(
     let (organization_id, _) =
         access::require_manager_of(app.pool(), request, Owned::Migration, migration_id).await?;
     let (rows, mut refused) = accounts_csv::read(csv).map_err(domain::DomainError::from)?;
-    let state = app.load::<Migration>(&streams::migration(migration_id)).await?;
+    let state = app
+        .load::<Migration>(&streams::migration(migration_id))
+        .await?;
     let mut accounts = Vec::with_capacity(rows.len());
     let mut secrets = Vec::with_capacity(rows.len());
-    let mut old_seen: Vec<String> = state.accounts.values().map(|a| a.old_account.clone()).collect();
+    let mut old_seen: Vec<String> = state
+        .accounts
+        .values()
+        .map(|a| a.old_account.clone())
+        .collect();
     let mut targets_seen: Vec<Uuid> = state.accounts.values().map(|a| a.mailbox_id).collect();
     for row in rows {
         let refuse = |field, message: String| RowRefusal {
@@ -244,7 +250,13 @@ pub async fn begin_check(
     account_id: Uuid,
 ) -> Result<Executed<MigrationState>, AppError> {
     system(request)?;
-    run(app, request, migration_id, MigrationCommand::BeginCheck { account_id }).await
+    run(
+        app,
+        request,
+        migration_id,
+        MigrationCommand::BeginCheck { account_id },
+    )
+    .await
 }
 
 /// The worker logged in on the old server and is about to copy.

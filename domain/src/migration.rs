@@ -9,14 +9,16 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::claims::{Claim, Scope};
 use crate::error::DomainError;
 use crate::Decider;
 
 mod account;
+mod event;
 mod source;
+mod work;
 
 pub use account::*;
+pub use event::*;
 pub use source::*;
 
 /// A task is valid this long after its creation (reseller migration guide: 有效期30天).
@@ -41,89 +43,6 @@ pub enum MigrationStatus {
     Cancelled,
     /// Its 30 days are over.
     Expired,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", content = "data")]
-pub enum MigrationEvent {
-    MigrationCreated {
-        migration_id: Uuid,
-        organization_id: Uuid,
-        source: MailSource,
-        expires_at: DateTime<Utc>,
-    },
-    /// The old server answered (or not) when an admin checked it.
-    MigrationConnectionChecked {
-        reachable: bool,
-        reason: Option<String>,
-    },
-    /// Old accounts and their target mailboxes (the passwords are in the secret table).
-    MigrationAccountsAdded {
-        accounts: Vec<NewMigrationAccount>,
-    },
-    /// A run begins: the accounts listed go back to NOT_STARTED. Run 1 is the first;
-    /// later runs retry failed accounts or top up every account incrementally.
-    MigrationRunStarted {
-        run: u32,
-        accounts: Vec<Uuid>,
-    },
-    AccountCheckStarted {
-        account_id: Uuid,
-    },
-    AccountCopyStarted {
-        account_id: Uuid,
-        mode: CopyMode,
-        /// Messages on the old server when checked.
-        messages: u64,
-    },
-    /// The old server was unreachable; tried again after `not_before`.
-    AccountRetryScheduled {
-        account_id: Uuid,
-        attempt: u32,
-        reason: String,
-        not_before: DateTime<Utc>,
-    },
-    AccountSucceeded {
-        account_id: Uuid,
-        folders: Vec<FolderCount>,
-    },
-    AccountFailed {
-        account_id: Uuid,
-        failure: MigrationFailure,
-        reason: String,
-    },
-    /// Every account of the run ended.
-    MigrationCompleted {},
-    /// An admin closed the task; unfinished accounts are CANCELLED.
-    MigrationCancelled {
-        accounts: Vec<Uuid>,
-    },
-    /// The 30 days are over; unfinished accounts are CANCELLED.
-    MigrationExpired {
-        accounts: Vec<Uuid>,
-    },
-}
-
-impl MigrationEvent {
-    /// Target mailboxes this event claims or releases: one open task per target mailbox.
-    pub fn claims(&self, state: &MigrationState) -> (Vec<Claim>, Vec<Claim>) {
-        let target = |id: &Uuid| Claim::new(Scope::MigrationTarget, id.to_string());
-        match self {
-            MigrationEvent::MigrationAccountsAdded { accounts } => (
-                accounts.iter().map(|a| target(&a.mailbox_id)).collect(),
-                vec![],
-            ),
-            MigrationEvent::MigrationCancelled { .. } | MigrationEvent::MigrationExpired { .. } => (
-                vec![],
-                state
-                    .accounts
-                    .values()
-                    .map(|a| target(&a.mailbox_id))
-                    .collect(),
-            ),
-            _ => (vec![], vec![]),
-        }
-    }
 }
 
 /// The state of a task.
@@ -157,7 +76,7 @@ impl MigrationState {
             .collect()
     }
 
-    fn account(&self, id: Uuid) -> Result<&MigrationAccount, DomainError> {
+    pub(crate) fn account(&self, id: Uuid) -> Result<&MigrationAccount, DomainError> {
         self.accounts
             .get(&id)
             .ok_or(DomainError::NotFound("migration account"))
@@ -316,14 +235,7 @@ impl Decider for Migration {
             }),
             C::BeginCheck { account_id } => {
                 open()?;
-                let a = s.account(account_id)?;
-                if s.status != S::Running || a.status.is_final() {
-                    return Err(DomainError::MigrationAccountNotRunnable);
-                }
-                if a.not_before.is_some_and(|t| now < t) {
-                    return Err(DomainError::MigrationAccountNotRunnable);
-                }
-                Ok(vec![E::AccountCheckStarted { account_id }])
+                work::begin_check(s, account_id, now)
             }
             C::BeginCopy {
                 account_id,
@@ -331,55 +243,18 @@ impl Decider for Migration {
                 target_has_mail,
             } => {
                 open()?;
-                let a = s.account(account_id)?;
-                if a.status != AccountStatus::Checking {
-                    return Err(DomainError::MigrationAccountNotRunnable);
-                }
-                Ok(vec![E::AccountCopyStarted {
-                    account_id,
-                    mode: a.copy_mode(target_has_mail),
-                    messages,
-                }])
+                work::begin_copy(s, account_id, messages, target_has_mail)
             }
             C::RecordSuccess {
                 account_id,
                 folders,
-            } => {
-                let a = s.account(account_id)?;
-                if a.status != AccountStatus::Migrating {
-                    return Err(DomainError::MigrationAccountNotRunnable);
-                }
-                Ok(finish(s, E::AccountSucceeded {
-                    account_id,
-                    folders,
-                }))
-            }
+            } => work::record_success(s, account_id, folders),
             C::RecordFailure {
                 account_id,
                 failure,
                 reason,
                 retry_in,
-            } => {
-                let a = s.account(account_id)?;
-                if a.status.is_final() || s.status != S::Running {
-                    return Err(DomainError::MigrationAccountNotRunnable);
-                }
-                match retry_in {
-                    Some(delay) if a.attempts + 1 < MAX_ATTEMPTS => {
-                        Ok(vec![E::AccountRetryScheduled {
-                            account_id,
-                            attempt: a.attempts + 1,
-                            reason,
-                            not_before: now + delay,
-                        }])
-                    }
-                    _ => Ok(finish(s, E::AccountFailed {
-                        account_id,
-                        failure,
-                        reason,
-                    })),
-                }
-            }
+            } => work::record_failure(s, account_id, failure, reason, retry_in, now),
         }
     }
 
@@ -400,8 +275,7 @@ impl Decider for Migration {
             E::MigrationConnectionChecked { reachable, .. } => s.reachable = Some(*reachable),
             E::MigrationAccountsAdded { accounts } => {
                 for a in accounts {
-                    s.accounts
-                        .insert(a.account_id, MigrationAccount::new(a));
+                    s.accounts.insert(a.account_id, MigrationAccount::new(a));
                 }
             }
             E::MigrationRunStarted { run, accounts } => {
@@ -435,21 +309,6 @@ impl Decider for Migration {
     }
 }
 
-impl MigrationEvent {
-    /// The account an account-level event is about.
-    pub fn account_id(&self) -> Option<Uuid> {
-        use MigrationEvent as E;
-        match self {
-            E::AccountCheckStarted { account_id }
-            | E::AccountCopyStarted { account_id, .. }
-            | E::AccountRetryScheduled { account_id, .. }
-            | E::AccountSucceeded { account_id, .. }
-            | E::AccountFailed { account_id, .. } => Some(*account_id),
-            _ => None,
-        }
-    }
-}
-
 fn add_accounts(
     s: &MigrationState,
     accounts: Vec<NewMigrationAccount>,
@@ -464,7 +323,11 @@ fn add_accounts(
             max: MAX_ACCOUNTS,
         });
     }
-    let mut old: Vec<&str> = s.accounts.values().map(|a| a.old_account.as_str()).collect();
+    let mut old: Vec<&str> = s
+        .accounts
+        .values()
+        .map(|a| a.old_account.as_str())
+        .collect();
     let mut targets: Vec<Uuid> = s.accounts.values().map(|a| a.mailbox_id).collect();
     for a in &accounts {
         a.validate()?;
@@ -494,18 +357,6 @@ fn add_accounts(
         });
     }
     Ok(events)
-}
-
-/// The account's final event, and the task's completion when it was the last one running.
-fn finish(s: &MigrationState, event: MigrationEvent) -> Vec<MigrationEvent> {
-    let after = Migration::evolve(s.clone(), &event);
-    let mut events = vec![event];
-    if after.status == MigrationStatus::Running
-        && after.accounts.values().all(|a| a.status.is_final())
-    {
-        events.push(MigrationEvent::MigrationCompleted {});
-    }
-    events
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::mailbox::MailboxEvent;
-use domain::migration::MigrationEvent;
 use domain::maildomain::MailDomainEvent;
+use domain::migration::MigrationEvent;
 use domain::organization::OrganizationEvent;
 use domain::subscription::SubscriptionEvent;
 use eventstore::{decode_serde, RecordedEvent};
@@ -187,7 +187,15 @@ pub(crate) async fn apply(
         },
         "migration" => match decode_serde::<MigrationEvent>(event)? {
             MigrationEvent::MigrationCreated { expires_at, .. } => {
-                set(conn, TimerKind::MigrationExpiry, id, stream, expires_at, None).await
+                set(
+                    conn,
+                    TimerKind::MigrationExpiry,
+                    id,
+                    stream,
+                    expires_at,
+                    None,
+                )
+                .await
             }
             MigrationEvent::MigrationCancelled { .. } | MigrationEvent::MigrationExpired { .. } => {
                 cancel(conn, TimerKind::MigrationExpiry, id).await

@@ -98,8 +98,13 @@ impl MigrationWorker {
         let heartbeat = async {
             loop {
                 tokio::time::sleep(self.settings.lease / 3).await;
-                match lease::renew(self.app.pool(), account_id, self.holder, self.settings.lease)
-                    .await
+                match lease::renew(
+                    self.app.pool(),
+                    account_id,
+                    self.holder,
+                    self.settings.lease,
+                )
+                .await
                 {
                     Ok(true) => {}
                     Ok(false) => {

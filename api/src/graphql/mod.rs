@@ -19,6 +19,7 @@ mod maildomain;
 mod member;
 mod member_mutation;
 mod migration;
+mod migration_mutation;
 mod organization;
 mod parked;
 mod query;
@@ -55,7 +56,7 @@ pub struct MutationRoot(
     member_mutation::MemberMutation,
     maildomain::DomainMutation,
     mailbox::MailboxMutation,
-    migration::MigrationMutation,
+    migration_mutation::MigrationMutation,
     webhooks::WebhookMutation,
 );
 

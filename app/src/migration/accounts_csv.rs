@@ -60,19 +60,27 @@ pub fn read(text: &str) -> Result<(Vec<AccountRow>, Vec<RowRefusal>), FileRefusa
     let mut rows = Vec::new();
     let mut refused = Vec::new();
     let mut first = true;
-    for record in reader.records() {
-        let (line, record) = match record {
-            Ok(r) => (r.position().map_or(0, |p| p.line() as u32), r),
+    let mut record = csv::StringRecord::new();
+    loop {
+        // Counted from the byte offset where the record starts: the reader's own line
+        // count lags a line behind on CRLF files.
+        let start = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+        let line = line_at(text, start);
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as u32);
                 refused.push(RowRefusal {
                     line,
                     field: "csv",
                     message: "this line is not valid CSV".into(),
                 });
-                continue;
+                if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    continue;
+                }
+                break;
             }
-        };
+        }
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -93,6 +101,15 @@ pub fn read(text: &str) -> Result<(Vec<AccountRow>, Vec<RowRefusal>), FileRefusa
         return Err(FileRefusal::TooMany(total));
     }
     Ok((rows, refused))
+}
+
+/// The 1-based line of a byte offset, skipping the blank lines a record may start after.
+fn line_at(text: &str, offset: usize) -> u32 {
+    let before = text.get(..offset).unwrap_or(text);
+    let after = text.get(offset..).unwrap_or("");
+    let blank = after.len() - after.trim_start_matches(['\r', '\n']).len();
+    let skipped = after.get(..blank).unwrap_or("").matches('\n').count();
+    u32::try_from(before.matches('\n').count() + skipped + 1).unwrap_or(u32::MAX)
 }
 
 fn row(line: u32, record: &csv::StringRecord) -> Result<AccountRow, RowRefusal> {
@@ -126,7 +143,10 @@ fn row(line: u32, record: &csv::StringRecord) -> Result<AccountRow, RowRefusal> 
         .split_once('@')
         .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
     if !valid_target {
-        return Err(refuse("targetMailbox", "an address like zhangwei@example.cn"));
+        return Err(refuse(
+            "targetMailbox",
+            "an address like zhangwei@example.cn",
+        ));
     }
     Ok(AccountRow {
         line,

@@ -68,9 +68,7 @@ pub async fn login(
                 imap_folders(tls(source, tcp).await?, user, password).await
             }
             (MailProtocol::Pop3, false) => pop3_count(tcp, user, password).await,
-            (MailProtocol::Pop3, true) => {
-                pop3_count(tls(source, tcp).await?, user, password).await
-            }
+            (MailProtocol::Pop3, true) => pop3_count(tls(source, tcp).await?, user, password).await,
         }
     };
     tokio::time::timeout(TIMEOUT * 3, work)
@@ -133,7 +131,9 @@ async fn read_greeting(
         MailProtocol::Imap => "* OK",
         MailProtocol::Pop3 => "+OK",
     };
-    if line.starts_with(expected) || (protocol == MailProtocol::Imap && line.starts_with("* PREAUTH")) {
+    if line.starts_with(expected)
+        || (protocol == MailProtocol::Imap && line.starts_with("* PREAUTH"))
+    {
         Ok(())
     } else {
         Err(ProbeError::Protocol(format!(
@@ -147,7 +147,11 @@ async fn read_greeting(
     }
 }
 
-async fn imap_folders<S>(stream: S, user: &str, password: &str) -> Result<Vec<OldFolder>, ProbeError>
+async fn imap_folders<S>(
+    stream: S,
+    user: &str,
+    password: &str,
+) -> Result<Vec<OldFolder>, ProbeError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
@@ -235,8 +239,12 @@ where
     if !greeting.starts_with("+OK") {
         return Err(ProbeError::Protocol("no POP3 greeting".into()));
     }
-    if !say(&mut stream, Some(&format!("USER {user}"))).await?.starts_with("+OK")
-        || !say(&mut stream, Some(&format!("PASS {password}"))).await?.starts_with("+OK")
+    if !say(&mut stream, Some(&format!("USER {user}")))
+        .await?
+        .starts_with("+OK")
+        || !say(&mut stream, Some(&format!("PASS {password}")))
+            .await?
+            .starts_with("+OK")
     {
         return Err(ProbeError::AuthenticationFailed);
     }

@@ -85,7 +85,14 @@ fn a_task_is_created_valid_for_thirty_days() {
 
 #[test]
 fn a_host_that_could_smuggle_configuration_or_a_zero_port_is_refused() {
-    for host in ["", "imap old.cn", "a\nimapc_user=x", "-bad.cn", "x\"y", "a..b"] {
+    for host in [
+        "",
+        "imap old.cn",
+        "a\nimapc_user=x",
+        "-bad.cn",
+        "x\"y",
+        "a..b",
+    ] {
         let source = MailSource {
             host: host.into(),
             ..source()

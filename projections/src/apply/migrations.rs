@@ -62,13 +62,15 @@ pub(crate) async fn migrations(
             }
         }
         E::MigrationRunStarted { run, accounts } => {
-            sqlx::query("UPDATE migrations SET status = $2, run = $3, updated_at = $4 WHERE id = $1")
-                .bind(id)
-                .bind(MigrationStatus::Running.as_str())
-                .bind(*run as i32)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE migrations SET status = $2, run = $3, updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(MigrationStatus::Running.as_str())
+            .bind(*run as i32)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
             sqlx::query(
                 "UPDATE migration_accounts SET status = $2, attempts = 0, not_before = NULL, failure = NULL,
                  failure_reason = NULL, started_at = NULL, finished_at = NULL WHERE id = ANY($1)",
@@ -157,12 +159,14 @@ pub(crate) async fn migrations(
                 _ => MigrationStatus::Expired,
             };
             task_status(&mut *conn, id, status, at).await?;
-            sqlx::query("UPDATE migration_accounts SET status = $2, finished_at = $3 WHERE id = ANY($1)")
-                .bind(accounts)
-                .bind(AccountStatus::Cancelled.as_str())
-                .bind(at)
-                .execute(conn)
-                .await?;
+            sqlx::query(
+                "UPDATE migration_accounts SET status = $2, finished_at = $3 WHERE id = ANY($1)",
+            )
+            .bind(accounts)
+            .bind(AccountStatus::Cancelled.as_str())
+            .bind(at)
+            .execute(conn)
+            .await?;
         }
     }
     Ok(())

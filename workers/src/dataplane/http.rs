@@ -153,7 +153,11 @@ impl DataPlane for HttpDataPlane {
     fn folders(&self, mailbox_id: Uuid) -> Work<'_, Option<Vec<FolderStat>>> {
         Box::pin(async move {
             let answer = self
-                .call(Method::GET, &format!("/mailboxes/{mailbox_id}/folders"), None)
+                .call(
+                    Method::GET,
+                    &format!("/mailboxes/{mailbox_id}/folders"),
+                    None,
+                )
                 .await?;
             answer
                 .map(|v| {
@@ -191,7 +195,10 @@ impl DataPlane for HttpDataPlane {
                 .map_err(unavailable)?;
             loop {
                 tokio::time::sleep(IMPORT_POLL).await;
-                let Some(state) = self.call(Method::GET, &path, None).await.map_err(unavailable)?
+                let Some(state) = self
+                    .call(Method::GET, &path, None)
+                    .await
+                    .map_err(unavailable)?
                 else {
                     return Err(ImportError {
                         failure: MigrationFailure::TargetUnavailable,

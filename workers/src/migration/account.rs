@@ -80,16 +80,14 @@ pub(super) async fn migrate(
     };
     let total: u64 = old.iter().map(|f| f.messages).sum();
     let has_mail = before.iter().any(|f| f.messages > 0);
-    let copying = app::migration::begin_copy(
-        app,
-        request,
-        migration_id,
-        account_id,
-        total,
-        has_mail,
-    )
-    .await?;
-    let Some(mode) = copying.answer.accounts.get(&account_id).and_then(|a| a.mode) else {
+    let copying =
+        app::migration::begin_copy(app, request, migration_id, account_id, total, has_mail).await?;
+    let Some(mode) = copying
+        .answer
+        .accounts
+        .get(&account_id)
+        .and_then(|a| a.mode)
+    else {
         return Ok(());
     };
     let import = MailImport {
@@ -149,8 +147,7 @@ async fn copy_with_progress(
 /// Per old folder: its messages, how many of them the target folder now holds, the rest,
 /// and the target folder's bytes.
 fn counts(old: &[OldFolder], target: &[FolderStat]) -> Vec<FolderCount> {
-    let target: BTreeMap<&str, &FolderStat> =
-        target.iter().map(|f| (f.name.as_str(), f)).collect();
+    let target: BTreeMap<&str, &FolderStat> = target.iter().map(|f| (f.name.as_str(), f)).collect();
     old.iter()
         .map(|f| {
             let there = target.get(f.name.as_str());
@@ -189,7 +186,8 @@ async fn write_progress(worker: &MigrationWorker, account_id: Uuid, folders: &[F
 
 /// `base` doubled per attempt already made, at most MAX_BACKOFF.
 fn backoff(base: Duration, attempts: u32) -> Duration {
-    base.saturating_mul(1u32 << attempts.min(16)).min(MAX_BACKOFF)
+    base.saturating_mul(1u32 << attempts.min(16))
+        .min(MAX_BACKOFF)
 }
 
 #[cfg(test)]

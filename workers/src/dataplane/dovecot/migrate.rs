@@ -30,7 +30,14 @@ impl Dovecot {
     ) -> Result<Vec<FolderStat>, super::DataPlaneError> {
         let out = self
             .doveadm(&[
-                "-f", "tab", "mailbox", "status", "-u", address, "messages vsize", "*",
+                "-f",
+                "tab",
+                "mailbox",
+                "status",
+                "-u",
+                address,
+                "messages vsize",
+                "*",
             ])
             .await?;
         Ok(parse_status(&out))
@@ -53,7 +60,11 @@ impl Dovecot {
                     false,
                 )
             })?;
-        let dir = self.layout.dir.join("imports").join(import.import_id.to_string());
+        let dir = self
+            .layout
+            .dir
+            .join("imports")
+            .join(import.import_id.to_string());
         let files = write_files(&dir, &self.layout.config_file(), import)
             .map_err(|e| fail(MigrationFailure::TargetUnavailable, e.to_string(), true))?;
         let (verb, one_way): (&str, &[&str]) = match import.mode {
@@ -74,7 +85,13 @@ impl Dovecot {
             .stdin(std::process::Stdio::null())
             .output()
             .await
-            .map_err(|e| fail(MigrationFailure::TargetUnavailable, format!("doveadm: {e}"), true))?;
+            .map_err(|e| {
+                fail(
+                    MigrationFailure::TargetUnavailable,
+                    format!("doveadm: {e}"),
+                    true,
+                )
+            })?;
         drop(files);
         if out.status.success() {
             return Ok(());
@@ -204,10 +221,20 @@ mod tests {
         let e = classify(Some(134), down);
         assert_eq!(e.failure, MigrationFailure::ServerUnreachable);
         assert!(e.retryable);
-        assert_eq!(classify(None, "").failure, MigrationFailure::TargetUnavailable);
-        let quota = "Error: Mailbox INBOX: Failed to save mail: Quota exceeded (mailbox for user is full)";
-        assert_eq!(classify(Some(75), quota).failure, MigrationFailure::MailboxOverQuota);
-        assert_eq!(classify(Some(65), "Error: odd").failure, MigrationFailure::CopyFailed);
+        assert_eq!(
+            classify(None, "").failure,
+            MigrationFailure::TargetUnavailable
+        );
+        let quota =
+            "Error: Mailbox INBOX: Failed to save mail: Quota exceeded (mailbox for user is full)";
+        assert_eq!(
+            classify(Some(75), quota).failure,
+            MigrationFailure::MailboxOverQuota
+        );
+        assert_eq!(
+            classify(Some(65), "Error: odd").failure,
+            MigrationFailure::CopyFailed
+        );
     }
 
     #[test]
