@@ -5,10 +5,13 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+pub mod old_server;
 
 pub const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123";
 pub const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -158,6 +161,8 @@ pub fn start_with(url: &str, dir: &std::path::Path, dns: &Dns, env: &[(&str, Str
         .env("MAILPLANE_DNS", format!("127.0.0.1:{}", dns.port))
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        // Its own process group, so a test can kill it with every child it started.
+        .process_group(0)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
