@@ -284,11 +284,13 @@ pub async fn record_success(
     migration_id: Uuid,
     account_id: Uuid,
     folders: Vec<FolderCount>,
+    sync_state: Option<String>,
 ) -> Result<Executed<MigrationState>, AppError> {
     system(request)?;
     let command = MigrationCommand::RecordSuccess {
         account_id,
         folders,
+        sync_state,
     };
     run(app, request, migration_id, command).await
 }

@@ -119,6 +119,7 @@ pub enum MigrationCommand {
     RecordSuccess {
         account_id: Uuid,
         folders: Vec<FolderCount>,
+        sync_state: Option<String>,
     },
     /// `retry_in`: the worker's backoff for this attempt when the failure is worth
     /// retrying (an unreachable server); None for a failure retrying cannot mend.
@@ -248,7 +249,8 @@ impl Decider for Migration {
             C::RecordSuccess {
                 account_id,
                 folders,
-            } => work::record_success(s, account_id, folders),
+                sync_state,
+            } => work::record_success(s, account_id, folders, sync_state),
             C::RecordFailure {
                 account_id,
                 failure,

@@ -143,6 +143,8 @@ pub struct MigrationAccount {
     pub copied_once: bool,
     pub failure: Option<(MigrationFailure, String)>,
     pub folders: Vec<FolderCount>,
+    /// dsync's state after the last successful copy.
+    pub sync_state: Option<String>,
 }
 
 impl MigrationAccount {
@@ -159,6 +161,7 @@ impl MigrationAccount {
             copied_once: false,
             failure: None,
             folders: vec![],
+            sync_state: None,
         }
     }
 
@@ -199,7 +202,12 @@ impl MigrationAccount {
                 self.attempts = *attempt;
                 self.not_before = Some(*not_before);
             }
-            E::AccountSucceeded { folders, .. } => {
+            E::AccountSucceeded {
+                folders,
+                sync_state,
+                ..
+            } => {
+                self.sync_state = sync_state.clone();
                 self.status = AccountStatus::Succeeded;
                 self.copied_once = true;
                 self.mode = None;

@@ -52,6 +52,10 @@ pub enum MigrationEvent {
     AccountSucceeded {
         account_id: Uuid,
         folders: Vec<FolderCount>,
+        /// dsync's state after the copy (opaque, not secret): the next top-up continues
+        /// from it, which POP3 needs to add nothing twice.
+        #[serde(default)]
+        sync_state: Option<String>,
     },
     AccountFailed {
         account_id: Uuid,

@@ -69,6 +69,7 @@ fn succeeded(n: u128) -> MigrationEvent {
     MigrationEvent::AccountSucceeded {
         account_id: id(100 + n),
         folders: vec![],
+        sync_state: None,
     }
 }
 
@@ -239,6 +240,7 @@ fn the_last_account_to_end_completes_the_run() {
         .when(MigrationCommand::RecordSuccess {
             account_id: id(101),
             folders: vec![],
+            sync_state: None,
         })
         .then(&[succeeded(1)]);
     let mut one_done = running.to_vec();

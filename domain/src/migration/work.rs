@@ -46,6 +46,7 @@ pub(super) fn record_success(
     s: &MigrationState,
     account_id: Uuid,
     folders: Vec<FolderCount>,
+    sync_state: Option<String>,
 ) -> Result<Vec<MigrationEvent>, DomainError> {
     let a = s.account(account_id)?;
     if a.status != AccountStatus::Migrating {
@@ -56,6 +57,7 @@ pub(super) fn record_success(
         MigrationEvent::AccountSucceeded {
             account_id,
             folders,
+            sync_state,
         },
     ))
 }

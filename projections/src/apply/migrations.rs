@@ -121,6 +121,7 @@ pub(crate) async fn migrations(
         E::AccountSucceeded {
             account_id,
             folders,
+            ..
         } => {
             sqlx::query(
                 "UPDATE migration_accounts SET status = $2, folders = $3, failure = NULL, failure_reason = NULL,

@@ -189,6 +189,7 @@ impl DataPlane for HttpDataPlane {
                 "user": import.user,
                 "password": import.password,
                 "mode": import.mode,
+                "state": import.state,
             });
             self.call(Method::PUT, &path, Some(body))
                 .await
@@ -207,7 +208,12 @@ impl DataPlane for HttpDataPlane {
                     });
                 };
                 match state.get("state").and_then(Value::as_str) {
-                    Some("SUCCEEDED") => return Ok(()),
+                    Some("SUCCEEDED") => {
+                        return Ok(state
+                            .get("state")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned))
+                    }
                     Some("FAILED") => {
                         return Err(ImportError {
                             failure: state

@@ -65,8 +65,9 @@ pub trait DataPlane: Send + Sync {
     fn usage(&self, mailbox_id: Uuid) -> Work<'_, Option<u64>>;
     /// The mailbox's folders with their messages and bytes; None for an unknown mailbox.
     fn folders(&self, mailbox_id: Uuid) -> Work<'_, Option<Vec<FolderStat>>>;
-    /// Copies an old account's mail into the mailbox, until done. Dropping the future stops
-    /// the copy; starting it again resumes without duplicates.
+    /// Copies an old account's mail into the mailbox, until done; answers the state to
+    /// continue from. Dropping the future stops the copy; starting it again resumes
+    /// without duplicates.
     fn import_mail<'a>(&'a self, import: &'a MailImport) -> ImportWork<'a>;
 }
 
@@ -89,6 +90,8 @@ pub struct MailImport {
     /// The old password: handed to the copy through a private file, never an argument.
     pub password: String,
     pub mode: CopyMode,
+    /// dsync's state after the last copy of this account, to continue from.
+    pub state: Option<String>,
 }
 
 impl std::fmt::Debug for MailImport {
@@ -115,7 +118,9 @@ pub struct ImportError {
 }
 
 /// The future of an import.
-pub type ImportWork<'a> = Pin<Box<dyn Future<Output = Result<(), ImportError>> + Send + 'a>>;
+/// Answers the copy's state to continue from next time (None when the data plane keeps none).
+pub type ImportWork<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, ImportError>> + Send + 'a>>;
 
 /// The quota each mailbox gets: an ordinary member's mailbox starts at 1 GB (Tencent Exmail
 /// admin manual, basic edition).

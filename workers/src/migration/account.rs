@@ -97,11 +97,12 @@ pub(super) async fn migrate(
         user: account.old_account.clone(),
         password,
         mode,
+        state: account.sync_state.clone(),
     };
     tracing::info!(account = %account_id, mode = mode.as_str(), messages = total, "copying old mail");
     let outcome = copy_with_progress(worker, &import, account_id, &old).await;
     match outcome {
-        Ok(()) => {
+        Ok(sync_state) => {
             let after = worker
                 .plane
                 .folders(account.mailbox_id)
@@ -111,9 +112,16 @@ pub(super) async fn migrate(
                 .unwrap_or_default();
             let folders = counts(&old, &after);
             write_progress(worker, account_id, &folders).await;
-            app::migration::record_success(app, request, migration_id, account_id, folders)
-                .await
-                .map(|_| ())
+            app::migration::record_success(
+                app,
+                request,
+                migration_id,
+                account_id,
+                folders,
+                sync_state,
+            )
+            .await
+            .map(|_| ())
         }
         Err(ImportError {
             failure,
@@ -129,7 +137,7 @@ async fn copy_with_progress(
     import: &MailImport,
     account_id: Uuid,
     old: &[OldFolder],
-) -> Result<(), ImportError> {
+) -> Result<Option<String>, ImportError> {
     let copy = worker.plane.import_mail(import);
     tokio::pin!(copy);
     loop {

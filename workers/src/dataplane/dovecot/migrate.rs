@@ -43,7 +43,7 @@ impl Dovecot {
         Ok(parse_status(&out))
     }
 
-    pub(super) async fn import(&self, import: &MailImport) -> Result<(), ImportError> {
+    pub(super) async fn import(&self, import: &MailImport) -> Result<Option<String>, ImportError> {
         let fail = |failure, reason: String, retryable| ImportError {
             failure,
             reason,
@@ -80,6 +80,9 @@ impl Dovecot {
             .arg(files.0.join("import.conf"))
             .arg(verb)
             .args(one_way)
+            // dsync prints the state to continue from; without it a POP3 top-up would
+            // copy every message again (pop3c has no stable GUIDs).
+            .args(["-s", import.state.as_deref().unwrap_or("")])
             .args(["-u", &user.address, location])
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null())
@@ -94,7 +97,13 @@ impl Dovecot {
             })?;
         drop(files);
         if out.status.success() {
-            return Ok(());
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let opaque = !state.is_empty()
+                && state.len() <= 64 * 1024
+                && state
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            return Ok(opaque.then_some(state));
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
         Err(classify(out.status.code(), &stderr))
