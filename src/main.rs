@@ -1,6 +1,7 @@
 //! `mailplane`: the control plane of a hosted enterprise e-mail service.
 
 mod bench;
+mod bench_migration;
 mod config;
 mod database;
 mod serve;
@@ -115,6 +116,8 @@ enum DataPlaneKind {
 enum BenchTarget {
     /// Event store appends (1 and 8 writers, against a raw INSERT) and $all catch-up.
     Eventstore,
+    /// Old mail copied for a 2,000-message account, beside a raw `doveadm backup` of it.
+    Migration,
 }
 
 fn main() -> ExitCode {
@@ -265,6 +268,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             target: BenchTarget::Eventstore,
         } => bench::eventstore(config).await,
+        Command::Bench {
+            target: BenchTarget::Migration,
+        } => bench_migration::migration().await,
     }
 }
 

@@ -202,6 +202,18 @@ impl Decider for Migration {
                 if s.status == S::Draft {
                     return Err(DomainError::MigrationNotStarted);
                 }
+                // POP3 has no stable message ids: measured with Dovecot 2.3.19.1, a second
+                // pop3c copy into the same mailbox copies mail again or hides it.
+                let pop3 = s
+                    .source
+                    .as_ref()
+                    .is_some_and(|src| src.protocol == MailProtocol::Pop3);
+                if command == C::Rerun && pop3 {
+                    return Err(DomainError::invalid(
+                        "id",
+                        "a POP3 task copies each account once; it cannot be re-run",
+                    ));
+                }
                 let retry = command == C::RetryFailed;
                 let accounts: Vec<Uuid> = s
                     .accounts

@@ -40,7 +40,10 @@ impl OldServer {
         let pop3 = super::free_addr();
         let dir = std::fs::canonicalize(dir).unwrap();
         let owner = if root {
-            format!("mail_uid = {user}\nmail_gid = {gid}\nfirst_valid_uid = {}\n", uid.min(500))
+            format!(
+                "mail_uid = {user}\nmail_gid = {gid}\nfirst_valid_uid = {}\n",
+                uid.min(500)
+            )
         } else {
             format!("default_login_user = {user}\ndefault_internal_user = {user}\n")
         };

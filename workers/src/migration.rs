@@ -18,6 +18,8 @@ use crate::dataplane::DataPlane;
 mod account;
 mod lease;
 
+pub use account::{copy_with_progress, counts};
+
 /// How the worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MigrationSettings {

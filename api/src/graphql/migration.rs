@@ -46,6 +46,7 @@ pub enum MigrationFailure {
 #[graphql(remote = "domain::migration::MailProtocol")]
 pub enum MailProtocol {
     Imap,
+    #[graphql(name = "POP3")]
     Pop3,
 }
 

@@ -176,17 +176,20 @@ where
         .map_err(unreachable)?;
     let mut folders = Vec::new();
     for name in names {
-        if name
-            .attributes()
-            .iter()
-            .any(|a| matches!(a, async_imap::types::NameAttribute::NoSelect))
-        {
+        // \Noselect or \NonExistent (a level `a` of `a/b`), however the server spells it.
+        let unselectable = name.attributes().iter().any(|a| {
+            let text = format!("{a:?}").to_ascii_lowercase();
+            text.contains("noselect") || text.contains("nonexistent")
+        });
+        if unselectable {
             continue;
         }
-        let status = session
-            .status(name.name(), "(MESSAGES)")
-            .await
-            .map_err(unreachable)?;
+        let status = match session.status(name.name(), "(MESSAGES)").await {
+            Ok(status) => status,
+            // A level that exists only through its children holds no mail.
+            Err(async_imap::error::Error::No(_)) => continue,
+            Err(e) => return Err(unreachable(e)),
+        };
         let delimiter = name.delimiter().unwrap_or("/");
         let utf8 = mutf7::decode(name.name()).unwrap_or_else(|| name.name().to_owned());
         folders.push(OldFolder {

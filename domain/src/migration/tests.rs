@@ -434,3 +434,30 @@ fn accounts_added_after_a_run_ended_start_their_own_run() {
             },
         ]);
 }
+
+#[test]
+fn a_pop3_task_is_not_re_run() {
+    let pop3 = MigrationEvent::MigrationCreated {
+        migration_id: id(1),
+        organization_id: id(2),
+        source: MailSource {
+            protocol: MailProtocol::Pop3,
+            port: 110,
+            tls: false,
+            ..source()
+        },
+        expires_at: day(VALID_DAYS),
+    };
+    let done = [
+        pop3,
+        added(&[1]),
+        started(&[1]),
+        checking(1),
+        copying(1, CopyMode::Mirror),
+        succeeded(1),
+        MigrationEvent::MigrationCompleted {},
+    ];
+    given::<Migration>(&done)
+        .when(MigrationCommand::Rerun)
+        .then_invalid();
+}

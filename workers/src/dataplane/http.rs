@@ -210,7 +210,7 @@ impl DataPlane for HttpDataPlane {
                 match state.get("state").and_then(Value::as_str) {
                     Some("SUCCEEDED") => {
                         return Ok(state
-                            .get("state")
+                            .get("syncState")
                             .and_then(Value::as_str)
                             .map(str::to_owned))
                     }

@@ -11,7 +11,7 @@ use domain::migration::{FolderCount, MigrationFailure};
 use uuid::Uuid;
 
 use super::MigrationWorker;
-use crate::dataplane::{FolderStat, ImportError, MailImport};
+use crate::dataplane::{DataPlane, FolderStat, ImportError, MailImport};
 
 /// The longest wait between two attempts at an unreachable server.
 const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
@@ -100,7 +100,14 @@ pub(super) async fn migrate(
         state: account.sync_state.clone(),
     };
     tracing::info!(account = %account_id, mode = mode.as_str(), messages = total, "copying old mail");
-    let outcome = copy_with_progress(worker, &import, account_id, &old).await;
+    let outcome = copy_with_progress(
+        worker.plane.as_ref(),
+        &import,
+        &old,
+        worker.settings.tick,
+        |folders| async move { write_progress(worker, account_id, &folders).await },
+    )
+    .await;
     match outcome {
         Ok(sync_state) => {
             let after = worker
@@ -131,21 +138,27 @@ pub(super) async fn migrate(
     }
 }
 
-/// Copies while polling the target's folders into `migration_progress`.
-async fn copy_with_progress(
-    worker: &MigrationWorker,
+/// Copies with the data plane while polling the target's folders every `tick` and handing
+/// the counts to `progress`; answers the copy's state to continue from.
+pub async fn copy_with_progress<F, Fut>(
+    plane: &dyn DataPlane,
     import: &MailImport,
-    account_id: Uuid,
     old: &[OldFolder],
-) -> Result<Option<String>, ImportError> {
-    let copy = worker.plane.import_mail(import);
+    tick: Duration,
+    progress: F,
+) -> Result<Option<String>, ImportError>
+where
+    F: Fn(Vec<FolderCount>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let copy = plane.import_mail(import);
     tokio::pin!(copy);
     loop {
         tokio::select! {
             outcome = &mut copy => return outcome,
-            () = tokio::time::sleep(worker.settings.tick) => {
-                if let Ok(Some(now)) = worker.plane.folders(import.mailbox_id).await {
-                    write_progress(worker, account_id, &counts(old, &now)).await;
+            () = tokio::time::sleep(tick) => {
+                if let Ok(Some(now)) = plane.folders(import.mailbox_id).await {
+                    progress(counts(old, &now)).await;
                 }
             }
         }
@@ -154,7 +167,7 @@ async fn copy_with_progress(
 
 /// Per old folder: its messages, how many of them the target folder now holds, the rest,
 /// and the target folder's bytes.
-fn counts(old: &[OldFolder], target: &[FolderStat]) -> Vec<FolderCount> {
+pub fn counts(old: &[OldFolder], target: &[FolderStat]) -> Vec<FolderCount> {
     let target: BTreeMap<&str, &FolderStat> = target.iter().map(|f| (f.name.as_str(), f)).collect();
     old.iter()
         .map(|f| {

@@ -28,18 +28,19 @@ impl Dovecot {
         &self,
         address: &str,
     ) -> Result<Vec<FolderStat>, super::DataPlaneError> {
-        let out = self
-            .doveadm(&[
-                "-f",
-                "tab",
-                "mailbox",
-                "status",
-                "-u",
-                address,
-                "messages vsize",
-                "*",
-            ])
-            .await?;
+        // 68: a parent that only exists as a level (`a` of `a/b`) has no status; the
+        // others are still printed.
+        let args = [
+            "-f",
+            "tab",
+            "mailbox",
+            "status",
+            "-u",
+            address,
+            "messages vsize",
+            "*",
+        ];
+        let out = self.doveadm_allowing(&args, &[68]).await?;
         Ok(parse_status(&out))
     }
 
