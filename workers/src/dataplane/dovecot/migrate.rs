@@ -185,7 +185,12 @@ fn classify(code: Option<i32>, stderr: &str) -> ImportError {
         || has("no route to host")
     {
         (MigrationFailure::ServerUnreachable, true)
-    } else if has("user lookup failed") || code == Some(75) || code.is_none() {
+    } else if has("user lookup failed")
+        || has("user doesn't exist")
+        || code == Some(75)
+        || code.is_none()
+    {
+        // A mailbox created within the same second may not be seen yet (passwd-file mtime).
         // EX_TEMPFAIL or a signal: the data plane was busy or the copy was stopped.
         (MigrationFailure::TargetUnavailable, true)
     } else {
