@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use eventstore::testkit::fresh_database;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use support::console_http::*;
 use support::*;
 
 const PROVISION: &str =
@@ -52,55 +53,6 @@ fn bound_organization(port: u16, buyer: &str, identifier: &str, seats: u32) -> (
         .to_owned();
     gql(port, &account, BIND, json!({"s": sub, "o": org}));
     (sub, org)
-}
-
-fn console_link(port: u16, account: &str) -> String {
-    let out = mailplane()
-        .args(["console-link", "--sub", account])
-        .env("MAILPLANE_LISTEN", format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Plain HTTP without redirects, as an attacker's script would.
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().redirects(0).build()
-}
-
-fn status(r: Result<ureq::Response, ureq::Error>) -> (u16, String, Option<String>) {
-    match r {
-        Ok(r) => {
-            let cookie = r.header("set-cookie").map(str::to_owned);
-            (r.status(), r.into_string().unwrap_or_default(), cookie)
-        }
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default(), None),
-        Err(e) => panic!("transport error: {e}"),
-    }
-}
-
-/// Signs in over plain HTTP; answers the session cookie and the page's CSRF token.
-fn sign_in(port: u16, account: &str) -> (String, String) {
-    let (code, _, cookie) = status(agent().get(&console_link(port, account)).call());
-    assert_eq!(code, 303);
-    let cookie = cookie.unwrap().split(';').next().unwrap().to_owned();
-    let (code, page, _) = status(
-        agent()
-            .get(&format!("http://127.0.0.1:{port}/console"))
-            .set("Cookie", &cookie)
-            .call(),
-    );
-    assert_eq!(code, 200);
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    (cookie, csrf)
 }
 
 fn members_named(port: u16, admin: &str, org: &str) -> Vec<String> {

@@ -26,6 +26,7 @@ use eventstore::testkit::fresh_database;
 use futures_util::TryStreamExt;
 use serde_json::{json, Value};
 use sha2::Digest;
+use support::console_http::{agent, sign_in, status};
 use support::old_server::{doveadm, OldServer};
 use support::*;
 
@@ -713,6 +714,58 @@ async fn old_mail_moves_in_exactly_resumes_after_a_kill_and_tops_up_without_losi
     assert!(csv.starts_with("line,old_account,target_mailbox,status"));
     assert!(csv.contains("carol@old.test") && csv.contains("AUTHENTICATION_FAILED"));
     assert!(!csv.contains("Wrong-Password") && !csv.contains(ALICE_PASSWORD));
+
+    // The console shows the same task: its accounts with their outcome, the live part, the
+    // results file; another organization's admin gets none of it.
+    let (cookie, csrf) = sign_in(port, "buyer-mig");
+    let base = format!("http://127.0.0.1:{port}/console/organizations/{}", w.org);
+    let get = |url: &str, cookie: &str| status(agent().get(url).set("Cookie", cookie).call());
+    let (code, list, _) = get(&format!("{base}/migrations"), &cookie);
+    assert_eq!(code, 200);
+    assert!(list.contains(&format!("data-task=\"{id}\"")));
+    let (code, page, _) = get(&format!("{base}/migrations/{id}"), &cookie);
+    assert_eq!(code, 200);
+    assert!(page.contains("data-account=\"alice@old.test\" data-status=\"SUCCEEDED\""));
+    assert!(page.contains("data-account=\"carol@old.test\" data-status=\"FAILED\""));
+    assert!(!page.contains(ALICE_PASSWORD) && !page.contains("Wrong-Password"));
+    let (code, rows, _) = get(&format!("{base}/migrations/{id}/rows"), &cookie);
+    assert_eq!(code, 200);
+    assert!(rows.contains("migration-accounts"));
+    let (code, file, _) = get(&format!("{base}/migrations/{id}/results.csv"), &cookie);
+    assert_eq!(code, 200);
+    assert!(file.contains("carol@old.test"));
+    // A bad accounts file posted from the page: the lines are shown, nothing is added.
+    let form = format!("csrf={csrf}&action=add&csv=a%40old.test%2Cx%2Ca%40acme.cn%0Anobody%40old.test%2Cx%2Cnot-an-address%0A");
+    let (code, page, _) = status(
+        agent()
+            .post(&format!("{base}/migrations/{id}"))
+            .set("Cookie", &cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&form),
+    );
+    assert_eq!(code, 400, "{page}");
+    assert!(page.contains("refused-lines"));
+    assert_eq!(task(port, &buyer, &id)["counts"]["accounts"], 3);
+    let (stranger_cookie, stranger_csrf) = sign_in(port, "stranger");
+    for url in [
+        format!("{base}/migrations"),
+        format!("{base}/migrations/{id}"),
+        format!("{base}/migrations/{id}/rows"),
+        format!("{base}/migrations/{id}/results.csv"),
+    ] {
+        let (code, body, _) = get(&url, &stranger_cookie);
+        assert!(code == 403 || code == 404, "{url}: {code}");
+        assert!(!body.contains("alice@old.test"));
+    }
+    let (code, _, _) = status(
+        agent()
+            .post(&format!("{base}/migrations/{id}"))
+            .set("Cookie", &stranger_cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!("csrf={stranger_csrf}&action=cancel")),
+    );
+    assert!(code == 403 || code == 404, "{code}");
+    assert_eq!(task(port, &buyer, &id)["status"], "COMPLETED");
 
     // Cancelling ends the task: the old passwords are gone, the targets free again.
     let cancelled = step(port, &buyer, "cancelMigration", &id);

@@ -100,6 +100,19 @@ pub fn router(console: Console) -> Router {
         )
         .route(&org("/mailboxes/progress"), get(mailboxes::live_progress))
         .route(&org("/recycle_bin"), get(mailboxes::recycle_bin))
+        .route(
+            &org("/migrations"),
+            get(migrations::list).post(migrations::create),
+        )
+        .route(
+            &org("/migrations/{task}"),
+            get(migrations::show).post(migrations::act),
+        )
+        .route(&org("/migrations/{task}/rows"), get(migrations::rows))
+        .route(
+            &org("/migrations/{task}/results.csv"),
+            get(migrations::results),
+        )
         .route(&org("/audit_log"), get(audit::show))
         .route(&org("/settings"), get(settings::show).post(settings::act))
         .with_state(Arc::new(console))

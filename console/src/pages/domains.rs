@@ -106,7 +106,7 @@ fn label(value: &impl serde::Serialize) -> String {
 #[derive(serde::Deserialize, Default)]
 pub struct Notice {
     #[serde(default)]
-    notice: String,
+    pub notice: String,
 }
 
 async fn render(

@@ -119,7 +119,7 @@ pub async fn template(page: OrgPage) -> Response {
     csv_file("members-template.csv", template)
 }
 
-fn csv_file(name: &str, body: String) -> Response {
+pub(super) fn csv_file(name: &str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

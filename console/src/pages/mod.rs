@@ -9,6 +9,7 @@ pub mod mailboxes;
 pub mod member_edit;
 pub mod member_forms;
 pub mod members;
+pub mod migrations;
 pub mod org;
 pub mod settings;
 pub mod signin;
