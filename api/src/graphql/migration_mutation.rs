@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::context::{once, request, services};
 use super::enums::parse_id;
-use super::error::Gql;
 use super::migration::{readable, MailProtocol, MigrationRow};
 
 /// A new task: the old server.
@@ -77,14 +76,10 @@ impl MigrationMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MigrationRow> {
-        let id = parse_id("id", &id)?;
-        let (s, r) = (services(ctx)?, request(ctx)?);
-        let done = app::migration::check_connection(&s.app, r, id)
-            .await
-            .gql()?;
-        s.settle(done).await;
-        readable(ctx, id).await
+        let key = (idempotency_key, "checkMigrationConnection");
+        step(ctx, id, key, app::migration::check_connection).await
     }
 
     /// Manager: add accounts from CSV text (`old account,old password,target mailbox`, a
@@ -135,8 +130,10 @@ impl MigrationMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MigrationRow> {
-        step(ctx, id, app::migration::start).await
+        let key = (idempotency_key, "startMigration");
+        step(ctx, id, key, app::migration::start).await
     }
 
     /// Manager: run the failed accounts again.
@@ -144,8 +141,10 @@ impl MigrationMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MigrationRow> {
-        step(ctx, id, app::migration::retry_failed).await
+        let key = (idempotency_key, "retryFailedMigrationAccounts");
+        step(ctx, id, key, app::migration::retry_failed).await
     }
 
     /// Manager: run every account again, incrementally (new old mail in, nothing removed).
@@ -153,8 +152,10 @@ impl MigrationMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MigrationRow> {
-        step(ctx, id, app::migration::rerun).await
+        let key = (idempotency_key, "rerunMigration");
+        step(ctx, id, key, app::migration::rerun).await
     }
 
     /// Manager: close the task; unfinished accounts stop, old passwords are deleted.
@@ -162,15 +163,19 @@ impl MigrationMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<MigrationRow> {
-        step(ctx, id, app::migration::cancel).await
+        let key = (idempotency_key, "cancelMigration");
+        step(ctx, id, key, app::migration::cancel).await
     }
 }
 
-/// A task operation, answering the task as the read model has it afterwards.
+/// A task operation (once per idempotency key), answering the task as the read model has
+/// it afterwards.
 async fn step<'a, F, Fut>(
     ctx: &Context<'a>,
     id: ID,
+    (key, name): (Option<String>, &str),
     operation: F,
 ) -> async_graphql::Result<MigrationRow>
 where
@@ -181,7 +186,11 @@ where
 {
     let id = parse_id("id", &id)?;
     let (s, r) = (services(ctx)?, request(ctx)?);
-    let done = operation(&s.app, r, id).await.gql()?;
-    s.settle(done).await;
+    once(ctx, key, name, &id, async {
+        let done = operation(&s.app, r, id).await?;
+        s.settle(done).await;
+        Ok(())
+    })
+    .await?;
     readable(ctx, id).await
 }
