@@ -4,6 +4,9 @@ use chrono::Utc;
 use domain::mailbox::MailboxEvent;
 use domain::maildomain::{MailDomainEvent, VerificationMode};
 use domain::member::{EmploymentType, MemberEvent, RoleLabel};
+use domain::migration::{
+    CopyMode, FolderCount, MailProtocol, MailSource, MigrationEvent, NewMigrationAccount,
+};
 use domain::organization::OrganizationEvent;
 use domain::subscription::SubscriptionEvent;
 use eventstore::testkit::fresh_database;
@@ -213,6 +216,59 @@ async fn history(store: &EventStore) -> (Uuid, Uuid) {
                 closed_at: now,
                 purge_after: now + chrono::Duration::days(30),
             },
+        ],
+    )
+    .await;
+    let migration = Uuid::now_v7();
+    let account = Uuid::now_v7();
+    append(
+        store,
+        &format!("migration-{migration}"),
+        &[
+            MigrationEvent::MigrationCreated {
+                migration_id: migration,
+                organization_id: org,
+                source: MailSource {
+                    host: "imap.old.cn".into(),
+                    port: 993,
+                    protocol: MailProtocol::Imap,
+                    tls: true,
+                },
+                expires_at: now + chrono::Duration::days(30),
+            },
+            MigrationEvent::MigrationAccountsAdded {
+                accounts: vec![NewMigrationAccount {
+                    account_id: account,
+                    line: 2,
+                    old_account: "zhang@old.cn".into(),
+                    mailbox_id: mailbox,
+                    address: "chengyuan0@acme.cn".into(),
+                }],
+            },
+            MigrationEvent::MigrationRunStarted {
+                run: 1,
+                accounts: vec![account],
+            },
+            MigrationEvent::AccountCheckStarted {
+                account_id: account,
+            },
+            MigrationEvent::AccountCopyStarted {
+                account_id: account,
+                mode: CopyMode::Mirror,
+                messages: 3,
+            },
+            MigrationEvent::AccountSucceeded {
+                account_id: account,
+                folders: vec![FolderCount {
+                    name: "INBOX".into(),
+                    total: 3,
+                    copied: 3,
+                    skipped: 0,
+                    bytes: 900,
+                }],
+                sync_state: None,
+            },
+            MigrationEvent::MigrationCompleted {},
         ],
     )
     .await;
