@@ -210,6 +210,7 @@ impl Config {
                 },
                 sms_per_organization_per_hour: number(&get, "MAILPLANE_SMS_PER_ORGANIZATION_HOUR", 30, 1..=1_000_000)? as u32,
                 sms_per_phone_per_hour: number(&get, "MAILPLANE_SMS_PER_PHONE_HOUR", 5, 1..=10_000)? as u32,
+                retention: chrono::Duration::days(number(&get, "MAILPLANE_RETENTION_DAYS", 30, 1..=3_650)? as i64),
             },
         })
     }
@@ -354,6 +355,9 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from(".mailplane"));
         assert!(c.database_url.is_none());
         assert_eq!(c.db_pool_size, 16);
+        assert_eq!(c.settings.retention, chrono::Duration::days(30));
+        let c = config(&[("MAILPLANE_RETENTION_DAYS", "7")]).unwrap();
+        assert_eq!(c.settings.retention, chrono::Duration::days(7));
     }
 
     #[test]
@@ -364,6 +368,9 @@ mod tests {
             ("MAILPLANE_DATAPLANE", "exchange"),
             ("MAILPLANE_DATAPLANE", "dovecot-external:"),
             ("MAILPLANE_IMAP_LISTEN", "imap"),
+            ("MAILPLANE_RETENTION_DAYS", "0"),
+            ("MAILPLANE_RETENTION_DAYS", "forever"),
+            ("MAILPLANE_RETENTION_DAYS", "3651"),
         ] {
             let e = config(&[(name, value)]).unwrap_err();
             assert!(e.to_string().contains(name), "{e}");

@@ -1,6 +1,7 @@
 //! `mailplane`: the control plane of a hosted enterprise e-mail service.
 
 mod bench;
+mod bench_api;
 mod bench_migration;
 mod config;
 mod database;
@@ -91,7 +92,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ProjectionsAction {
-    /// Replay a projection (or all) from the first event into fresh tables and swap them in.
+    /// Replay a projection (or all, side by side) from the first event into fresh tables and
+    /// swap them in.
     Rebuild {
         /// subscriptions, organizations, members, mail_domains, mailboxes or audit_log.
         name: Option<String>,
@@ -118,6 +120,16 @@ enum BenchTarget {
     Eventstore,
     /// Old mail copied for a 2,000-message account, beside a raw `doveadm backup` of it.
     Migration,
+    /// Commands in a 10- and a 50,000-member organization, bulk imports and mailbox
+    /// openings, the members page under 64 clients, a projection rebuild.
+    Api {
+        /// Members of the large organization.
+        #[arg(long, default_value_t = 50_000)]
+        members: usize,
+        /// Samples per command and organization.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -259,8 +271,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = database::Database::open(&config).await?;
             db.migrate().await?;
             let runner = projections::Runner::new(eventstore::EventStore::new(db.pool.clone()));
-            for p in chosen {
-                let n = runner.rebuild(p).await?;
+            // Side by side: each projection has its own tables and connection.
+            let counts = runner.rebuild_all(&chosen).await?;
+            for (p, n) in chosen.iter().zip(counts) {
                 println!("rebuilt {} from {n} events", p.name());
             }
             db.close().await
@@ -271,6 +284,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             target: BenchTarget::Migration,
         } => bench_migration::migration().await,
+        Command::Bench {
+            target: BenchTarget::Api { members, samples },
+        } => bench_api::api(config, bench_api::Sizes { members, samples }).await,
     }
 }
 

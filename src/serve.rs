@@ -58,8 +58,11 @@ async fn serve(
     let background_secrets =
         app::secrets::SecretStore::new(db.background.clone(), &config.secret_key()?)
             .context("MAILPLANE_SECRET_KEY")?;
+    // Workers hash mail passwords (when mailboxes open) on every core: no request waits.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let worker_app = app::App::new(background, background_secrets, dns.clone(), clock.clone())
-        .with_settings(config.settings.clone());
+        .with_settings(config.settings.clone())
+        .with_hashing_threads(cores);
     let application =
         app::App::new(store.clone(), secrets, dns, clock).with_settings(config.settings.clone());
     let working = if roles.workers {

@@ -14,6 +14,13 @@ use workers::sms::{HttpProvider, LogProvider, SmsProvider, SmsWorker};
 
 use crate::config::{Config, DataPlaneSetting, SmsSetting};
 
+/// Mailboxes the data plane worker provisions at once.
+const DATAPLANE_WIDTH: usize = 16;
+
+/// Text messages sent at once (a gateway call waits on the network; each person's messages
+/// stay in order).
+const SMS_WIDTH: usize = 8;
+
 /// How often due timers are looked for.
 const TIMER_TICK: Duration = Duration::from_secs(1);
 
@@ -53,10 +60,11 @@ pub async fn start(
         config.app_name.clone(),
         console,
     );
-    tasks.push(tokio::spawn(workers::consumer::run(
+    tasks.push(tokio::spawn(workers::consumer::run_concurrent(
         store.clone(),
         sms,
         stop.clone(),
+        SMS_WIDTH,
     )));
 
     let manager = workers::managers::ProcessManager::new(application.clone(), runner.clone());
@@ -88,10 +96,13 @@ pub async fn start(
         );
         tasks.push(tokio::spawn(migration.run(stop.clone())));
         let worker = DataPlaneWorker::new(application.clone(), plane, runner.clone());
-        tasks.push(tokio::spawn(workers::consumer::run(
+        // Mailboxes are provisioned side by side (hashing, their users-file edits written
+        // together); each mailbox's own events stay in order.
+        tasks.push(tokio::spawn(workers::consumer::run_concurrent(
             store.clone(),
             worker,
             stop.clone(),
+            DATAPLANE_WIDTH,
         )));
     }
     Ok(Running { tasks, dovecot })

@@ -158,6 +158,22 @@ pub async fn organization_of(
     .await
 }
 
+/// The organizations owning each of `ids` (rows not found are left out).
+pub async fn organizations_of(
+    pool: &PgPool,
+    owned: Owned,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
+        "SELECT id, organization_id FROM {} WHERE id = ANY($1)",
+        owned.table()
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The caller must manage the organization that owns the row; unknown rows are FORBIDDEN
 /// too, so that probing ids tells nothing. Answers the organization and the actor.
 pub async fn require_manager_of(

@@ -3,11 +3,11 @@
 //! concurrent write, reload and decide again, a bounded number of times.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use domain::{Claim, Decider, Scope};
 use eventstore::{
-    Direction, EventStore, ExpectedRevision, Metadata, NewEvent, Position, RecordedEvent,
-    StreamPosition,
+    EventStore, ExpectedRevision, Metadata, NewEvent, Position, RecordedEvent, Snapshot,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -18,8 +18,9 @@ use crate::error::AppError;
 /// Under heavy contention on one stream (every authorization appends to the subscription)
 /// each round lets one writer through, so this is generous; backoff spreads the rest.
 const MAX_ATTEMPTS: u32 = 30;
-/// Events read per page when loading a stream.
-const PAGE: usize = 1_000;
+/// Events folded past a stream's snapshot (or its start) before a new snapshot is kept:
+/// what a command on a snapshotted stream reads at most, apart from races.
+const SNAPSHOT_EVERY: usize = 64;
 
 /// Who runs a command, for the events' metadata.
 #[derive(Debug, Clone)]
@@ -42,37 +43,91 @@ impl CommandContext {
     }
 }
 
+/// One loaded stream: its last revision, the snapshot it starts from, the events after.
+#[derive(Debug, Default)]
+struct LoadedStream {
+    revision: Option<u64>,
+    snapshot: Option<Snapshot>,
+    events: Vec<RecordedEvent>,
+}
+
 /// The streams loaded for one attempt, with the revisions the append will expect.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    streams: HashMap<String, (Option<u64>, Vec<RecordedEvent>)>,
+    streams: HashMap<String, LoadedStream>,
+    /// Snapshots worth keeping, found while folding (kept after the attempt).
+    to_keep: Mutex<Vec<Snapshot>>,
 }
 
 impl Loaded {
-    /// The recorded events of a loaded stream (empty when it does not exist).
+    /// The recorded events of a loaded stream after its snapshot (empty when it does not
+    /// exist).
     pub fn events(&self, stream: &str) -> &[RecordedEvent] {
-        self.streams.get(stream).map_or(&[], |(_, e)| e.as_slice())
+        self.streams
+            .get(stream)
+            .map_or(&[], |s| s.events.as_slice())
     }
 
-    /// The state of a loaded stream under a decider.
+    /// The state of a loaded stream under a decider: its snapshot (if any) and the events
+    /// after it folded.
     pub fn state<D: Decider>(&self, stream: &str) -> Result<D::State, AppError>
     where
         D::Event: serde::de::DeserializeOwned,
     {
-        let mut state = D::State::default();
-        for recorded in self.events(stream) {
+        let loaded = self.streams.get(stream);
+        let mut state = match loaded.and_then(|s| s.snapshot.as_ref()) {
+            Some(snapshot) if Some(snapshot.version) == D::SNAPSHOT_VERSION => {
+                D::restore(snapshot.state.clone()).ok_or_else(|| {
+                    AppError::Internal(format!("the snapshot of {stream} cannot be read"))
+                })?
+            }
+            Some(_) => {
+                return Err(AppError::Internal(format!(
+                    "{stream} was loaded from a snapshot of another decider"
+                )))
+            }
+            None => D::State::default(),
+        };
+        let events = self.events(stream);
+        for recorded in events {
             let event: D::Event = eventstore::decode_serde(recorded)?;
             state = D::evolve(state, &event);
+        }
+        if let (Some(version), Some(revision)) =
+            (D::SNAPSHOT_VERSION, loaded.and_then(|s| s.revision))
+        {
+            if events.len() >= SNAPSHOT_EVERY {
+                if let Some(value) = D::snapshot(&state) {
+                    if let Ok(mut keep) = self.to_keep.lock() {
+                        keep.push(Snapshot {
+                            stream: stream.to_owned(),
+                            revision,
+                            version,
+                            state: value,
+                        });
+                    }
+                }
+            }
         }
         Ok(state)
     }
 
     fn expected(&self, stream: &str) -> ExpectedRevision {
         match self.streams.get(stream) {
-            Some((Some(rev), _)) => ExpectedRevision::Exact(*rev),
-            Some((None, _)) => ExpectedRevision::NoStream,
+            Some(LoadedStream {
+                revision: Some(rev),
+                ..
+            }) => ExpectedRevision::Exact(*rev),
+            Some(_) => ExpectedRevision::NoStream,
             None => ExpectedRevision::Any,
         }
+    }
+
+    fn snapshots_to_keep(&self) -> Vec<Snapshot> {
+        self.to_keep
+            .lock()
+            .map(|mut keep| std::mem::take(&mut *keep))
+            .unwrap_or_default()
     }
 }
 
@@ -167,7 +222,9 @@ impl CommandHandler {
         D::Event: serde::de::DeserializeOwned,
     {
         let loaded = self.load(&[stream.to_owned()]).await?;
-        loaded.state::<D>(stream)
+        let state = loaded.state::<D>(stream);
+        self.keep_snapshots(&loaded).await;
+        state
     }
 
     /// Loads `streams`, asks `decide` for an answer and the changes, and appends them
@@ -182,7 +239,9 @@ impl CommandHandler {
     ) -> Result<Executed<T>, AppError> {
         for attempt in 0..MAX_ATTEMPTS {
             let loaded = self.load(streams).await?;
-            let (answer, changes) = decide(&loaded)?;
+            let decided = decide(&loaded);
+            self.keep_snapshots(&loaded).await;
+            let (answer, changes) = decided?;
             match self.append(context, &loaded, changes).await {
                 Ok(written) => return Ok(Executed { answer, written }),
                 Err(AppendOutcome::Retry) => tokio::time::sleep(backoff(attempt)).await,
@@ -194,32 +253,69 @@ impl CommandHandler {
         )))
     }
 
+    /// Loads many streams at once, to fold several states (no write follows).
+    pub async fn load_many(&self, streams: &[String]) -> Result<Loaded, AppError> {
+        let loaded = self.load(streams).await?;
+        self.keep_snapshots(&loaded).await;
+        Ok(loaded)
+    }
+
+    /// Loads every stream in two queries: the snapshots of categories that keep them, then
+    /// each stream's events after its snapshot.
     async fn load(&self, streams: &[String]) -> Result<Loaded, AppError> {
+        let snapshotted: Vec<String> = streams
+            .iter()
+            .filter(|s| snapshot_version(s).is_some())
+            .cloned()
+            .collect();
+        let mut snapshots: HashMap<String, Snapshot> = HashMap::new();
+        if !snapshotted.is_empty() {
+            for snapshot in self.store.read_snapshots(&snapshotted).await? {
+                if Some(snapshot.version) == snapshot_version(&snapshot.stream) {
+                    snapshots.insert(snapshot.stream.clone(), snapshot);
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let from: Vec<(String, u64)> = streams
+            .iter()
+            .filter(|s| seen.insert(s.as_str()))
+            .map(|s| {
+                (
+                    s.clone(),
+                    snapshots.get(s).map_or(0, |snap| snap.revision + 1),
+                )
+            })
+            .collect();
         let mut loaded = Loaded::default();
         for stream in streams {
-            let mut events = Vec::new();
-            let mut from = 0u64;
-            loop {
-                let page = self
-                    .store
-                    .read_stream(
-                        stream,
-                        Direction::Forwards,
-                        StreamPosition::Revision(from),
-                        PAGE,
-                    )
-                    .await?;
-                let n = page.len();
-                events.extend(page);
-                if n < PAGE {
-                    break;
-                }
-                from += n as u64;
+            let snapshot = snapshots.remove(stream);
+            let revision = snapshot.as_ref().map(|s| s.revision);
+            loaded.streams.insert(
+                stream.clone(),
+                LoadedStream {
+                    revision,
+                    snapshot,
+                    events: Vec::new(),
+                },
+            );
+        }
+        for event in self.store.read_streams_from(&from).await? {
+            if let Some(s) = loaded.streams.get_mut(&event.stream_name) {
+                s.revision = Some(event.stream_revision);
+                s.events.push(event);
             }
-            let revision = events.last().map(|e| e.stream_revision);
-            loaded.streams.insert(stream.clone(), (revision, events));
         }
         Ok(loaded)
+    }
+
+    /// Keeps the snapshots an attempt found worth keeping; a failure costs only speed.
+    async fn keep_snapshots(&self, loaded: &Loaded) {
+        for snapshot in loaded.snapshots_to_keep() {
+            if let Err(e) = self.store.save_snapshot(&snapshot).await {
+                tracing::warn!(stream = %snapshot.stream, error = %e, "snapshot not kept");
+            }
+        }
     }
 
     async fn append(
@@ -260,6 +356,11 @@ impl CommandHandler {
         tx.commit().await.map_err(AppendOutcome::store)?;
         Ok(written)
     }
+}
+
+fn snapshot_version(stream: &str) -> Option<u32> {
+    crate::streams::Category::named(eventstore::category_of(stream))
+        .and_then(crate::streams::Category::snapshot_version)
 }
 
 /// Full jitter up to 1, 2, 4 … 64 ms.

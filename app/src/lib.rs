@@ -19,6 +19,7 @@ pub mod migration;
 pub mod organization;
 pub mod read;
 pub mod request;
+pub mod retention;
 pub mod retry;
 pub mod secrets;
 pub mod settings;
@@ -82,6 +83,13 @@ impl App {
                     .max(1),
             )),
         }
+    }
+
+    /// The same application hashing up to `n` passwords at once (workers, off the request
+    /// path, may use every core).
+    pub fn with_hashing_threads(mut self, n: usize) -> Self {
+        self.hashing = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 
     /// The same application with other limits and allowances.

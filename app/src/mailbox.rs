@@ -30,7 +30,16 @@ pub async fn open(
     let (organization_id, _) =
         access::require_manager_of(app.pool(), request, Owned::Member, member_id).await?;
     same_organization(app, organization_id, Owned::MailDomain, domain_id).await?;
-    let holders = holders(app, domain_id).await?;
+    let prefix = match local_part.as_deref().map(mailbox::local_part) {
+        Some(Ok(l)) => l,
+        // Refused by the decision below, with its own message.
+        Some(Err(_)) => String::new(),
+        None => {
+            let member = app.load::<Member>(&streams::member(member_id)).await?;
+            mailbox::default_local_part(&member.name, &member.account)
+        }
+    };
+    let holders = holders(app, domain_id, &[prefix]).await?;
     open_one(app, request, member_id, domain_id, local_part, &holders).await
 }
 
@@ -48,36 +57,111 @@ pub async fn open_many(
         .await?
         .ok_or(AppError::Forbidden)?;
     access::require_manager(app.pool(), request, organization_id).await?;
-    for member_id in member_ids {
-        same_organization(app, organization_id, Owned::Member, *member_id).await?;
+    let owners = access::organizations_of(app.pool(), Owned::Member, member_ids).await?;
+    if member_ids
+        .iter()
+        .any(|m| owners.get(m) != Some(&organization_id))
+    {
+        return Err(AppError::Forbidden);
     }
     let domain = app
         .load::<MailDomain>(&streams::maildomain(domain_id))
         .await?;
+    let names: Vec<String> = member_ids
+        .iter()
+        .map(|m| streams::member(*m).to_string())
+        .collect();
+    let loaded = app.handler.load_many(&names).await?;
     let mut members: Vec<(MemberState, Uuid)> = Vec::with_capacity(member_ids.len());
-    for member_id in member_ids {
-        let state = app.load::<Member>(&streams::member(*member_id)).await?;
-        members.push((state, Uuid::now_v7()));
+    for name in &names {
+        members.push((loaded.state::<Member>(name)?, Uuid::now_v7()));
     }
-    let holders = read::address_holders(app.pool(), &domain.name).await?;
+    let prefixes: Vec<String> = members
+        .iter()
+        .map(|(m, _)| mailbox::default_local_part(&m.name, &m.account))
+        .collect();
+    let holders = read::address_holders(app.pool(), &domain.name, &prefixes).await?;
     let lookup = |a: &str| holders.get(a).copied();
     let refs: Vec<(&MemberState, Uuid)> = members.iter().map(|(m, id)| (m, *id)).collect();
     let decisions = mailbox::open_batch(&refs, &domain, &lookup);
-    let mut done = Executed::nothing(Vec::new());
+    let mut chosen: Vec<(Uuid, Option<String>)> = Vec::new();
     for ((member, _), decision) in members.iter().zip(decisions) {
         let Ok(events) = decision else { continue };
         let Some(MailboxEvent::MailboxOpened { address, .. }) = events.first() else {
             continue;
         };
         let local = address.split('@').next().map(str::to_owned);
-        let Some(member_id) = member.id else { continue };
-        // Decided again in its own transaction: the claims settle any race.
-        if let Ok(opened) = open_one(app, request, member_id, domain_id, local, &holders).await {
-            done.answer.push(opened.answer);
-            done.written.extend(opened.written);
+        if let Some(member_id) = member.id {
+            chosen.push((member_id, local));
+        }
+    }
+    let mut done = Executed::nothing(Vec::new());
+    for chunk in chosen.chunks(OPEN_PER_WRITE) {
+        // Decided again in one transaction: the claims settle any race; when one is taken
+        // meanwhile, the chunk's members are opened one by one and only that one fails.
+        match open_together(app, request, domain_id, chunk, &holders).await {
+            Ok(opened) => {
+                done.answer.extend(opened.answer);
+                done.written.extend(opened.written);
+            }
+            Err(_) => {
+                for (member_id, local) in chunk {
+                    let one =
+                        open_one(app, request, *member_id, domain_id, local.clone(), &holders);
+                    if let Ok(opened) = one.await {
+                        done.answer.push(opened.answer);
+                        done.written.extend(opened.written);
+                    }
+                }
+            }
         }
     }
     Ok(done)
+}
+
+/// Mailboxes opened in one transaction: a thousand single appends would cost a commit each.
+const OPEN_PER_WRITE: usize = 100;
+
+/// Opens a mailbox for each (member, local part) in one transaction, all or none.
+async fn open_together(
+    app: &App,
+    request: &Request,
+    domain_id: Uuid,
+    chosen: &[(Uuid, Option<String>)],
+    holders: &HashMap<String, AddressHolder>,
+) -> Result<Executed<Vec<Uuid>>, AppError> {
+    let holder = |a: &str| holders.get(a).copied();
+    let d = streams::maildomain(domain_id);
+    let opening: Vec<(Uuid, Uuid, Option<String>)> = chosen
+        .iter()
+        .map(|(member, local)| (*member, Uuid::now_v7(), local.clone()))
+        .collect();
+    let mut names = vec![d.to_string()];
+    for (member_id, mailbox_id, _) in &opening {
+        names.push(streams::member(*member_id).to_string());
+        names.push(streams::mailbox(*mailbox_id).to_string());
+    }
+    app.handler
+        .execute_tracked(&request.context(), &names, |loaded| {
+            let domain = loaded.state::<MailDomain>(&d)?;
+            let mut changes = Vec::with_capacity(opening.len());
+            for (member_id, mailbox_id, local) in &opening {
+                let member = loaded.state::<Member>(&streams::member(*member_id))?;
+                let b = streams::mailbox(*mailbox_id);
+                let events = mailbox::open(
+                    &member,
+                    &domain,
+                    OpenMailbox {
+                        mailbox_id: *mailbox_id,
+                        local_part: local.clone(),
+                        holder: &holder,
+                    },
+                )?;
+                changes.push(Change::claiming(&b, &events, |e| e.claims(*member_id))?);
+            }
+            Ok((opening.iter().map(|(_, id, _)| *id).collect(), changes))
+        })
+        .await
 }
 
 /// A manager closes a mailbox into the recycle bin (purged after 30 days).
@@ -235,12 +319,16 @@ async fn same_organization(
 }
 
 /// Who holds each address on the domain now, from the mailbox read model.
-async fn holders(app: &App, domain_id: Uuid) -> Result<HashMap<String, AddressHolder>, AppError> {
+async fn holders(
+    app: &App,
+    domain_id: Uuid,
+    prefixes: &[String],
+) -> Result<HashMap<String, AddressHolder>, AppError> {
     let name = app
         .load::<MailDomain>(&streams::maildomain(domain_id))
         .await?
         .name;
-    Ok(read::address_holders(app.pool(), &name).await?)
+    Ok(read::address_holders(app.pool(), &name, prefixes).await?)
 }
 
 async fn open_one(

@@ -16,9 +16,14 @@ use crate::secrets::{self, Purpose};
 use crate::{no_claims, read, streams, App, Executed, Request};
 
 mod authorization;
+mod import;
+mod password;
 mod preview;
 
 pub use authorization::*;
+pub use import::import;
+use password::keep_password;
+pub use password::mailbox_password_hash;
 pub use preview::*;
 
 /// One member as an admin types it (one row of an import too).
@@ -97,7 +102,7 @@ async fn add_checked(
         )
         .await;
     if done.is_err() {
-        for purpose in [Purpose::InitialPassword, Purpose::MailboxPasswordHash] {
+        for purpose in [Purpose::InitialPassword, Purpose::MailboxPassword] {
             let _ = app.secrets().delete(purpose, member_id).await;
         }
     }
@@ -111,42 +116,6 @@ pub struct ImportReport {
     pub failed: Vec<(usize, AppError)>,
     /// Where the imported rows landed, for callers that wait for read models.
     pub written: Vec<(String, eventstore::Position)>,
-}
-
-/// A manager imports up to 1,000 members: the rules (`domain::member::import`) decide
-/// every row on its own (of rows repeating an account the last one wins), then each
-/// accepted row is written on its own, so a taken account fails that row only.
-pub async fn import(
-    app: &App,
-    request: &Request,
-    organization_id: Uuid,
-    rows: &[NewMember],
-) -> Result<ImportReport, AppError> {
-    access::require_manager(app.pool(), request, organization_id).await?;
-    let organization = organization_state(app, organization_id).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
-    let commands = rows
-        .iter()
-        .zip(&ids)
-        .map(|(row, id)| row.command(*id))
-        .collect();
-    let decision = member::import(&organization, commands)?;
-    let mut report = ImportReport::default();
-    for (row, error) in decision.failed {
-        report.failed.push((row, AppError::Refused(error)));
-    }
-    for (row, _) in decision.accepted {
-        match add_checked(app, request, organization_id, &rows[row]).await {
-            Ok(done) => {
-                report.imported.push((row, done.answer));
-                report.written.extend(done.written);
-            }
-            Err(e) => report.failed.push((row, e)),
-        }
-    }
-    report.failed.sort_by_key(|(row, _)| *row);
-    report.imported.sort_by_key(|(row, _)| *row);
-    Ok(report)
 }
 
 /// What a manager changes about a member (absent = unchanged).
@@ -307,24 +276,4 @@ async fn on_member(
         .run::<Member>(request, &stream, command, no_claims)
         .await?
         .map(|_| ()))
-}
-
-/// Keeps a member's password for its message (`purpose`) and, hashed, for the mailbox.
-async fn keep_password(
-    app: &App,
-    purpose: Purpose,
-    member_id: Uuid,
-    password: &str,
-) -> Result<(), AppError> {
-    app.secrets().put(purpose, member_id, password).await?;
-    // Hashed once, when the password arrives, so opening mailboxes never waits on Argon2.
-    let plain = password.to_owned();
-    let _turn = app.hashing_turn().await?;
-    let hash = tokio::task::spawn_blocking(move || secrets::mail_password_hash(&plain))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
-    app.secrets()
-        .put(Purpose::MailboxPasswordHash, member_id, &hash)
-        .await?;
-    Ok(())
 }

@@ -16,14 +16,22 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Who holds each address on a domain now (not purged).
+/// Who holds the addresses on a domain (not purged) whose local parts start with one of
+/// `local_prefixes`: every address a decision may try for those members.
 pub async fn address_holders(
     pool: &PgPool,
     domain_name: &str,
+    local_prefixes: &[String],
 ) -> Result<HashMap<String, AddressHolder>, sqlx::Error> {
+    // Index range scans per prefix (addresses are ASCII; '~' sorts after every character
+    // an address may hold), so the cost follows the candidates, not the mailboxes.
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT address, status FROM mailboxes WHERE address LIKE '%@' || $1 AND status <> $2",
+        r#"SELECT m.address, m.status FROM unnest($1::text[]) AS p(prefix)
+           JOIN mailboxes m ON m.address COLLATE "C" >= p.prefix
+                           AND m.address COLLATE "C" < p.prefix || '~'
+           WHERE m.address LIKE '%@' || $2 AND m.status <> $3"#,
     )
+    .bind(local_prefixes)
     .bind(domain_name)
     .bind(PURGED)
     .fetch_all(pool)

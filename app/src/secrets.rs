@@ -19,6 +19,10 @@ pub enum Purpose {
     /// The member's mail password as a Dovecot-style `{ARGON2ID}` hash, for the data plane;
     /// kept while the member exists (a mailbox may be opened any time later).
     MailboxPasswordHash,
+    /// The member's mail password waiting to be hashed: hashing (~36 ms of CPU) happens
+    /// when a mailbox needs it, not in the request that set the password; the hash then
+    /// replaces this.
+    MailboxPassword,
     /// A webhook endpoint's signing secret (`whsec_…`), by webhook secret id.
     WebhookSecret,
     /// An old account's password for a mail migration, by migration account id; deleted
@@ -33,6 +37,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset_password",
             Purpose::InvitationToken => "invitation_token",
             Purpose::MailboxPasswordHash => "mailbox_password_hash",
+            Purpose::MailboxPassword => "mailbox_password",
             Purpose::WebhookSecret => "webhook_secret",
             Purpose::MigrationPassword => "migration_password",
         }
@@ -73,13 +78,13 @@ impl SecretStore {
         })
     }
 
-    /// Keeps a secret for `subject` (a member or invitation id), replacing an older one.
-    pub async fn put(
+    /// A fresh nonce and the secret encrypted under it, bound to its purpose and subject.
+    fn seal(
         &self,
         purpose: Purpose,
         subject: Uuid,
         secret: &str,
-    ) -> Result<(), SecretError> {
+    ) -> Result<([u8; 12], Vec<u8>), SecretError> {
         let mut nonce = [0u8; 12];
         getrandom::getrandom(&mut nonce).map_err(|_| SecretError::BadKey)?;
         // The subject and purpose are bound in as associated data: a row moved to another
@@ -95,6 +100,17 @@ impl SecretStore {
                 },
             )
             .map_err(|_| SecretError::Decrypt)?;
+        Ok((nonce, ciphertext))
+    }
+
+    /// Keeps a secret for `subject` (a member or invitation id), replacing an older one.
+    pub async fn put(
+        &self,
+        purpose: Purpose,
+        subject: Uuid,
+        secret: &str,
+    ) -> Result<(), SecretError> {
+        let (nonce, ciphertext) = self.seal(purpose, subject, secret)?;
         sqlx::query(
             "INSERT INTO secrets (purpose, subject, nonce, ciphertext) VALUES ($1, $2, $3, $4)
              ON CONFLICT (purpose, subject) DO UPDATE SET nonce = $3, ciphertext = $4, created_at = now()",
@@ -114,6 +130,53 @@ impl SecretStore {
         purpose: Purpose,
         subject: Uuid,
     ) -> Result<Option<String>, SecretError> {
+        Ok(self.get_versioned(purpose, subject).await?.map(|(s, _)| s))
+    }
+
+    /// Replaces the secret `from` (as read with `get_versioned`, still unchanged) by
+    /// `secret` under `to`, in one transaction; false (and nothing changed) if `from` was
+    /// replaced or deleted meanwhile.
+    pub async fn replace_unchanged(
+        &self,
+        from: Purpose,
+        subject: Uuid,
+        version: &[u8],
+        to: Purpose,
+        secret: &str,
+    ) -> Result<bool, SecretError> {
+        let (nonce, ciphertext) = self.seal(to, subject, secret)?;
+        let mut tx = self.pool.begin().await?;
+        let taken =
+            sqlx::query("DELETE FROM secrets WHERE purpose = $1 AND subject = $2 AND nonce = $3")
+                .bind(from.name())
+                .bind(subject)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if taken == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO secrets (purpose, subject, nonce, ciphertext) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (purpose, subject) DO UPDATE SET nonce = $3, ciphertext = $4, created_at = now()",
+        )
+        .bind(to.name())
+        .bind(subject)
+        .bind(&nonce[..])
+        .bind(ciphertext)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Reads a secret with its version (its nonce: new on every `put`).
+    pub async fn get_versioned(
+        &self,
+        purpose: Purpose,
+        subject: Uuid,
+    ) -> Result<Option<(String, Vec<u8>)>, SecretError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
             "SELECT nonce, ciphertext FROM secrets WHERE purpose = $1 AND subject = $2",
         )
@@ -136,8 +199,52 @@ impl SecretStore {
             )
             .map_err(|_| SecretError::Decrypt)?;
         String::from_utf8(plain)
-            .map(Some)
+            .map(|plain| Some((plain, nonce)))
             .map_err(|_| SecretError::Decrypt)
+    }
+
+    /// Keeps one secret of `purpose` for each subject, in one statement.
+    pub async fn put_many(
+        &self,
+        purpose: Purpose,
+        secrets: &[(Uuid, &str)],
+    ) -> Result<(), SecretError> {
+        let mut subjects = Vec::with_capacity(secrets.len());
+        let mut nonces = Vec::with_capacity(secrets.len());
+        let mut ciphertexts = Vec::with_capacity(secrets.len());
+        for (subject, secret) in secrets {
+            let (nonce, ciphertext) = self.seal(purpose, *subject, secret)?;
+            subjects.push(*subject);
+            nonces.push(nonce.to_vec());
+            ciphertexts.push(ciphertext);
+        }
+        sqlx::query(
+            "INSERT INTO secrets (purpose, subject, nonce, ciphertext)
+             SELECT $1, * FROM unnest($2::uuid[], $3::bytea[], $4::bytea[])
+             ON CONFLICT (purpose, subject) DO UPDATE
+               SET nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext, created_at = now()",
+        )
+        .bind(purpose.name())
+        .bind(&subjects)
+        .bind(&nonces)
+        .bind(&ciphertexts)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the secrets of `purpose` of these subjects.
+    pub async fn delete_many(
+        &self,
+        purpose: Purpose,
+        subjects: &[Uuid],
+    ) -> Result<(), SecretError> {
+        sqlx::query("DELETE FROM secrets WHERE purpose = $1 AND subject = ANY($2)")
+            .bind(purpose.name())
+            .bind(subjects)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Forgets a secret (after the message carrying it was sent).

@@ -14,6 +14,8 @@ pub struct Settings {
     pub sms_per_organization_per_hour: u32,
     /// Text messages one phone may get per hour (from every organization).
     pub sms_per_phone_per_hour: u32,
+    /// How long webhook delivery logs, parked events and idempotency records are kept.
+    pub retention: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -23,6 +25,7 @@ impl Default for Settings {
             migration_sources: Targets::PublicOnly,
             sms_per_organization_per_hour: 30,
             sms_per_phone_per_hour: 5,
+            retention: chrono::Duration::days(30),
         }
     }
 }

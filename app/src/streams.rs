@@ -48,6 +48,15 @@ impl Category {
         }
     }
 
+    /// The snapshot version of the category's decider, where its streams keep snapshots.
+    pub fn snapshot_version(self) -> Option<u32> {
+        use domain::Decider;
+        match self {
+            Category::Subscription => domain::subscription::Subscription::SNAPSHOT_VERSION,
+            _ => None,
+        }
+    }
+
     /// The category named `name`.
     pub fn named(name: &str) -> Option<Category> {
         Category::ALL.into_iter().find(|c| c.as_str() == name)

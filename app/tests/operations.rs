@@ -193,6 +193,82 @@ async fn fifty_parallel_authorizations_with_ten_seats_let_exactly_ten_win() {
     assert_eq!(seats, 10);
 }
 
+/// Across snapshots of the subscription stream (one every 64 events), seats stay exact and
+/// the state loaded from a snapshot is the state of a full fold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seats_stay_exact_across_snapshots_and_a_snapshot_equals_the_full_fold() {
+    use domain::subscription::Subscription;
+    use domain::Decider;
+    let a = application().await;
+    let org = organization_with_trial(&a, 150).await;
+    let members = add_members(&a, org, 200).await;
+    // 32 at a time: two hundred writers of one stream at once would exhaust the retries.
+    let turns = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for m in members.clone() {
+        let (a, turns) = (a.clone(), turns.clone());
+        tasks.push(tokio::spawn(async move {
+            let _turn = turns.acquire().await.unwrap();
+            app::member::authorize(&a, &buyer(), org, &[m], &[]).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(e) if e.answer.authorized == 1 => won += 1,
+            Err(AppError::Refused(DomainError::SeatsExhausted { available: 0, .. })) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 150);
+    let sub = streams::subscription(domain::subscription::subscription_id_for_order("O-1"));
+    let all = a
+        .store()
+        .read_stream(
+            &sub,
+            eventstore::Direction::Forwards,
+            eventstore::StreamPosition::Start,
+            10_000,
+        )
+        .await
+        .unwrap();
+    let events: Vec<domain::subscription::SubscriptionEvent> = all
+        .iter()
+        .map(|e| eventstore::decode_serde(e).unwrap())
+        .collect();
+    let full = Subscription::fold(&events);
+    assert_eq!(full.seats_taken, 150);
+    assert_eq!(full.available_seats(), 0);
+    let kept: Option<i64> =
+        sqlx::query_scalar("SELECT revision FROM snapshots WHERE stream_name = $1")
+            .bind(sub.to_string())
+            .fetch_optional(a.pool())
+            .await
+            .unwrap();
+    assert!(
+        kept.is_some_and(|r| r >= 64),
+        "a snapshot is kept: {kept:?}"
+    );
+    let loaded = a.load::<Subscription>(&sub).await.unwrap();
+    assert_eq!(loaded, full, "from the snapshot");
+    // A snapshot is a cache: without it the same state comes from the log.
+    sqlx::query("DELETE FROM snapshots")
+        .execute(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(a.load::<Subscription>(&sub).await.unwrap(), full);
+    // Revoking after a snapshot gives the seats back exactly.
+    let revoked = app::member::revoke_authorization(&a, &buyer(), org, &members[..20])
+        .await
+        .unwrap()
+        .answer;
+    let loaded = a.load::<Subscription>(&sub).await.unwrap();
+    assert_eq!(
+        loaded.available_seats(),
+        u32::try_from(revoked.revoked).unwrap()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_opens_of_one_address_let_exactly_one_win() {
     let a = application().await;
@@ -683,4 +759,79 @@ async fn quotes_say_what_the_commands_would_charge_and_refund_and_write_nothing(
         .await
         .unwrap_err();
     assert_eq!(months.code(), ErrorCode::NotTrial);
+}
+
+#[tokio::test]
+async fn records_past_their_retention_are_pruned_and_younger_ones_kept() {
+    let app = application().await;
+    let pool = app.pool();
+    let webhook = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO webhooks (id, url, created_by) VALUES ($1, 'https://billing.example/hook', 'operator:ops')",
+    )
+    .bind(webhook)
+    .execute(pool)
+    .await
+    .unwrap();
+    for age in ["31 days", "29 days"] {
+        sqlx::query(&format!(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, position, event_type, attempt, duration_ms, outcome, attempted_at)
+             VALUES ($1, $2, '1/1', 'TrialStarted', 1, 5, 'DELIVERED', now() - interval '{age}')"
+        ))
+        .bind(webhook)
+        .bind(Uuid::now_v7())
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO parked_events (consumer, event_id, stream_name, event_type, position, reason, parked_at)
+             VALUES ('worker:sms', $1, 'member-x', 'MemberAuthorized', '1/1', 'no phone', now() - interval '{age}')"
+        ))
+        .bind(Uuid::now_v7())
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO idempotency_keys (principal, key, operation, request_hash, answer, created_at, lease_until)
+             VALUES ('account:b', $1, 'addMember', 'h', '{{}}', now() - interval '{age}', now() - interval '{age}')"
+        ))
+        .bind(format!("answered-{age}"))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // Old, but its request is still running (a live lease): kept.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, operation, request_hash, answer, created_at, lease_until)
+         VALUES ('account:b', 'running', 'importMembers', 'h', NULL, now() - interval '40 days', now() + interval '1 minute')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+
+    let pruned = app::retention::prune(&app).await.unwrap();
+    assert_eq!(
+        pruned,
+        app::retention::Pruned {
+            webhook_deliveries: 1,
+            parked_events: 1,
+            idempotency_keys: 1
+        }
+    );
+    let left: (i64, i64, Vec<String>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM webhook_deliveries), (SELECT count(*) FROM parked_events),
+                (SELECT array_agg(key ORDER BY key) FROM idempotency_keys)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        (1, 1, vec!["answered-29 days".into(), "running".into()])
+    );
+    // Again: nothing more to delete.
+    assert_eq!(
+        app::retention::prune(&app).await.unwrap(),
+        app::retention::Pruned::default()
+    );
 }

@@ -48,6 +48,20 @@ pub trait Decider {
     /// The state after one more event. Never fails: events are facts.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
 
+    /// The version of this decider's snapshots where its streams grow long enough to keep
+    /// them: bumped whenever the state's shape or meaning changes, so older ones are ignored.
+    const SNAPSHOT_VERSION: Option<u32> = None;
+
+    /// The state as a snapshot (deciders with a `SNAPSHOT_VERSION`).
+    fn snapshot(_state: &Self::State) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// A state back from its snapshot.
+    fn restore(_snapshot: serde_json::Value) -> Option<Self::State> {
+        None
+    }
+
     /// The state after a whole stream.
     fn fold<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State
     where

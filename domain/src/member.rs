@@ -738,9 +738,17 @@ mod tests {
             subscription(5),
             &SubscriptionEvent::SeatAssigned { member_id: M1 },
         );
-        let active = Member::fold(&[added(M1, "zhangwei", "13800138000")]);
+        let authorized = E::MemberAuthorized {
+            subscription_id: subscription_id_for_order("O-1"),
+            send_credentials_sms: true,
+        };
+        let active = Member::fold(&[added(M1, "zhangwei", "13800138000"), authorized.clone()]);
         assert_eq!(delete(&active, &sub), Err(DomainError::MemberNotDisabled));
-        let disabled = Member::fold(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}]);
+        let disabled = Member::fold(&[
+            added(M1, "zhangwei", "13800138000"),
+            authorized,
+            E::MemberDisabled {},
+        ]);
         let (member_events, sub_events) = delete(&disabled, &sub).unwrap();
         assert_eq!(
             member_events,
@@ -754,6 +762,9 @@ mod tests {
             vec![SubscriptionEvent::SeatReleased { member_id: M1 }]
         );
         assert_eq!(member_events[0].claims(ORG).1.len(), 2);
+        // A member never authorized holds no seat to give back.
+        let never = Member::fold(&[added(M1, "zhangwei", "13800138000"), E::MemberDisabled {}]);
+        assert_eq!(delete(&never, &sub).unwrap().1, vec![]);
         let deleted = Member::evolve(disabled, &member_events[0]);
         assert_eq!(
             Member::decide(&deleted, C::Enable, t0()),

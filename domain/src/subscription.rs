@@ -3,9 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Months, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::DomainError;
@@ -15,10 +14,13 @@ use crate::Decider;
 mod buyer;
 mod events;
 mod seats;
+mod terms;
 
 pub use buyer::*;
 pub use events::*;
 pub use seats::*;
+pub use terms::subscription_id_for_order;
+use terms::{add_months, months, priced};
 
 /// A trial lasts 15 days (KooMail FAQ 1.17).
 pub const TRIAL_DAYS: i64 = 15;
@@ -30,15 +32,6 @@ pub const REFUNDS_PER_YEAR: usize = 10;
 pub const DATA_RETENTION_DAYS: i64 = 30;
 const MAX_SEATS: u32 = 100_000;
 const MAX_MONTHS: u32 = 120;
-
-/// The subscription id for a marketplace order: the same order always maps to the same
-/// subscription, so a repeated provisioning call finds the first one.
-pub fn subscription_id_for_order(order_id: &str) -> Uuid {
-    let digest = Sha256::digest(format!("mailplane/order/{order_id}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubscriptionCommand {
@@ -72,28 +65,21 @@ pub enum SubscriptionCommand {
 /// The subscription decider.
 pub struct Subscription;
 
-fn add_months(at: DateTime<Utc>, months: u32) -> Result<DateTime<Utc>, DomainError> {
-    at.checked_add_months(Months::new(months))
-        .ok_or_else(|| DomainError::invalid("months", "is too far in the future"))
-}
-
-fn months(value: u32) -> Result<u32, DomainError> {
-    if value == 0 || value > MAX_MONTHS {
-        return Err(DomainError::invalid("months", "must be 1 to 120"));
-    }
-    Ok(value)
-}
-
-fn priced(amount: Option<i64>, edition: &str) -> Result<i64, DomainError> {
-    amount.ok_or_else(|| {
-        DomainError::invalid("edition", format!("{edition:?} is not in the price list"))
-    })
-}
-
 impl Decider for Subscription {
     type State = SubscriptionState;
     type Command = SubscriptionCommand;
     type Event = SubscriptionEvent;
+
+    // Every seat is an event of this stream: tens of thousands for a large organization.
+    const SNAPSHOT_VERSION: Option<u32> = Some(1);
+
+    fn snapshot(state: &SubscriptionState) -> Option<serde_json::Value> {
+        serde_json::to_value(state).ok()
+    }
+
+    fn restore(snapshot: serde_json::Value) -> Option<SubscriptionState> {
+        serde_json::from_value(snapshot).ok()
+    }
 
     fn decide(
         s: &SubscriptionState,
@@ -379,12 +365,8 @@ impl Decider for Subscription {
             }
             E::SubscriptionDataPurged {} => s.data_purged = true,
             E::AppBound { organization_id } => s.organization_id = Some(*organization_id),
-            E::SeatAssigned { member_id } => {
-                s.seat_holders.insert(*member_id);
-            }
-            E::SeatReleased { member_id } => {
-                s.seat_holders.remove(member_id);
-            }
+            E::SeatAssigned { .. } => s.seats_taken = s.seats_taken.saturating_add(1),
+            E::SeatReleased { .. } => s.seats_taken = s.seats_taken.saturating_sub(1),
         }
         s
     }
@@ -742,9 +724,10 @@ mod tests {
     #[test]
     fn seats_never_exceed_the_purchase() {
         let s = Subscription::fold(&[purchased(2, 12)]);
+        let id = s.id;
         let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
-        let events = assign_seats(&s, &[a, b], day(1)).unwrap();
-        assert_eq!(events.len(), 2);
+        let events = assign_seats(&s, &[a, b, a], day(1)).unwrap();
+        assert_eq!(events.len(), 2, "a member named twice takes one seat");
         let s = events.iter().fold(s, Subscription::evolve);
         assert_eq!(
             assign_seats(&s, &[c], day(1)),
@@ -753,12 +736,41 @@ mod tests {
                 requested: 1
             })
         );
-        // A member holding a seat takes no second one.
-        assert_eq!(assign_seats(&s, &[a], day(1)), Ok(vec![]));
-        let s = release_seat(&s, a).iter().fold(s, Subscription::evolve);
+        let s = release_seat(&s, a, id).iter().fold(s, Subscription::evolve);
         assert_eq!(s.available_seats(), 1);
         assert_eq!(assign_seats(&s, &[c], day(1)).unwrap().len(), 1);
-        assert_eq!(release_seat(&s, Uuid::from_u128(9)), vec![]);
+        // A member holding no seat, or one of another subscription, gives none back.
+        assert_eq!(release_seat(&s, Uuid::from_u128(9), None), vec![]);
+        assert_eq!(release_seat(&s, b, Some(Uuid::from_u128(77))), vec![],);
+    }
+
+    #[test]
+    fn a_snapshot_gives_the_state_of_a_full_fold() {
+        let mut events = vec![purchased(50_000, 12)];
+        for n in 0..300u128 {
+            events.push(E::SeatAssigned {
+                member_id: Uuid::from_u128(n),
+            });
+            if n % 7 == 0 {
+                events.push(E::SeatReleased {
+                    member_id: Uuid::from_u128(n),
+                });
+            }
+        }
+        let full = Subscription::fold(&events);
+        for cut in [0, 1, 100, events.len()] {
+            let head = Subscription::fold(&events[..cut]);
+            let snapshot = Subscription::snapshot(&head).unwrap();
+            let restored = Subscription::restore(snapshot).unwrap();
+            assert_eq!(restored, head);
+            let resumed = events[cut..].iter().fold(restored, Subscription::evolve);
+            assert_eq!(resumed, full, "cut at {cut}");
+        }
+        assert_eq!(full.seats_taken, 300 - 43);
+        assert_eq!(
+            Subscription::restore(serde_json::json!({"seats": "x"})),
+            None
+        );
     }
 
     #[test]

@@ -302,11 +302,18 @@ impl EventStore {
                 .await?
             }
             SubscriptionFilter::Categories(categories) => {
+                // Each category from its own (category, position) index range, as row
+                // comparisons: given `category = x` the planner may walk the whole log tail.
                 sqlx::query(
-                    "SELECT * FROM events
-                     WHERE category = ANY($4) AND (tx_id, seq) > ($1, $2)
-                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-                     ORDER BY tx_id, seq LIMIT $3",
+                    "SELECT e.* FROM (SELECT DISTINCT unnest($4::text[])) AS c(category)
+                     CROSS JOIN LATERAL (
+                         SELECT * FROM events
+                         WHERE (category, tx_id, seq) > (c.category, $1, $2)
+                           AND (category, tx_id, seq)
+                               < (c.category, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, 0)
+                         ORDER BY category, tx_id, seq LIMIT $3
+                     ) e
+                     ORDER BY e.tx_id, e.seq LIMIT $3",
                 )
                 .bind(after.tx_id)
                 .bind(after.seq)
@@ -370,7 +377,7 @@ pub(crate) async fn save_checkpoint_on(
     Ok(())
 }
 
-fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
+pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, Error> {
     let Json(metadata): Json<Metadata> = row.try_get("metadata")?;
     let Json(data): Json<serde_json::Value> = row.try_get("data")?;
     let revision: i64 = row.try_get("stream_revision")?;

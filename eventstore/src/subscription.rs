@@ -112,6 +112,17 @@ impl Subscription {
         }
     }
 
+    /// Up to `max` more events already read, without waiting (after `next`, to handle a
+    /// batch at once).
+    pub fn take_buffered(&mut self, max: usize) -> Vec<RecordedEvent> {
+        let n = max.min(self.buffer.len());
+        let taken: Vec<RecordedEvent> = self.buffer.drain(..n).collect();
+        if let Some(last) = taken.last() {
+            self.position = last.position;
+        }
+        taken
+    }
+
     /// Waits for a wake-up or the timeout; true when something signalled new events.
     async fn wait(&mut self, timeout: Duration) -> bool {
         tokio::select! {

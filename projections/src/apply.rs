@@ -59,7 +59,30 @@ pub(crate) async fn apply(
         Projection::MailDomains => mail_domains(conn, event).await,
         Projection::Mailboxes => mailboxes(conn, event).await,
         Projection::Migrations => migrations(conn, event).await,
-        Projection::AuditLog => audit_log(conn, event).await,
+        Projection::AuditLog => audit_log_batch(conn, std::slice::from_ref(event)).await,
         Projection::Timers => crate::timers::apply(conn, event).await,
+    }
+}
+
+/// Folds a batch of events in order; bulk runs (imports, authorizations, the audit log)
+/// take one statement per run instead of one per event.
+pub(crate) async fn apply_batch(
+    projection: Projection,
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    match projection {
+        Projection::AuditLog => audit_log_batch(conn, events).await,
+        Projection::Members => members_batch(conn, events).await,
+        Projection::Subscriptions => subscriptions_batch(conn, events).await,
+        _ => {
+            for event in events {
+                apply(projection, conn, event).await?;
+            }
+            Ok(())
+        }
     }
 }

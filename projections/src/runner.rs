@@ -4,7 +4,7 @@ use std::time::Duration;
 use eventstore::{EventStore, Position, SubscriptionFilter};
 use sqlx::{Executor, PgConnection};
 
-use crate::apply::apply;
+use crate::apply::apply_batch;
 use crate::Projection;
 
 /// Events folded per transaction.
@@ -100,9 +100,7 @@ impl Runner {
                     .execute(format!("SET LOCAL search_path = {schema}, public").as_str())
                     .await?;
             }
-            for event in &batch {
-                apply(projection, tx.connection(), event).await?;
-            }
+            apply_batch(projection, tx.connection(), &batch).await?;
             tx.save_checkpoint(consumer, last).await?;
             tx.commit().await?;
             total += batch.len();
@@ -197,8 +195,15 @@ impl Runner {
                 .map(|c| c.to_string())
                 .collect();
             let last: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT tx_id, seq FROM events WHERE category = ANY($1)
-                 ORDER BY tx_id DESC, seq DESC LIMIT 1",
+                // Per category from its index range (see `EventStore::read_filtered`).
+                "SELECT e.tx_id, e.seq FROM unnest($1::text[]) AS c(category)
+                 CROSS JOIN LATERAL (
+                     SELECT tx_id, seq FROM events
+                     WHERE (category, tx_id, seq) > (c.category, -1, -1)
+                       AND (category, tx_id, seq) < (c.category, 9223372036854775807, 0)
+                     ORDER BY category DESC, tx_id DESC, seq DESC LIMIT 1
+                 ) e
+                 ORDER BY e.tx_id DESC, e.seq DESC LIMIT 1",
             )
             .bind(&categories)
             .fetch_optional(self.store.pool())
@@ -209,6 +214,17 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Rebuilds several projections side by side (each on its own connection); how many
+    /// events each folded.
+    pub async fn rebuild_all(&self, chosen: &[Projection]) -> Result<Vec<usize>, ProjectionError> {
+        // Made once here: concurrent `CREATE SCHEMA IF NOT EXISTS` can collide.
+        self.store
+            .pool()
+            .execute(format!("CREATE SCHEMA IF NOT EXISTS {REBUILD_SCHEMA}").as_str())
+            .await?;
+        futures_util::future::try_join_all(chosen.iter().map(|p| self.rebuild(*p))).await
     }
 
     /// Replays the projection from the start into fresh copies of its tables, then swaps
@@ -260,9 +276,7 @@ impl Runner {
             let Some(last) = batch.last().map(|e| e.position) else {
                 break;
             };
-            for event in &batch {
-                apply(projection, conn, event).await?;
-            }
+            apply_batch(projection, conn, &batch).await?;
             after = last;
         }
         conn.execute("SET LOCAL search_path = public").await?;

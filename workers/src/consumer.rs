@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use eventstore::{EventStore, Position, RecordedEvent, SubscriptionFilter};
+use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
 use app::retry::backoff;
@@ -48,7 +49,20 @@ const RETRY_BASE: Duration = Duration::from_millis(200);
 const RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// Runs `handler` until `stop` turns true.
-pub async fn run<H: Handler>(store: EventStore, handler: H, mut stop: watch::Receiver<bool>) {
+pub async fn run<H: Handler>(store: EventStore, handler: H, stop: watch::Receiver<bool>) {
+    run_concurrent(store, handler, stop, 1).await;
+}
+
+/// Runs `handler` until `stop` turns true, handling the events of up to `width` streams at
+/// once: a stream's events stay in order, and the checkpoint passes a batch only when all
+/// of it is done (after a crash a batch is handled again, which handlers allow).
+pub async fn run_concurrent<H: Handler>(
+    store: EventStore,
+    handler: H,
+    mut stop: watch::Receiver<bool>,
+    width: usize,
+) {
+    let width = width.max(1);
     let name = handler.name();
     // Held for as long as this process is the consumer; another process waits here.
     let _lease = loop {
@@ -79,18 +93,25 @@ pub async fn run<H: Handler>(store: EventStore, handler: H, mut stop: watch::Rec
                 _ = stop.wait_for(|s| *s) => return,
                 next = subscription.next() => next,
             };
-            let event = match next {
+            let first = match next {
                 Ok(event) => event,
                 Err(e) => {
                     tracing::error!(worker = name, error = %e, "reading events failed");
                     break;
                 }
             };
-            if !handle_until_done(&store, &handler, &event, &mut stop).await {
+            let mut batch = vec![first];
+            if width > 1 {
+                batch.extend(subscription.take_buffered(width * 8));
+            }
+            let Some(last) = batch.last().map(|e| e.position) else {
+                continue;
+            };
+            if !handle_batch(&store, &handler, batch, &stop, width).await {
                 return;
             }
-            if let Err(e) = store.save_checkpoint(name, event.position).await {
-                // Next time this event is handled again, which handlers allow.
+            if let Err(e) = store.save_checkpoint(name, last).await {
+                // Next time these events are handled again, which handlers allow.
                 tracing::error!(worker = name, error = %e, "cannot save the checkpoint");
                 break;
             }
@@ -99,6 +120,39 @@ pub async fn run<H: Handler>(store: EventStore, handler: H, mut stop: watch::Rec
             return;
         }
     }
+}
+
+/// Handles a batch, each stream's events in order, up to `width` streams at once; false if
+/// stopped before all were done.
+async fn handle_batch<H: Handler>(
+    store: &EventStore,
+    handler: &H,
+    batch: Vec<RecordedEvent>,
+    stop: &watch::Receiver<bool>,
+    width: usize,
+) -> bool {
+    let mut streams: Vec<Vec<RecordedEvent>> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for event in batch {
+        let i = *at.entry(event.stream_name.clone()).or_insert_with(|| {
+            streams.push(Vec::new());
+            streams.len() - 1
+        });
+        streams[i].push(event);
+    }
+    let done = futures_util::stream::iter(streams.into_iter().map(|events| {
+        let mut stop = stop.clone();
+        async move {
+            for event in &events {
+                if !handle_until_done(store, handler, event, &mut stop).await {
+                    return false;
+                }
+            }
+            true
+        }
+    }))
+    .buffer_unordered(width);
+    futures_util::StreamExt::all(done, |ok| async move { ok }).await
 }
 
 /// Handles every event available now, then returns how many (tests, and one-shot runs).

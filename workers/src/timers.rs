@@ -18,6 +18,8 @@ use crate::consumer::stopped_within;
 
 /// Rows fired per transaction.
 const BATCH: i64 = 20;
+/// How often records past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// A timer whose command failed is tried again this much later.
 const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 
@@ -95,9 +97,22 @@ impl TimerWorker {
 
     /// Fires due timers every `every` until `stop`.
     pub async fn run(self, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
             if let Err(e) = self.fire_due().await {
                 tracing::error!(error = %e, "firing timers failed");
+            }
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(std::time::Instant::now());
+                match app::retention::prune(&self.app).await {
+                    Ok(p) => tracing::info!(
+                        webhook_deliveries = p.webhook_deliveries,
+                        parked_events = p.parked_events,
+                        idempotency_keys = p.idempotency_keys,
+                        "records past their retention deleted"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "pruning records failed"),
+                }
             }
             if stopped_within(&mut stop, every).await {
                 return;

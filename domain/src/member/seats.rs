@@ -18,7 +18,7 @@ pub fn delete(
             account: member.account.clone(),
             phone: member.phone.clone(),
         }],
-        subscription::release_seat(subscription, member_id),
+        subscription::release_seat(subscription, member_id, member.authorized_by),
     ))
 }
 
@@ -84,7 +84,7 @@ pub fn revoke(
         None => Ok((vec![], vec![])),
         Some(subscription_id) => Ok((
             vec![MemberEvent::MemberAuthorizationRevoked { subscription_id }],
-            subscription::release_seat(subscription, member_id),
+            subscription::release_seat(subscription, member_id, member.authorized_by),
         )),
     }
 }

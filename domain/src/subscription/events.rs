@@ -93,7 +93,7 @@ pub enum SubscriptionEvent {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SubscriptionState {
     pub id: Option<Uuid>,
     pub order_id: String,
@@ -109,7 +109,8 @@ pub struct SubscriptionState {
     pub paid: i64,
     pub currency: String,
     pub organization_id: Option<Uuid>,
-    pub seat_holders: BTreeSet<Uuid>,
+    /// Seats held by authorized members (each member's stream says whether it holds one).
+    pub seats_taken: u32,
     pub data_delete_due: Option<DateTime<Utc>>,
     pub data_purged: bool,
 }
@@ -117,8 +118,7 @@ pub struct SubscriptionState {
 impl SubscriptionState {
     /// Seats not taken by an authorized member.
     pub fn available_seats(&self) -> u32 {
-        self.seats
-            .saturating_sub(u32::try_from(self.seat_holders.len()).unwrap_or(u32::MAX))
+        self.seats.saturating_sub(self.seats_taken)
     }
 
     pub(crate) fn exists(&self) -> bool {

@@ -11,9 +11,9 @@ pub fn in_service(s: &SubscriptionState, now: DateTime<Utc>) -> bool {
     }
 }
 
-/// Gives each of `member_ids` (not holding one yet) a seat, or refuses them all with
-/// the number of seats free: the seat count lives in this one stream, so concurrent
-/// authorizations are exact.
+/// Gives each of `member_ids` (members holding no seat of this subscription, as their own
+/// streams say) a seat, or refuses them all with the number of seats free: the seat count
+/// lives in this one stream, so concurrent authorizations are exact.
 pub fn assign_seats(
     s: &SubscriptionState,
     member_ids: &[Uuid],
@@ -23,11 +23,7 @@ pub fn assign_seats(
     if !in_service(s, now) {
         return Err(DomainError::SubscriptionInactive);
     }
-    let new: BTreeSet<Uuid> = member_ids
-        .iter()
-        .filter(|m| !s.seat_holders.contains(m))
-        .copied()
-        .collect();
+    let new: BTreeSet<Uuid> = member_ids.iter().copied().collect();
     let requested = u32::try_from(new.len()).unwrap_or(u32::MAX);
     if requested > s.available_seats() {
         return Err(DomainError::SeatsExhausted {
@@ -41,9 +37,14 @@ pub fn assign_seats(
         .collect())
 }
 
-/// Frees the seat of a member, if it holds one.
-pub fn release_seat(s: &SubscriptionState, member_id: Uuid) -> Vec<SubscriptionEvent> {
-    if s.seat_holders.contains(&member_id) {
+/// Frees the seat of a member, if it holds one of this subscription (`held_by`, from the
+/// member's stream).
+pub fn release_seat(
+    s: &SubscriptionState,
+    member_id: Uuid,
+    held_by: Option<Uuid>,
+) -> Vec<SubscriptionEvent> {
+    if s.id.is_some() && held_by == s.id && s.seats_taken > 0 {
         vec![SubscriptionEvent::SeatReleased { member_id }]
     } else {
         vec![]

@@ -60,9 +60,57 @@ pub(crate) async fn subscriptions(
         E::AppBound { organization_id } => {
             sqlx::query("UPDATE subscriptions SET organization_id = $2 WHERE id = $1").bind(id).bind(organization_id)
         }
-        E::SeatAssigned { .. } => sqlx::query("UPDATE subscriptions SET authorized = authorized + 1 WHERE id = $1").bind(id),
-        E::SeatReleased { .. } => sqlx::query("UPDATE subscriptions SET authorized = authorized - 1 WHERE id = $1").bind(id),
+        E::SeatAssigned { .. } | E::SeatReleased { .. } => return count_seats(conn, std::slice::from_ref(event)).await,
     };
     q.execute(conn).await?;
+    Ok(())
+}
+
+/// Folds a batch: a run of seat events (bulk authorizations) as one update of each
+/// subscription's count, anything else one by one, in log order.
+pub(crate) async fn subscriptions_batch(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let mut rest = events;
+    while let Some(first) = rest.first() {
+        let seats = rest
+            .iter()
+            .take_while(|e| matches!(e.event_type.as_str(), "SeatAssigned" | "SeatReleased"))
+            .count();
+        if seats > 1 {
+            count_seats(conn, &rest[..seats]).await?;
+            rest = &rest[seats..];
+        } else {
+            subscriptions(conn, first).await?;
+            rest = &rest[1..];
+        }
+    }
+    Ok(())
+}
+
+/// Seat events as one update per subscription: the net change of its count.
+async fn count_seats(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let mut delta: std::collections::HashMap<Uuid, i32> = std::collections::HashMap::new();
+    for event in events {
+        let step = if event.event_type == "SeatAssigned" {
+            1
+        } else {
+            -1
+        };
+        *delta.entry(stream_id(event)?).or_default() += step;
+    }
+    let (ids, deltas): (Vec<Uuid>, Vec<i32>) = delta.into_iter().unzip();
+    sqlx::query(
+        "UPDATE subscriptions s SET authorized = s.authorized + v.delta
+         FROM UNNEST($1::uuid[], $2::int[]) AS v(id, delta) WHERE s.id = v.id",
+    )
+    .bind(&ids)
+    .bind(&deltas)
+    .execute(conn)
+    .await?;
     Ok(())
 }

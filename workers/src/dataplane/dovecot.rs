@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::{DataPlane, DataPlaneError, FolderStat, ImportWork, MailImport, NewMailbox, Work};
 
+mod batch;
 mod migrate;
 mod users;
 
@@ -62,13 +63,19 @@ impl DovecotLayout {
 pub struct Dovecot {
     layout: DovecotLayout,
     doveadm: PathBuf,
+    batcher: std::sync::Arc<batch::Batcher>,
 }
 
 impl Dovecot {
     /// Drives the Dovecot whose files are in `layout`.
     pub fn new(layout: DovecotLayout) -> Self {
         let doveadm = super::server::find_binary("doveadm").unwrap_or_else(|| "doveadm".into());
-        Dovecot { layout, doveadm }
+        let batcher = batch::batcher_for(&layout);
+        Dovecot {
+            layout,
+            doveadm,
+            batcher,
+        }
     }
 
     /// The files it writes.
@@ -77,18 +84,13 @@ impl Dovecot {
     }
 
     /// Reads the user lines, lets `change` edit them, writes them back if they changed;
-    /// answers what `change` answered. Under an exclusive lock: several workers may share it.
+    /// answers what `change` answered. Edits arriving together are written together; the
+    /// file is under an exclusive lock while written: other processes may share it.
     async fn edit<T: Send + 'static>(
         &self,
         change: impl FnOnce(&mut Vec<UserLine>) -> T + Send + 'static,
     ) -> Result<T, DataPlaneError> {
-        let layout = self.layout.clone();
-        tokio::task::spawn_blocking(move || edit_users(&layout, change))
-            .await
-            .map_err(|e| DataPlaneError::Unavailable(e.to_string()))?
-            .map_err(|e| {
-                DataPlaneError::Unavailable(format!("{}: {e}", layout_users(&self.layout)))
-            })
+        self.batcher.edit(&self.layout, change).await
     }
 
     async fn find(&self, mailbox_id: Uuid) -> Result<Option<UserLine>, DataPlaneError> {

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use app::secrets::Purpose;
 use app::{read, streams, App, Request};
 use domain::mailbox::{Mailbox, MailboxEvent, MailboxStatus};
 use domain::member::MemberEvent;
@@ -40,12 +39,7 @@ impl DataPlaneWorker {
     async fn new_password(&self, event: &RecordedEvent) -> Result<(), Failure> {
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
         let member_id = crate::stream_id(event)?;
-        let Some(password_hash) = self
-            .app
-            .secrets()
-            .get(Purpose::MailboxPasswordHash, member_id)
-            .await
-            .map_err(|e| transient(&e))?
+        let Some(password_hash) = app::member::mailbox_password_hash(&self.app, member_id).await?
         else {
             return Err(Failure::Permanent(
                 "the member's new password is not kept".into(),
@@ -77,7 +71,6 @@ impl DataPlaneWorker {
     }
 
     async fn provision(&self, event: &RecordedEvent) -> Result<(), Failure> {
-        let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
         let state = self.app.load::<Mailbox>(&event.stream_name).await?;
         let Some(mailbox_id) = state.id else {
             return Err(Failure::Permanent("no such mailbox".into()));
@@ -88,12 +81,7 @@ impl DataPlaneWorker {
             return Ok(());
         }
         let request = Request::worker("dataplane", event);
-        let hash = self
-            .app
-            .secrets()
-            .get(Purpose::MailboxPasswordHash, state.member_id)
-            .await
-            .map_err(|e| transient(&e))?;
+        let hash = app::member::mailbox_password_hash(&self.app, state.member_id).await?;
         let Some(password_hash) = hash else {
             let reason =
                 "the member's mail password is not kept; reset the member's password".to_owned();
