@@ -32,6 +32,9 @@ pub enum Error {
         key: String,
         holder: String,
     },
+    /// Personal data could not be sealed or opened: no keyring, or a wrong key.
+    #[error("personal data: {0}")]
+    Personal(String),
     /// A concurrent transaction got in the way; retrying the whole transaction succeeds.
     #[error("concurrent write to stream {stream}; retry the transaction")]
     Conflict { stream: String },

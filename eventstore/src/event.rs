@@ -20,6 +20,10 @@ pub struct Metadata {
     /// Version of the event's data schema, for upcasting old events.
     #[serde(default = "first_version")]
     pub schema_version: u32,
+    /// Whose personal data the event holds and in which of its fields: those are stored
+    /// sealed with that person's key, and read back as `"[erased]"` once it is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<crate::personal::Personal>,
     /// Anything else a caller wants to keep with the event.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -3,7 +3,6 @@
 use sqlx::types::Json;
 use sqlx::Row;
 
-use crate::store::recorded_event;
 use crate::{input, Error, EventStore, RecordedEvent};
 
 /// A stream's folded state as of `revision` (its last event folded in).
@@ -87,6 +86,6 @@ impl EventStore {
         .bind(&froms)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(recorded_event).collect()
+        self.events_of(&rows).await
     }
 }

@@ -11,6 +11,7 @@ use crate::append;
 use crate::error::Error;
 use crate::event::{Metadata, RecordedEvent};
 use crate::input;
+use crate::personal::Keyring;
 use crate::position::Position;
 use crate::subscription::{Subscription, SubscriptionFilter};
 use crate::transaction::StoreTransaction;
@@ -77,6 +78,8 @@ pub struct AppendResult {
 pub struct EventStore {
     pool: PgPool,
     inner: Arc<Inner>,
+    /// Seals and opens personal data; without it such events can be neither written nor read.
+    keyring: Option<Arc<Keyring>>,
 }
 
 struct Inner {
@@ -104,6 +107,7 @@ impl EventStore {
                 listening: std::sync::Once::new(),
                 poll_interval: Duration::from_secs(1),
             }),
+            keyring: None,
         };
         store.spawn_notifier();
         store
@@ -115,7 +119,33 @@ impl EventStore {
         EventStore {
             pool,
             inner: self.inner.clone(),
+            keyring: self.keyring.clone(),
         }
+    }
+
+    /// The same store sealing and opening personal data with `keyring`.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    /// Whether this store can seal and open personal data.
+    pub fn has_keyring(&self) -> bool {
+        self.keyring.is_some()
+    }
+
+    pub(crate) fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_deref()
+    }
+
+    /// Recorded rows as events, their personal fields opened (or shown erased).
+    pub(crate) async fn events_of(&self, rows: &[PgRow]) -> Result<Vec<RecordedEvent>, Error> {
+        let mut events = rows
+            .iter()
+            .map(recorded_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::personal::open(&self.pool, self.keyring(), &mut events).await?;
+        Ok(events)
     }
 
     /// Applies the embedded migrations to the database.
@@ -188,11 +218,12 @@ impl EventStore {
         loop {
             attempt += 1;
             let mut conn = self.pool.acquire().await?;
+            let events = crate::personal::seal(&mut conn, self.keyring(), events).await?;
             match append::append(
                 &mut conn,
                 stream,
                 expected,
-                events,
+                &events,
                 append::Mode::Autocommit,
             )
             .await
@@ -246,7 +277,7 @@ impl EventStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(recorded_event).collect()
+        self.events_of(&rows).await
     }
 
     /// The last revision of a stream, `None` when it does not exist.
@@ -323,7 +354,7 @@ impl EventStore {
                 .await?
             }
         };
-        rows.iter().map(recorded_event).collect()
+        self.events_of(&rows).await
     }
 
     /// A subscription to `$all` (or some categories) from `after`: catches up, then goes live.

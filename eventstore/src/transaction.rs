@@ -35,16 +35,28 @@ impl StoreTransaction {
         expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
+        let events = crate::personal::seal(&mut self.tx, self.store.keyring(), events).await?;
         let result = append::append(
             &mut self.tx,
             stream,
             expected,
-            events,
+            &events,
             append::Mode::InTransaction,
         )
         .await?;
         self.appended |= result.written;
         Ok(result)
+    }
+
+    /// Erases people: their data keys are deleted with this transaction, so every event
+    /// about them reads `"[erased]"` in its personal fields from then on.
+    pub async fn erase_personal(&mut self, subjects: &[String]) -> Result<u64, Error> {
+        crate::personal::erase_subjects(&mut self.tx, subjects).await
+    }
+
+    /// Erases everyone of a group (an organization) with this transaction.
+    pub async fn erase_personal_group(&mut self, group: &str) -> Result<u64, Error> {
+        crate::personal::erase_group(&mut self.tx, group).await
     }
 
     /// Claims `(scope, key)` for `stream`. Claiming again for the same stream is a no-op;
