@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use domain::{Claim, Decider, Scope};
+use domain::{Decider, Scope};
 use eventstore::{
     EventStore, ExpectedRevision, Metadata, NewEvent, Position, RecordedEvent, Snapshot,
 };
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::AppError;
+
+pub use crate::change::Change;
 
 /// Attempts before a command that keeps meeting concurrent writes gives up with CONFLICT.
 /// Under heavy contention on one stream (every authorization appends to the subscription)
@@ -128,50 +129,6 @@ impl Loaded {
             .lock()
             .map(|mut keep| std::mem::take(&mut *keep))
             .unwrap_or_default()
-    }
-}
-
-/// The events one decision appends to one stream, with the keys they claim and release.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub stream: String,
-    pub events: Vec<(String, serde_json::Value)>,
-    pub claims: Vec<Claim>,
-    pub releases: Vec<Claim>,
-}
-
-impl Change {
-    /// A change of `stream` with domain events, claiming and releasing what each declares.
-    pub fn claiming<E: Serialize>(
-        stream: impl Into<String>,
-        events: &[E],
-        claims: impl Fn(&E) -> (Vec<Claim>, Vec<Claim>),
-    ) -> Result<Change, AppError> {
-        Ok(events.iter().fold(Change::new(stream, events)?, |c, e| {
-            c.with_claims(claims(e))
-        }))
-    }
-
-    /// A change of `stream` with domain events (adjacently tagged serde enums).
-    pub fn new<E: Serialize>(stream: impl Into<String>, events: &[E]) -> Result<Change, AppError> {
-        let mut encoded = Vec::with_capacity(events.len());
-        for e in events {
-            let new = eventstore::encode_serde(e, Metadata::new(), domain::SCHEMA_VERSION)?;
-            encoded.push((new.event_type, new.data));
-        }
-        Ok(Change {
-            stream: stream.into(),
-            events: encoded,
-            claims: vec![],
-            releases: vec![],
-        })
-    }
-
-    /// The same change, also claiming and releasing keys.
-    pub fn with_claims(mut self, (claims, releases): (Vec<Claim>, Vec<Claim>)) -> Self {
-        self.claims.extend(claims);
-        self.releases.extend(releases);
-        self
     }
 }
 
@@ -325,23 +282,35 @@ impl CommandHandler {
         changes: Vec<Change>,
     ) -> Result<Vec<(String, Position)>, AppendOutcome> {
         let mut written = Vec::new();
-        if changes.iter().all(|c| c.events.is_empty()) {
+        if changes
+            .iter()
+            .all(|c| c.events.is_empty() && c.erases.is_empty() && c.erases_group.is_none())
+        {
             return Ok(written);
         }
         let mut tx = self.store.begin().await.map_err(AppendOutcome::store)?;
         for change in &changes {
             for release in &change.releases {
+                // A key read back erased cannot be named: the stream gives back what it holds.
+                if release.key.contains(eventstore::ERASED) {
+                    tx.release_held(release.scope.name(), &change.stream)
+                        .await
+                        .map_err(AppendOutcome::store)?;
+                    continue;
+                }
                 tx.release(release.scope.name(), &release.key, &change.stream)
                     .await
                     .map_err(AppendOutcome::store)?;
             }
         }
         for change in changes.iter().filter(|c| !c.events.is_empty()) {
-            let events: Vec<NewEvent> = change
-                .events
-                .iter()
-                .map(|(t, d)| NewEvent::new(t.clone(), d.clone()).with_metadata(context.metadata()))
-                .collect();
+            let mut events = Vec::with_capacity(change.events.len());
+            for (t, d) in &change.events {
+                let mut metadata = context.metadata();
+                metadata.personal = crate::personal::owner(&change.stream, t, d, loaded)
+                    .map_err(AppendOutcome::Failed)?;
+                events.push(NewEvent::new(t.clone(), d.clone()).with_metadata(metadata));
+            }
             let result = tx
                 .append(&change.stream, loaded.expected(&change.stream), &events)
                 .await
@@ -351,6 +320,26 @@ impl CommandHandler {
                 tx.claim(claim.scope.name(), &claim.key, &change.stream)
                     .await
                     .map_err(AppendOutcome::store)?;
+            }
+        }
+        // Last: events of this change about a person are sealed under the key it deletes.
+        for change in &changes {
+            if !change.erases.is_empty() {
+                tx.erase_personal(&change.erases)
+                    .await
+                    .map_err(AppendOutcome::store)?;
+            }
+            if let Some(group) = change.erases_group {
+                tx.erase_personal_group(&group.to_string())
+                    .await
+                    .map_err(AppendOutcome::store)?;
+                // Members still in the organization keep no account or phone in the claims
+                // table either: those keys named the people just erased.
+                for scope in [Scope::MemberAccount, Scope::MemberPhone] {
+                    tx.release_prefixed(scope.name(), &format!("{group}/"))
+                        .await
+                        .map_err(AppendOutcome::store)?;
+                }
             }
         }
         tx.commit().await.map_err(AppendOutcome::store)?;

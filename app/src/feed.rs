@@ -32,8 +32,9 @@ pub struct FeedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl From<&RecordedEvent> for FeedEvent {
-    fn from(e: &RecordedEvent) -> Self {
+impl FeedEvent {
+    /// The event as it is, every field (for operators).
+    fn whole(e: &RecordedEvent) -> Self {
         FeedEvent {
             id: e.event_id,
             position: e.position.to_string(),
@@ -43,6 +44,26 @@ impl From<&RecordedEvent> for FeedEvent {
             metadata: serde_json::to_value(&e.metadata).unwrap_or_default(),
             recorded_at: e.recorded_at,
         }
+    }
+
+    /// The event without the fields that identify a person (the catalog's, and any the
+    /// event itself says it holds), for whoever outside the service receives it.
+    fn minimized(e: &RecordedEvent) -> Self {
+        let mut event = FeedEvent::whole(e);
+        let mut personal: Vec<&str> =
+            domain::catalog::personal_fields(e.category(), &e.event_type).to_vec();
+        if let Some(p) = &e.metadata.personal {
+            personal.extend(p.fields.iter().map(String::as_str));
+        }
+        if let Some(data) = event.data.as_object_mut() {
+            for field in personal {
+                data.remove(field);
+            }
+        }
+        if let Some(metadata) = event.metadata.as_object_mut() {
+            metadata.remove("personal");
+        }
+        event
     }
 }
 
@@ -69,6 +90,15 @@ impl Audience {
     pub fn sees(self, event: &RecordedEvent) -> bool {
         self == Audience::Operator
             || domain::catalog::is_published(event.category(), &event.event_type)
+    }
+
+    /// The event as this audience receives it, if it does: operators whole, billing (and
+    /// the webhooks that share its view) without personal data.
+    pub fn view(self, event: &RecordedEvent) -> Option<FeedEvent> {
+        match self {
+            Audience::Operator => Some(FeedEvent::whole(event)),
+            Audience::Billing => self.sees(event).then(|| FeedEvent::minimized(event)),
+        }
     }
 }
 
@@ -137,11 +167,7 @@ pub async fn page(
     let more = read.len() > limit;
     let read = &read[..read.len().min(limit)];
     Ok(Page {
-        events: read
-            .iter()
-            .filter(|e| audience.sees(e))
-            .map(FeedEvent::from)
-            .collect(),
+        events: read.iter().filter_map(|e| audience.view(e)).collect(),
         next: read.last().map_or(after, |e| e.position),
         more,
     })

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod auth;
 pub mod clock;
+mod change;
 mod command;
 pub mod dns;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod maildomain;
 pub mod member;
 pub mod migration;
 pub mod organization;
+mod personal;
+pub mod personal_data;
 pub mod read;
 pub mod request;
 pub mod retention;
@@ -69,6 +72,12 @@ impl App {
         dns: Arc<dyn dns::Resolve>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        // Personal data in the log is sealed under the secret key, whoever built the store.
+        let store = if store.has_keyring() {
+            store
+        } else {
+            store.with_keyring(secrets.personal_keyring())
+        };
         App {
             handler: CommandHandler::new(store),
             secrets,

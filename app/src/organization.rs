@@ -1,6 +1,7 @@
 //! Organizations, their departments and admin invitations; binding the mail app.
 
 use domain::organization::{self, Organization, OrganizationCommand};
+use domain::Decider;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -253,10 +254,17 @@ pub async fn dissolve(
         members_left,
     };
     let stream = streams::organization(organization_id);
-    Ok(app
-        .run::<Organization>(request, &stream, command, |e| e.claims())
-        .await?
-        .map(|_| ()))
+    let now = app.now();
+    // Dissolving erases everyone's personal data in the same transaction.
+    app.handler
+        .execute_tracked(&request.context(), &[stream.to_string()], |loaded| {
+            let state = loaded.state::<Organization>(&stream)?;
+            let events = Organization::decide(&state, command.clone(), now)?;
+            let change = Change::claiming(&stream, &events, |e| e.claims())?
+                .erasing_organization(organization_id);
+            Ok(((), vec![change]))
+        })
+        .await
 }
 
 pub(crate) async fn run(

@@ -150,6 +150,18 @@ pub async fn mailbox_ids_on_domain(
         .await
 }
 
+/// A member's mailboxes not purged (open, failed, or in the recycle bin).
+pub async fn mailboxes_kept_of_member(
+    pool: &PgPool,
+    member_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM mailboxes WHERE member_id = $1 AND status <> $2")
+        .bind(member_id)
+        .bind(PURGED)
+        .fetch_all(pool)
+        .await
+}
+
 /// A member's mailboxes neither closed nor purged.
 pub async fn open_mailboxes_of_member(
     pool: &PgPool,

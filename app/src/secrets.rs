@@ -4,6 +4,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use sha2::Digest;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -62,9 +63,16 @@ pub enum SecretError {
 pub struct SecretStore {
     pool: PgPool,
     cipher: Aes256Gcm,
+    /// Seals the personal data keys of the log (a key of its own, derived from this one).
+    personal_key: [u8; 32],
 }
 
 impl SecretStore {
+    /// The keyring that seals personal data in the log (see `eventstore::personal`).
+    pub fn personal_keyring(&self) -> eventstore::Keyring {
+        eventstore::Keyring::new(self.personal_key)
+    }
+
     /// A store with a 32-byte key given as 64 hex characters.
     pub fn new(pool: PgPool, hex_key: &str) -> Result<Self, SecretError> {
         let bytes = decode_hex(hex_key.trim()).ok_or(SecretError::BadKey)?;
@@ -72,9 +80,16 @@ impl SecretStore {
             return Err(SecretError::BadKey);
         }
         let key = Key::<Aes256Gcm>::from_slice(&bytes);
+        // One secret key, two uses: never the same AES key for both.
+        let personal_key = sha2::Sha256::new()
+            .chain_update(b"mailplane personal data keys v1")
+            .chain_update(&bytes)
+            .finalize()
+            .into();
         Ok(SecretStore {
             pool,
             cipher: Aes256Gcm::new(key),
+            personal_key,
         })
     }
 

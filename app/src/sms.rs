@@ -9,6 +9,7 @@ use domain::notification::SmsEvent;
 use eventstore::{ExpectedRevision, RecordedEvent};
 
 use crate::error::AppError;
+use crate::streams::Category;
 use crate::{streams, App, Request};
 
 /// Whether the message `cause` asked for has its outcome recorded.
@@ -35,7 +36,9 @@ pub async fn record_outcome(
     metadata.actor = Some(context.actor);
     metadata.correlation_id = Some(context.correlation_id);
     metadata.causation_id = context.causation_id;
-    let event = eventstore::encode_serde(outcome, metadata, domain::SCHEMA_VERSION)?;
+    let mut event = eventstore::encode_serde(outcome, metadata, domain::SCHEMA_VERSION)?;
+    event.metadata.personal =
+        crate::personal::owner_by_cause(Category::Sms, &event.event_type, cause)?;
     match app
         .store()
         .append(

@@ -171,6 +171,17 @@ pub async fn purge_data(
     for id in read::mailboxes_kept_of_subscription(app.pool(), subscription_id).await? {
         mailbox::close_for_purge(app, request, id).await?;
     }
+    // The people go with the data: erased before the purge is recorded, so a crash in
+    // between erases again (harmlessly) on the timer's next run.
+    if let Some(organization_id) = state.organization_id {
+        crate::personal_data::erase_organization(
+            app,
+            request,
+            organization_id,
+            domain::erasure::ErasureReason::SubscriptionDataPurged,
+        )
+        .await?;
+    }
     run(
         app,
         request,

@@ -135,6 +135,7 @@ impl Words {
             ),
             ErrorCode::MemberNotAuthorized => ("Authorize the member first.", "请先授权该成员。"),
             ErrorCode::MemberNotDisabled => ("Disable the member first.", "请先停用该成员。"),
+            ErrorCode::MemberNotDeleted => ("Delete the member first.", "请先删除该成员。"),
             ErrorCode::OrganizationNotEmpty => ("Remove the members first.", "请先移除成员。"),
             ErrorCode::MemberHasMailbox => (
                 "Close the member's mailbox first.",

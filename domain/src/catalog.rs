@@ -4,6 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
+mod personal;
+pub use personal::{personal_fields, PERSONAL};
+
 use crate::mailbox::MailboxEvent;
 use crate::maildomain::MailDomainEvent;
 use crate::member::MemberEvent;
@@ -84,6 +87,7 @@ pub const CATALOG: &[Entry] = &[
     public("organization", "AppBound", "The organization was bound to a subscription.", "subscription_id now serving this organization"),
     public("organization", "DepartmentAuthorized", "A whole department was authorized for the app.", ""),
     public("organization", "OrganizationDissolved", "An empty organization was dissolved; its identifier is free.", ""),
+    public("organization", "PersonalDataErased", "The personal data of everyone in the organization was erased from every event (dissolved, or its subscription's data deleted).", ""),
     public("member", "MemberAdded", "A member was added (never with a password).", ""),
     public("member", "MemberUpdated", "A member's details changed (only the changed fields are set).", ""),
     public("member", "MemberDisabled", "A member was disabled.", ""),
@@ -92,6 +96,7 @@ pub const CATALOG: &[Entry] = &[
     public("member", "MemberAuthorized", "A member was authorized for the app (takes a seat: see SeatAssigned).", ""),
     public("member", "MemberAuthorizationRevoked", "A member's authorization was revoked.", ""),
     public("member", "MemberPasswordReset", "A member's password was reset (never the password).", ""),
+    public("member", "MemberErased", "A deleted member's personal data was erased from every event (published so that subscribers erase their copies too).", ""),
     public("maildomain", "DomainAdded", "A mail domain was added with the DNS records to publish.", ""),
     public("maildomain", "DomainModeChanged", "The domain's verification mode changed.", ""),
     public("maildomain", "DomainVerificationChecked", "The domain's records were looked up.", ""),
@@ -139,7 +144,8 @@ pub fn is_published(category: &str, event_type: &str) -> bool {
 pub fn schemas() -> Vec<(&'static str, String, Value)> {
     let mut all = Vec::new();
     let mut add = |category: &'static str, root: schemars::Schema| {
-        for (event_type, schema) in split(root.as_value()) {
+        for (event_type, mut schema) in split(root.as_value()) {
+            personal::mark(category, &event_type, &mut schema);
             all.push((category, event_type, schema));
         }
     };
@@ -236,17 +242,21 @@ pub fn readme() -> String {
          subscription) delivers an event as `{position, stream, type, data, metadata, recordedAt}`;\n\
          `stream` is `<category>-<id>`. Amounts are integers in minor units (fen for CNY) with\n\
          `currency` beside them; times are RFC 3339 in UTC. Internal events are not published:\n\
-         billing and webhooks never receive them (operators read them in the GraphQL `events`).\n\n\
-         | category | type | published | meaning | what billing uses |\n|---|---|---|---|---|\n",
+         billing and webhooks never receive them (operators read them in the GraphQL `events`).\n\
+         Personal fields (marked `\"x-personal\": true` in the schemas) identify a person: they are\n\
+         stored sealed with that person's key, are left out of every published event, and read\n\
+         `\"[erased]\"` once the person is erased.\n\n\
+         | category | type | published | personal fields | meaning | what billing uses |\n|---|---|---|---|---|---|\n",
     );
     for e in CATALOG {
         text.push_str(&format!(
-            "| {} | [{}]({}/{}.json) | {} | {} | {} |\n",
+            "| {} | [{}]({}/{}.json) | {} | {} | {} | {} |\n",
             e.category,
             e.event_type,
             e.category,
             e.event_type,
             if e.published { "yes" } else { "internal" },
+            personal_fields(e.category, e.event_type).join(", "),
             e.meaning,
             e.billing
         ));

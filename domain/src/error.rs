@@ -61,6 +61,8 @@ pub enum DomainError {
     MemberNotAuthorized,
     #[error("the member must be disabled first")]
     MemberNotDisabled,
+    #[error("only a deleted member is erased")]
+    MemberNotDeleted,
     #[error("the organization still has departments or members")]
     OrganizationNotEmpty,
     #[error("the member already has a mailbox")]

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 mod claims;
+pub mod erasure;
 mod error;
 pub mod mailbox;
 pub mod maildomain;

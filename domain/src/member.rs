@@ -16,9 +16,11 @@ use crate::validate;
 use crate::Decider;
 
 mod adding;
+mod erasure;
 mod seats;
 
 pub use adding::*;
+pub use erasure::*;
 pub use seats::*;
 
 /// Most rows one import may hold.
@@ -122,6 +124,11 @@ pub enum MemberEvent {
     },
     /// The member must change the password at the next login.
     MemberPasswordReset {},
+    /// A deleted member's name, account, phone, e-mail and mailbox addresses were erased
+    /// from every event (their key is gone); the member's id stays.
+    MemberErased {
+        reason: crate::erasure::ErasureReason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -139,6 +146,8 @@ pub struct MemberState {
     pub status: MemberStatus,
     pub authorized_by: Option<Uuid>,
     pub must_change_password: bool,
+    /// Deleted and erased: its personal fields read "[erased]".
+    pub erased: bool,
 }
 
 impl MemberState {
@@ -374,6 +383,7 @@ impl Decider for Member {
             } => s.authorized_by = Some(*subscription_id),
             E::MemberAuthorizationRevoked { .. } => s.authorized_by = None,
             E::MemberPasswordReset {} => s.must_change_password = true,
+            E::MemberErased { .. } => s.erased = true,
         }
         s
     }
@@ -768,6 +778,40 @@ mod tests {
         let deleted = Member::evolve(disabled, &member_events[0]);
         assert_eq!(
             Member::decide(&deleted, C::Enable, t0()),
+            Err(DomainError::NotFound("member"))
+        );
+    }
+
+    #[test]
+    fn only_a_deleted_member_is_erased_and_only_once() {
+        use crate::erasure::ErasureReason::ByManager;
+        let deleted = [
+            added(M1, "zhangwei", "13800138000"),
+            E::MemberDisabled {},
+            E::MemberDeleted {
+                account: "zhangwei".into(),
+                phone: Some("13800138000".into()),
+            },
+        ];
+        let erased = E::MemberErased { reason: ByManager };
+        assert_eq!(
+            erase(&Member::fold(&deleted), ByManager),
+            Ok(vec![erased.clone()])
+        );
+        // The erasure claims and releases nothing: account and phone went with the deletion.
+        assert_eq!(erased.claims(ORG), (vec![], vec![]));
+        let mut again = deleted.to_vec();
+        again.push(erased);
+        assert_eq!(erase(&Member::fold(&again), ByManager), Ok(vec![]));
+        assert!(Member::fold(&again).erased);
+        for not_deleted in [&deleted[..1], &deleted[..2]] {
+            assert_eq!(
+                erase(&Member::fold(not_deleted), ByManager),
+                Err(DomainError::MemberNotDeleted)
+            );
+        }
+        assert_eq!(
+            erase(&MemberState::default(), ByManager),
             Err(DomainError::NotFound("member"))
         );
     }

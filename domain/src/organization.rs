@@ -80,6 +80,11 @@ pub enum OrganizationCommand {
         /// Members not deleted, from the member read model.
         members_left: u32,
     },
+    /// Erases the personal data of everyone in the organization (its subscription's data
+    /// was deleted). Dissolving erases it too.
+    ErasePersonalData {
+        reason: crate::erasure::ErasureReason,
+    },
 }
 
 /// The organization decider.
@@ -341,10 +346,19 @@ impl Decider for Organization {
                 if !s.departments.is_empty() || members_left > 0 {
                     return Err(DomainError::OrganizationNotEmpty);
                 }
-                Ok(vec![E::OrganizationDissolved {
-                    identifier: s.identifier.clone(),
-                }])
+                Ok(vec![
+                    E::OrganizationDissolved {
+                        identifier: s.identifier.clone(),
+                    },
+                    E::PersonalDataErased {
+                        reason: crate::erasure::ErasureReason::OrganizationDissolved,
+                    },
+                ])
             }
+            C::ErasePersonalData { reason } => match s.id {
+                Some(_) => Ok(vec![E::PersonalDataErased { reason }]),
+                None => Err(DomainError::NotFound("organization")),
+            },
         }
     }
 
@@ -356,6 +370,7 @@ impl Decider for Organization {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erasure::ErasureReason;
     use crate::harness::{day, given, t0};
     use crate::subscription::{subscription_id_for_order, Subscription};
     use OrganizationCommand as C;
@@ -870,9 +885,14 @@ mod tests {
                 actor: "buyer-1".into(),
                 members_left: 0,
             })
-            .then(&[E::OrganizationDissolved {
-                identifier: "acme".into(),
-            }]);
+            .then(&[
+                E::OrganizationDissolved {
+                    identifier: "acme".into(),
+                },
+                E::PersonalDataErased {
+                    reason: ErasureReason::OrganizationDissolved,
+                },
+            ]);
         given::<Organization>(&[created(false)])
             .when(C::Dissolve {
                 confirm_identifier: "acme".into(),
@@ -904,6 +924,31 @@ mod tests {
     }
 
     #[test]
+    fn personal_data_is_erased_for_an_organization_that_exists_even_once_dissolved() {
+        let erased = E::PersonalDataErased {
+            reason: ErasureReason::SubscriptionDataPurged,
+        };
+        let command = || C::ErasePersonalData {
+            reason: ErasureReason::SubscriptionDataPurged,
+        };
+        given::<Organization>(&[created(false)])
+            .when(command())
+            .then(std::slice::from_ref(&erased));
+        given::<Organization>(&[
+            created(false),
+            E::OrganizationDissolved {
+                identifier: "acme".into(),
+            },
+        ])
+        .when(command())
+        .then(std::slice::from_ref(&erased));
+        given::<Organization>(&[])
+            .when(command())
+            .then_err(DomainError::NotFound("organization"));
+        assert_eq!(erased.claims(), (vec![], vec![]));
+    }
+
+    #[test]
     fn a_reseller_never_dissolves_once_an_admin_exists() {
         let accepted = E::InvitationAccepted {
             invitation_id: INV,
@@ -922,9 +967,14 @@ mod tests {
                 actor: "lina".into(),
                 members_left: 0,
             })
-            .then(&[E::OrganizationDissolved {
-                identifier: "acme".into(),
-            }]);
+            .then(&[
+                E::OrganizationDissolved {
+                    identifier: "acme".into(),
+                },
+                E::PersonalDataErased {
+                    reason: ErasureReason::OrganizationDissolved,
+                },
+            ]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! commits late (see DESIGN.md, "Event store semantics").
 
 mod append;
+mod checkpoint;
 mod claim_lookup;
 pub mod cluster;
 pub mod codec;

@@ -5,7 +5,8 @@ use crate::error::Error;
 use crate::event::NewEvent;
 use crate::input;
 use crate::position::Position;
-use crate::store::{save_checkpoint_on, AppendResult, EventStore, ExpectedRevision};
+use crate::checkpoint::save_checkpoint_on;
+use crate::store::{AppendResult, EventStore, ExpectedRevision};
 
 /// A transaction over several streams, uniqueness claims and checkpoints: all of it
 /// commits, or none of it. Dropping it without [`commit`](Self::commit) rolls back.
@@ -117,6 +118,34 @@ impl StoreTransaction {
                 .execute(&mut *self.tx)
                 .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Releases every key of `scope` that `stream` holds: for a key that can no longer be
+    /// named (its person was erased). Returns how many.
+    pub async fn release_held(&mut self, scope: &str, stream: &str) -> Result<u64, Error> {
+        input::claim_part("scope", scope)?;
+        input::stream_name(stream)?;
+        let done = sqlx::query("DELETE FROM claims WHERE scope = $1 AND stream_name = $2")
+            .bind(scope)
+            .bind(stream)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Releases every key of `scope` that starts with `prefix` (an organization's keys,
+    /// `{organization_id}/…`). Returns how many.
+    pub async fn release_prefixed(&mut self, scope: &str, prefix: &str) -> Result<u64, Error> {
+        input::claim_part("scope", scope)?;
+        input::claim_part("key", prefix)?;
+        let done = sqlx::query(
+            "DELETE FROM claims WHERE scope = $1 AND left(key, length($2)) = $2",
+        )
+        .bind(scope)
+        .bind(prefix)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Stores a consumer's checkpoint in this transaction, so a projection's table writes

@@ -15,6 +15,7 @@ use crate::runner::ProjectionError;
 use crate::Projection;
 
 mod audit_log;
+mod erasure;
 mod mail_domains;
 mod mailboxes;
 mod members;
@@ -23,6 +24,7 @@ mod organizations;
 mod subscriptions;
 
 use audit_log::*;
+use erasure::*;
 use mail_domains::*;
 use mailboxes::*;
 use members::*;
@@ -55,9 +57,15 @@ pub(crate) async fn apply(
     match projection {
         Projection::Subscriptions => subscriptions(conn, event).await,
         Projection::Organizations => organizations(conn, event).await,
-        Projection::Members => members(conn, event).await,
+        Projection::Members => match event.category() {
+            "member" => members(conn, event).await,
+            _ => members_of_organization(conn, event).await,
+        },
         Projection::MailDomains => mail_domains(conn, event).await,
-        Projection::Mailboxes => mailboxes(conn, event).await,
+        Projection::Mailboxes => match event.category() {
+            "mailbox" => mailboxes(conn, event).await,
+            _ => mailboxes_of_people(conn, event).await,
+        },
         Projection::Migrations => migrations(conn, event).await,
         Projection::AuditLog => audit_log_batch(conn, std::slice::from_ref(event)).await,
         Projection::Timers => crate::timers::apply(conn, event).await,

@@ -81,9 +81,10 @@ impl Projection {
         match self {
             Projection::Subscriptions => &["subscription"],
             Projection::Organizations => &["organization"],
-            Projection::Members => &["member"],
+            // Organizations and members too, for their erasures.
+            Projection::Members => &["member", "organization"],
             Projection::MailDomains => &["maildomain"],
-            Projection::Mailboxes => &["mailbox"],
+            Projection::Mailboxes => &["mailbox", "member", "organization"],
             Projection::Migrations => &["migration"],
             Projection::Timers => &[
                 "subscription",

@@ -344,7 +344,9 @@ impl Handler for SmsWorker {
             .get(wanted.secret, wanted.subject)
             .await
             .map_err(|e| transient(&e))?;
-        let outcome = match (wanted.to.clone(), secret) {
+        // An erased person is not written to (their number is gone, not "[erased]").
+        let to = wanted.to.clone().filter(|t| t != eventstore::ERASED);
+        let outcome = match (to, secret) {
             (None, _) => failed(None, "no phone number to send to".into()),
             (Some(to), None) => failed(
                 Some(to),

@@ -66,13 +66,11 @@ impl SubscriptionRoot {
             move |mut subscription| async move {
                 loop {
                     match subscription.next().await {
-                        Ok(event) if audience.sees(&event) => {
-                            return Some((
-                                EventNode::from(feed::FeedEvent::from(&event)),
-                                subscription,
-                            ));
+                        Ok(event) => {
+                            if let Some(seen) = audience.view(&event) {
+                                return Some((EventNode::from(seen), subscription));
+                            }
                         }
-                        Ok(_) => {}
                         Err(e) => {
                             // The client resumes from the last position it received.
                             tracing::error!(error = %e, "event subscription ended");

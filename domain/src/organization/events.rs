@@ -64,6 +64,11 @@ pub enum OrganizationEvent {
     OrganizationDissolved {
         identifier: String,
     },
+    /// The personal data of everyone in the organization (members, invitees) was erased
+    /// from every event; ids and non-personal facts stay.
+    PersonalDataErased {
+        reason: crate::erasure::ErasureReason,
+    },
 }
 
 impl OrganizationEvent {

@@ -190,6 +190,7 @@ pub(crate) fn evolve(mut s: OrganizationState, event: &OrganizationEvent) -> Org
             s.authorized_departments.insert(*department_id);
         }
         E::OrganizationDissolved { .. } => s.dissolved = true,
+        E::PersonalDataErased { .. } => {}
     }
     s
 }

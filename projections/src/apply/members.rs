@@ -54,6 +54,7 @@ pub(crate) async fn members(
             set_authorized(conn, std::slice::from_ref(event)).await?
         }
         E::MemberPasswordReset {} => {}
+        E::MemberErased { .. } => erase_member(conn, id).await?,
     }
     Ok(())
 }
@@ -93,7 +94,7 @@ pub(crate) async fn members_batch(
             set_authorized(conn, &rest[..authorization]).await?;
             authorization
         } else {
-            members(conn, first).await?;
+            apply(Projection::Members, conn, first).await?;
             1
         };
         rest = &rest[taken..];

@@ -127,6 +127,7 @@ pub(crate) async fn organizations(
                 .execute(&mut *conn)
                 .await?;
         }
+        E::PersonalDataErased { .. } => erase_invitees(conn, org).await?,
         E::OrganizationDissolved { .. } => {
             sqlx::query("UPDATE organizations SET dissolved = true WHERE id = $1")
                 .bind(org)
