@@ -277,6 +277,13 @@ impl Config {
         tracing::info!(path = %path.display(), "generated a secret-table key");
         Ok(key)
     }
+
+    /// The event store on `pool`, able to open the personal data sealed under the secret key.
+    pub fn event_store(&self, pool: &sqlx::PgPool) -> anyhow::Result<eventstore::EventStore> {
+        let secrets = app::secrets::SecretStore::new(pool.clone(), &self.secret_key()?)
+            .context("MAILPLANE_SECRET_KEY")?;
+        Ok(eventstore::EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring()))
+    }
 }
 
 /// A whole number within `range`, or `default` when unset.

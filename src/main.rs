@@ -270,7 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let db = database::Database::open(&config).await?;
             db.migrate().await?;
-            let runner = projections::Runner::new(eventstore::EventStore::new(db.pool.clone()));
+            let runner = projections::Runner::new(config.event_store(&db.pool)?);
             // Side by side: each projection has its own tables and connection.
             let counts = runner.rebuild_all(&chosen).await?;
             for (p, n) in chosen.iter().zip(counts) {

@@ -34,7 +34,10 @@ async fn serve(
     roles: Roles,
 ) -> anyhow::Result<()> {
     db.migrate().await?;
-    let store = EventStore::new(db.pool.clone());
+    let secrets = app::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
+        .context("MAILPLANE_SECRET_KEY")?;
+    // Every reader of the log (read models, workers, requests) opens sealed personal data.
+    let store = EventStore::new(db.pool.clone()).with_keyring(secrets.personal_keyring());
     let background = store.on_pool(db.background.clone());
     // Read models follow the log in the background until shutdown.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -51,8 +54,6 @@ async fn serve(
                 .await;
         }));
     }
-    let secrets = app::secrets::SecretStore::new(db.pool.clone(), &config.secret_key()?)
-        .context("MAILPLANE_SECRET_KEY")?;
     let dns = Arc::new(app::dns::DnsLookup::new(config.dns).context("MAILPLANE_DNS")?);
     let clock: Arc<dyn app::Clock> = Arc::new(app::SystemClock);
     let background_secrets =

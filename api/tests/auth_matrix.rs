@@ -63,11 +63,12 @@ async fn events(pool: &PgPool) -> i64 {
 async fn setup() -> (MailplaneSchema, PgPool, Value) {
     let db = fresh_database().await;
     let pool = db.pool(10).await;
-    let store = EventStore::new(pool.clone());
+    let secrets = SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let schema = build_schema(Services {
         app: app::App::new(
             store.clone(),
-            SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
+            secrets.clone(),
             // Never asked in these tests: every verification is refused before a lookup.
             Arc::new(app::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap()),
             Arc::new(app::SystemClock),
@@ -542,8 +543,8 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
     let _serial = SERIAL.lock().await;
     let db = fresh_database().await;
     let pool = db.pool(10).await;
-    let store = EventStore::new(pool.clone());
     let secrets = SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let schema = build_schema(Services {
         app: app::App::new(
             store.clone(),

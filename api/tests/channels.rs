@@ -34,11 +34,12 @@ struct Served {
 async fn serve() -> Served {
     let db = fresh_database().await;
     let pool = db.pool(20).await;
-    let store = EventStore::new(pool.clone());
+    let secrets = SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let schema = build_schema(Services {
         app: app::App::new(
             store.clone(),
-            SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
+            secrets.clone(),
             Arc::new(app::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap()),
             Arc::new(app::SystemClock),
         ),

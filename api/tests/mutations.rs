@@ -75,7 +75,8 @@ async fn events(pool: &PgPool) -> i64 {
 async fn setup() -> (MailplaneSchema, PgPool, Value) {
     let db = fresh_database().await;
     let pool = db.pool(10).await;
-    let store = EventStore::new(pool.clone());
+    let secrets = SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let published = domain::maildomain::DnsAnswers {
         mx: vec![
             (5, "mx1.mailplane.test".into()),
@@ -88,7 +89,7 @@ async fn setup() -> (MailplaneSchema, PgPool, Value) {
     let schema = build_schema(Services {
         app: app::App::new(
             store.clone(),
-            SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
+            secrets.clone(),
             Arc::new(app::dns::PublishedByOwner(published)),
             Arc::new(app::SystemClock),
         ),

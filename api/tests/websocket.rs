@@ -22,11 +22,12 @@ type Socket =
 async fn served(sockets: api::SocketLimits) -> (String, Arc<JwtKeys>) {
     let db = fresh_database().await;
     let pool = db.pool(10).await;
-    let store = EventStore::new(pool.clone());
+    let secrets = SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let services = Services {
         app: app::App::new(
             store.clone(),
-            SecretStore::new(pool.clone(), &app::secrets::generate_key().unwrap()).unwrap(),
+            secrets.clone(),
             Arc::new(app::dns::DnsLookup::new(Some("127.0.0.1:9".parse().unwrap())).unwrap()),
             Arc::new(app::SystemClock),
         ),

@@ -96,6 +96,8 @@ pub struct Server {
     pub port: u16,
     pub imap: SocketAddr,
     pub jwt_secret: String,
+    /// The secret-table key, which also opens the log's sealed personal data.
+    pub secret_key: String,
     _child: Group,
 }
 
@@ -109,6 +111,7 @@ impl Server {
         let (listen, imap) = (a.local_addr()?, b.local_addr()?);
         drop((a, b));
         let jwt_secret = app::secrets::generate_key()?;
+        let secret_key = app::secrets::generate_key()?;
         let log = std::fs::File::create(dir.join("serve.log"))?;
         let child = Command::new(std::env::current_exe()?)
             .arg("serve")
@@ -118,6 +121,7 @@ impl Server {
             .env("MAILPLANE_IMAP_LISTEN", imap.to_string())
             .env("MAILPLANE_DNS", format!("127.0.0.1:{}", dns.port))
             .env("MAILPLANE_JWT_SECRET", &jwt_secret)
+            .env("MAILPLANE_SECRET_KEY", &secret_key)
             .env("MAILPLANE_TOKEN_MAX_TTL", TOKEN_TTL)
             .env("MAILPLANE_SMS", "log")
             .env("MAILPLANE_LOG", "warn")
@@ -130,6 +134,7 @@ impl Server {
             port: listen.port(),
             imap,
             jwt_secret,
+            secret_key,
             _child: Group(child),
         };
         let client = reqwest::Client::new();

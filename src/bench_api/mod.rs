@@ -130,8 +130,9 @@ async fn run(dir: &std::path::Path, url: &str, db: &Database, sizes: Sizes) -> a
     open_mailboxes(&buyer, &server, &big, &imported, &mut figures).await?;
     settle(db).await?;
     reads::members_page(&server, &big, &mut figures).await?;
+    let secret_key = server.secret_key.clone();
     drop(server);
-    reads::rebuild(db, &mut figures).await?;
+    reads::rebuild(db, &secret_key, &mut figures).await?;
     let all: Vec<String> = figures.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("{}", all.join(" "));
     Ok(())

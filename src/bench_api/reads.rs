@@ -55,8 +55,13 @@ pub(super) async fn members_page(
 }
 
 /// Every projection rebuilt from the whole log, beside a bare read of the log.
-pub(super) async fn rebuild(db: &Database, figures: &mut Figures) -> anyhow::Result<()> {
-    let store = eventstore::EventStore::new(db.pool.clone());
+pub(super) async fn rebuild(
+    db: &Database,
+    secret_key: &str,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let keyring = app::secrets::SecretStore::new(db.pool.clone(), secret_key)?.personal_keyring();
+    let store = eventstore::EventStore::new(db.pool.clone()).with_keyring(keyring);
     let started = Instant::now();
     let mut after = eventstore::Position::START;
     let mut events = 0usize;

@@ -233,8 +233,8 @@ async fn every_published_event_arrives_once_in_order_through_random_failures() {
     let _serial = SERIAL.lock().await;
     let db = fresh_database().await;
     let pool = db.pool(20).await;
-    let store = EventStore::new(pool.clone());
     let secrets = SecretStore::new(pool.clone(), KEY).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let r = Receiver::default();
     *r.fail_percent.lock().unwrap() = 30;
     let url = receiver(r.clone()).await;
@@ -331,8 +331,8 @@ async fn a_failing_endpoint_is_flagged_gives_up_and_can_be_paused_rotated_and_re
     let _serial = SERIAL.lock().await;
     let db = fresh_database().await;
     let pool = db.pool(20).await;
-    let store = EventStore::new(pool.clone());
     let secrets = SecretStore::new(pool.clone(), KEY).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     let r = Receiver::default();
     *r.fail_percent.lock().unwrap() = 100;
     let url = receiver(r.clone()).await;
@@ -449,8 +449,8 @@ async fn a_webhook_aimed_at_loopback_or_redirected_there_reaches_nothing() {
     let _serial = SERIAL.lock().await;
     let db = fresh_database().await;
     let pool = db.pool(20).await;
-    let store = EventStore::new(pool.clone());
     let secrets = SecretStore::new(pool.clone(), KEY).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     // A receiver on loopback stands for our own network or the metadata service.
     let inside = Receiver::default();
     let inside_url = receiver(inside.clone()).await;

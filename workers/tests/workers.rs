@@ -67,8 +67,8 @@ async fn world() -> World {
     let serial = SERIAL.lock().await;
     let db = fresh_database().await;
     let pool = db.pool(20).await;
-    let store = EventStore::new(pool.clone());
-    let secrets = SecretStore::new(pool, KEY).unwrap();
+    let secrets = SecretStore::new(pool.clone(), KEY).unwrap();
+    let store = EventStore::new(pool.clone()).with_keyring(secrets.personal_keyring());
     // Domains "publish" the provider's records; tests of real lookups use a DNS server.
     let app = App::new(
         store.clone(),
