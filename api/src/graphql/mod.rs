@@ -9,6 +9,7 @@ mod context;
 pub use context::Readable;
 mod departments;
 mod enums;
+mod erasure;
 mod error;
 mod events;
 mod invitations;
@@ -58,6 +59,7 @@ pub struct MutationRoot(
     mailbox::MailboxMutation,
     migration_mutation::MigrationMutation,
     webhooks::WebhookMutation,
+    erasure::ErasureMutation,
 );
 
 /// Longest query nesting accepted.
