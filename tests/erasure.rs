@@ -1,5 +1,6 @@
 //! Erasing a person, through the binary: members added, authorized, given mailboxes on a
-//! private Dovecot; one is edited, disabled, deleted and erased by the manager. Then every
+//! private Dovecot; one is edited, disabled, deleted and erased by the manager, another by an
+//! operator on the person's request. Then every
 //! projection is rebuilt, and the person's name, account, phone, e-mail and mailbox address
 //! are found nowhere: not in any table (the log's raw rows, the read models, the webhook
 //! deliveries, the idempotency answers…), not in the decoded events, not in the feed (as
@@ -28,14 +29,18 @@ use support::*;
 const PASSWORD: &str = "Zw-Passw0rd!9";
 const SECRET_KEY: &str = "25983c6870b010a6dbf9555b12b92b22b9baf64fc1c2ccb1a3266c2dcafd35f0";
 
-/// What identifies the person who is erased.
-const PERSON: [&str; 6] = [
+/// What identifies the people who are erased: one by the manager, one by an operator on
+/// the person's request.
+const PERSON: [&str; 9] = [
     "欧阳娜娜",
     "ouyangnn",
     "13912345678",
     "nana.private@example.org",
     "nana.new@example.org",
     "ouyangnana@erase.cn",
+    "王小五",
+    "wangxw",
+    "13700000003",
 ];
 /// The other members, who stay.
 const OTHERS: [&str; 4] = ["李雷", "lilei", "韩梅梅", "hanmeimei@erase.cn"];
@@ -241,6 +246,12 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
         &org,
         json!({"name": OTHERS[2], "account": "hanmm", "phone": "13800000002", "email": "han@example.org"}),
     );
+    let wang = add_member(
+        port,
+        &buyer,
+        &org,
+        json!({"name": PERSON[6], "account": PERSON[7], "phone": PERSON[8]}),
+    );
     let members = [&person, &lilei, &hanmeimei];
     gql(
         port,
@@ -334,6 +345,11 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
     let again = gql(port, &buyer, erase, json!({"m": person}))["eraseMember"].clone();
     assert_eq!(again, erased, "erasing twice is erasing once");
     assert_eq!(event_count(&pool).await, after_erasure);
+    // An operator carries out another person's request, in an organization not theirs.
+    act("disableMember", "memberId", &wang);
+    act("deleteMember", "memberId", &wang);
+    let by_operator = gql(port, &operator, erase, json!({"m": wang}))["eraseMember"].clone();
+    assert_eq!(by_operator["name"], "[erased]");
     // The mailbox in the recycle bin is purged with the person.
     statuses("PURGED");
 
@@ -399,6 +415,9 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
     let decoded = serde_json::to_string(&decoded).unwrap();
     assert_absent("the decoded events", &decoded);
     assert!(decoded.contains("[erased]"));
+    for reason in ["BY_MANAGER", "PERSONS_REQUEST"] {
+        assert!(decoded.contains(reason), "no erasure {reason}");
+    }
     for other in OTHERS {
         assert!(decoded.contains(other), "{other} lost from the decoded log");
     }
