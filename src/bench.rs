@@ -1,5 +1,6 @@
-//! `mailplane bench eventstore`: append throughput against a raw INSERT baseline, and
-//! `$all` catch-up speed, all in one run on one fresh database.
+//! `mailplane bench eventstore`: append throughput against a raw INSERT baseline, `$all`
+//! catch-up speed, and what sealing personal fields (crypto-shredding) costs appends and
+//! catch-up reads, all in one run on one fresh database.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,7 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use eventstore::{EventStore, ExpectedRevision, NewEvent, Position};
+use eventstore::{
+    EventStore, ExpectedRevision, Keyring, Metadata, NewEvent, Personal, Position,
+    SubscriptionFilter,
+};
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -73,7 +77,10 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     )
     .await
     .context("creating the raw baseline table")?;
-    let store = EventStore::new(pool.clone());
+    // Every phase appends with the keyring at hand; only events that name a person are sealed.
+    let mut master = [0u8; 32];
+    getrandom::getrandom(&mut master).context("a key for the bench keyring")?;
+    let store = EventStore::new(pool.clone()).with_keyring(Keyring::new(master));
     let seconds = phase_seconds();
     let settings: (String, String) =
         sqlx::query_as("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
@@ -87,29 +94,55 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     // Warm up both paths so the first measured phase does not pay for cold caches.
     measure(1, Duration::from_secs(1), |w| raw_writer(pool.clone(), w)).await?;
     measure(1, Duration::from_secs(1), |w| {
-        append_writer(store.clone(), w, 1)
+        append_writer(store.clone(), w, 1, false)
     })
     .await?;
 
     let phase = Duration::from_secs(seconds);
     let raw_1w = measure(1, phase, |w| raw_writer(pool.clone(), w)).await?;
     println!("raw_1w_per_s={raw_1w:.0}");
-    let append_1w = measure(1, phase, |w| append_writer(store.clone(), w, 1)).await?;
+    let append_1w = measure(1, phase, |w| append_writer(store.clone(), w, 1, false)).await?;
     println!("append_1w_per_s={append_1w:.0}");
     // ABBA order: drift over the run (autovacuum, cache, table growth) weighs on both
     // sides alike.
     let raw_a = measure(8, phase, |w| raw_writer(pool.clone(), w)).await?;
-    let append_a = measure(8, phase, |w| append_writer(store.clone(), w, 8)).await?;
-    let append_b = measure(8, phase, |w| append_writer(store.clone(), w, 8)).await?;
+    let append_a = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
+    let append_b = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
     let raw_b = measure(8, phase, |w| raw_writer(pool.clone(), w)).await?;
     let raw_8w = (raw_a + raw_b) / 2.0;
     let append_8w = (append_a + append_b) / 2.0;
     println!("raw_8w_per_s={raw_8w:.0} ({raw_a:.0}, {raw_b:.0})");
     println!("append_8w_per_s={append_8w:.0} ({append_a:.0}, {append_b:.0})");
 
-    top_up(&store, CATCHUP_EVENTS).await?;
-    let catchup = catch_up(&store, CATCHUP_EVENTS).await?;
+    // The same events with their person's fields sealed (one key per stream's person).
+    let plain_a = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
+    let sealed_a = measure(8, phase, |w| append_writer(store.clone(), w, 8, true)).await?;
+    let sealed_b = measure(8, phase, |w| append_writer(store.clone(), w, 8, true)).await?;
+    let plain_b = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
+    let plain_8w = (plain_a + plain_b) / 2.0;
+    let sealed_8w = (sealed_a + sealed_b) / 2.0;
+    println!("append_8w_plain_per_s={plain_8w:.0} ({plain_a:.0}, {plain_b:.0})");
+    println!("append_8w_sealed_per_s={sealed_8w:.0} ({sealed_a:.0}, {sealed_b:.0})");
+
+    top_up(&store, "member", CATCHUP_EVENTS, false).await?;
+    top_up(&store, "person", CATCHUP_EVENTS, true).await?;
+    let catchup = catch_up(&store, SubscriptionFilter::All, CATCHUP_EVENTS).await?;
     println!("catchup_events_per_s={catchup:.0} over {CATCHUP_EVENTS} events");
+    let plain_read = SubscriptionFilter::categories(["member"]);
+    let sealed_read = SubscriptionFilter::categories(["person"]);
+    let read_plain_a = catch_up(&store, plain_read.clone(), CATCHUP_EVENTS).await?;
+    let read_sealed_a = catch_up(&store, sealed_read.clone(), CATCHUP_EVENTS).await?;
+    let read_sealed_b = catch_up(&store, sealed_read, CATCHUP_EVENTS).await?;
+    let read_plain_b = catch_up(&store, plain_read, CATCHUP_EVENTS).await?;
+    let read_plain = (read_plain_a + read_plain_b) / 2.0;
+    let read_sealed = (read_sealed_a + read_sealed_b) / 2.0;
+    println!("catchup_plain_per_s={read_plain:.0} ({read_plain_a:.0}, {read_plain_b:.0})");
+    println!("catchup_sealed_per_s={read_sealed:.0} ({read_sealed_a:.0}, {read_sealed_b:.0})");
+    println!(
+        "sealed_append_ratio={:.2} sealed_catchup_ratio={:.2}",
+        sealed_8w / plain_8w,
+        read_sealed / read_plain
+    );
 
     println!(
         "append_1w_per_s={append_1w:.0} append_8w_per_s={append_8w:.0} raw_8w_per_s={raw_8w:.0} append_8w_ratio={:.2} catchup_events_per_s={catchup:.0}",
@@ -167,7 +200,24 @@ impl XorShift {
 }
 
 fn payload(n: u64) -> serde_json::Value {
-    json!({"member_id": format!("m-{n}"), "account": "zhangwei", "seats": 10})
+    json!({"member_id": format!("m-{n}"), "account": "zhangwei", "name": "张伟", "phone": "13800138000", "seats": 10})
+}
+
+/// The event, its person's fields sealed when `sealed`.
+fn event(n: u64, person: Option<String>) -> NewEvent {
+    let event = NewEvent::new("MemberAdded", payload(n));
+    match person {
+        None => event,
+        Some(subject) => {
+            let mut metadata = Metadata::new();
+            metadata.personal = Some(Personal {
+                subject,
+                group: None,
+                fields: ["account", "name", "phone"].map(String::from).to_vec(),
+            });
+            event.with_metadata(metadata)
+        }
+    }
 }
 
 fn raw_writer(pool: PgPool, ctx: WriterCtx) -> Writer {
@@ -196,7 +246,7 @@ fn raw_writer(pool: PgPool, ctx: WriterCtx) -> Writer {
 /// Appends one event per call with the exact expected revision. Each writer owns the
 /// streams whose number is its index modulo the writer count, so it always knows their
 /// revisions; picks among them are random.
-fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64) -> Writer {
+fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64, sealed: bool) -> Writer {
     Box::pin(async move {
         let mut rng = XorShift(0xD1B5_4A32_D192_ED03 ^ (ctx.index + 1));
         let mut revisions: HashMap<u64, Option<u64>> = HashMap::new();
@@ -204,12 +254,13 @@ fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64) -> Writer {
         let mut n = 0;
         while !ctx.stop.load(Ordering::Relaxed) {
             let number = rng.next(owned) * writers + ctx.index;
-            let stream = format!("member-{}-w{writers}", number);
+            let category = if sealed { "person" } else { "member" };
+            let stream = format!("{category}-{number}-w{writers}");
             // A stream not seen yet is taken to be new; if it is not, the refusal says
             // where it is and the writer tries again with that (the miss is not counted).
             let known = revisions.get(&number).copied().flatten();
             let expected = known.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-            let event = NewEvent::new("MemberAdded", payload(n));
+            let event = event(n, sealed.then(|| stream.clone()));
             let result = match store.append(&stream, expected, &[event]).await {
                 Ok(r) => r,
                 Err(eventstore::Error::WrongExpectedVersion { actual, .. }) => {
@@ -226,9 +277,16 @@ fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64) -> Writer {
     })
 }
 
-/// Appends in batches until the store holds at least `total` events.
-async fn top_up(store: &EventStore, total: u64) -> anyhow::Result<()> {
-    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+/// Appends in batches until `category` holds at least `total` events; sealed ones name a
+/// person per five events (a member's life in the log is a handful of events).
+async fn top_up(
+    store: &EventStore,
+    category: &'static str,
+    total: u64,
+    sealed: bool,
+) -> anyhow::Result<()> {
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_name LIKE $1")
+        .bind(format!("{category}-%"))
         .fetch_one(store.pool())
         .await?;
     let missing = total.saturating_sub(have as u64);
@@ -239,11 +297,14 @@ async fn top_up(store: &EventStore, total: u64) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             for b in (w..batches).step_by(4) {
                 let events: Vec<NewEvent> = (0..500)
-                    .map(|i| NewEvent::new("MemberAdded", payload(b * 500 + i)))
+                    .map(|i| {
+                        let person = sealed.then(|| format!("member-fill{b}-{}", i / 5));
+                        event(b * 500 + i, person)
+                    })
                     .collect();
                 store
                     .append(
-                        &format!("member-fill{b}"),
+                        &format!("{category}-fill{b}"),
                         ExpectedRevision::NoStream,
                         &events,
                     )
@@ -258,11 +319,15 @@ async fn top_up(store: &EventStore, total: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads `$all` from the start, page by page, as a catching-up subscriber does.
-async fn catch_up(store: &EventStore, total: u64) -> anyhow::Result<f64> {
+/// Reads from the start, page by page, as a catching-up subscriber (a rebuild) does.
+async fn catch_up(
+    store: &EventStore,
+    filter: SubscriptionFilter,
+    total: u64,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut sub = store
-        .subscribe(eventstore::SubscriptionFilter::All, Position::START)
+        .subscribe(filter, Position::START)
         .with_batch_size(1_000);
     let mut read = 0u64;
     let mut bytes = 0usize;
