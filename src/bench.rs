@@ -94,31 +94,32 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     // Warm up both paths so the first measured phase does not pay for cold caches.
     measure(1, Duration::from_secs(1), |w| raw_writer(pool.clone(), w)).await?;
     measure(1, Duration::from_secs(1), |w| {
-        append_writer(store.clone(), w, 1, false)
+        append_writer(store.clone(), w, 1)
     })
     .await?;
 
     let phase = Duration::from_secs(seconds);
     let raw_1w = measure(1, phase, |w| raw_writer(pool.clone(), w)).await?;
     println!("raw_1w_per_s={raw_1w:.0}");
-    let append_1w = measure(1, phase, |w| append_writer(store.clone(), w, 1, false)).await?;
+    let append_1w = measure(1, phase, |w| append_writer(store.clone(), w, 1)).await?;
     println!("append_1w_per_s={append_1w:.0}");
     // ABBA order: drift over the run (autovacuum, cache, table growth) weighs on both
     // sides alike.
     let raw_a = measure(8, phase, |w| raw_writer(pool.clone(), w)).await?;
-    let append_a = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
-    let append_b = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
+    let append_a = measure(8, phase, |w| append_writer(store.clone(), w, 8)).await?;
+    let append_b = measure(8, phase, |w| append_writer(store.clone(), w, 8)).await?;
     let raw_b = measure(8, phase, |w| raw_writer(pool.clone(), w)).await?;
     let raw_8w = (raw_a + raw_b) / 2.0;
     let append_8w = (append_a + append_b) / 2.0;
     println!("raw_8w_per_s={raw_8w:.0} ({raw_a:.0}, {raw_b:.0})");
     println!("append_8w_per_s={append_8w:.0} ({append_a:.0}, {append_b:.0})");
 
-    // The same events with their person's fields sealed (one key per stream's person).
-    let plain_a = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
-    let sealed_a = measure(8, phase, |w| append_writer(store.clone(), w, 8, true)).await?;
-    let sealed_b = measure(8, phase, |w| append_writer(store.clone(), w, 8, true)).await?;
-    let plain_b = measure(8, phase, |w| append_writer(store.clone(), w, 8, false)).await?;
+    // A command's append as the product makes it (a transaction, a MemberAdded with its
+    // metadata), with and without its person's fields sealed.
+    let plain_a = measure(8, phase, |w| command_writer(store.clone(), w, false)).await?;
+    let sealed_a = measure(8, phase, |w| command_writer(store.clone(), w, true)).await?;
+    let sealed_b = measure(8, phase, |w| command_writer(store.clone(), w, true)).await?;
+    let plain_b = measure(8, phase, |w| command_writer(store.clone(), w, false)).await?;
     let plain_8w = (plain_a + plain_b) / 2.0;
     let sealed_8w = (sealed_a + sealed_b) / 2.0;
     println!("append_8w_plain_per_s={plain_8w:.0} ({plain_a:.0}, {plain_b:.0})");
@@ -200,24 +201,30 @@ impl XorShift {
 }
 
 fn payload(n: u64) -> serde_json::Value {
-    json!({"member_id": format!("m-{n}"), "account": "zhangwei", "name": "张伟", "phone": "13800138000", "seats": 10})
+    json!({"member_id": format!("m-{n}"), "account": "zhangwei", "seats": 10})
 }
 
-/// The event, its person's fields sealed when `sealed`.
-fn event(n: u64, person: Option<String>) -> NewEvent {
-    let event = NewEvent::new("MemberAdded", payload(n));
-    match person {
-        None => event,
-        Some(subject) => {
-            let mut metadata = Metadata::new();
-            metadata.personal = Some(Personal {
-                subject,
-                group: None,
-                fields: ["account", "name", "phone"].map(String::from).to_vec(),
-            });
-            event.with_metadata(metadata)
-        }
+/// A `MemberAdded` as the product writes it (its data and metadata), about `person`; its
+/// personal fields are sealed when `sealed`.
+fn member_added(n: u64, person: String, sealed: bool) -> NewEvent {
+    let data = json!({
+        "member_id": uuid::Uuid::now_v7(), "organization_id": uuid::Uuid::now_v7(),
+        "department_id": null, "name": "张伟", "account": format!("zhangwei{n}"),
+        "phone": format!("138{:08}", n % 100_000_000), "email": format!("zhangwei{n}@example.cn"),
+        "role": "MEMBER", "employment_type": "FULL_TIME", "hire_date": "2026-03-01",
+    });
+    let mut metadata = Metadata::new();
+    metadata.correlation_id = Some(uuid::Uuid::now_v7());
+    metadata.causation_id = Some(uuid::Uuid::now_v7());
+    metadata.actor = Some("account:buyer-1".into());
+    if sealed {
+        metadata.personal = Some(Personal {
+            subject: person,
+            group: Some(format!("organization-{}", n % 100)),
+            fields: ["name", "account", "phone", "email"].map(String::from).to_vec(),
+        });
     }
+    NewEvent::new("MemberAdded", data).with_metadata(metadata)
 }
 
 fn raw_writer(pool: PgPool, ctx: WriterCtx) -> Writer {
@@ -246,7 +253,7 @@ fn raw_writer(pool: PgPool, ctx: WriterCtx) -> Writer {
 /// Appends one event per call with the exact expected revision. Each writer owns the
 /// streams whose number is its index modulo the writer count, so it always knows their
 /// revisions; picks among them are random.
-fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64, sealed: bool) -> Writer {
+fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64) -> Writer {
     Box::pin(async move {
         let mut rng = XorShift(0xD1B5_4A32_D192_ED03 ^ (ctx.index + 1));
         let mut revisions: HashMap<u64, Option<u64>> = HashMap::new();
@@ -254,13 +261,12 @@ fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64, sealed: bool) 
         let mut n = 0;
         while !ctx.stop.load(Ordering::Relaxed) {
             let number = rng.next(owned) * writers + ctx.index;
-            let category = if sealed { "person" } else { "member" };
-            let stream = format!("{category}-{number}-w{writers}");
+            let stream = format!("member-{number}-w{writers}");
             // A stream not seen yet is taken to be new; if it is not, the refusal says
             // where it is and the writer tries again with that (the miss is not counted).
             let known = revisions.get(&number).copied().flatten();
             let expected = known.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-            let event = event(n, sealed.then(|| stream.clone()));
+            let event = NewEvent::new("MemberAdded", payload(n));
             let result = match store.append(&stream, expected, &[event]).await {
                 Ok(r) => r,
                 Err(eventstore::Error::WrongExpectedVersion { actual, .. }) => {
@@ -270,6 +276,27 @@ fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64, sealed: bool) 
                 Err(e) => return Err(e.into()),
             };
             revisions.insert(number, Some(result.next_expected));
+            n += 1;
+            ctx.done.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(n)
+    })
+}
+
+/// Each command appends one event about a new person (a member added) in a transaction of
+/// its own, as the application's command handler does.
+fn command_writer(store: EventStore, ctx: WriterCtx, sealed: bool) -> Writer {
+    Box::pin(async move {
+        let category = if sealed { "person" } else { "member" };
+        let mut n = 0;
+        while !ctx.stop.load(Ordering::Relaxed) {
+            let id = uuid::Uuid::now_v7();
+            let stream = format!("{category}-{id}");
+            let mut tx = store.begin().await?;
+            let event = member_added(n, format!("member-{id}"), sealed);
+            tx.append(&stream, ExpectedRevision::NoStream, &[event])
+                .await?;
+            tx.commit().await?;
             n += 1;
             ctx.done.fetch_add(1, Ordering::Relaxed);
         }
@@ -298,8 +325,8 @@ async fn top_up(
             for b in (w..batches).step_by(4) {
                 let events: Vec<NewEvent> = (0..500)
                     .map(|i| {
-                        let person = sealed.then(|| format!("member-fill{b}-{}", i / 5));
-                        event(b * 500 + i, person)
+                        let n = b * 500 + i;
+                        member_added(n, format!("member-{category}{b}-{}", i / 5), sealed)
                     })
                     .collect();
                 store

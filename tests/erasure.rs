@@ -72,9 +72,9 @@ fn webhook_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
                     .unwrap()
                     .push(String::from_utf8_lossy(&body).into_owned());
             }
-            let _ = reader.get_mut().write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
     });
     (port, bodies)
@@ -273,21 +273,17 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
         json!({"d": domain_id}),
     );
     let open = "mutation($m: [ID!]!, $d: ID!) { openMailboxes(memberIds: $m, domainId: $d) { id address } }";
-    let opened = gql(port, &buyer, open, json!({"m": members, "d": domain_id}))["openMailboxes"]
-        .clone();
+    let opened =
+        gql(port, &buyer, open, json!({"m": members, "d": domain_id}))["openMailboxes"].clone();
     let address = |i: usize| opened[i]["address"].as_str().unwrap().to_owned();
-    assert_eq!(
-        [address(0), address(2)],
-        [PERSON[5], OTHERS[3]],
-        "{opened}"
-    );
+    assert_eq!([address(0), address(2)], [PERSON[5], OTHERS[3]], "{opened}");
     let mailbox = opened[0]["id"].as_str().unwrap().to_owned();
     let status = "query($o: ID!) { organization(id: $o) { mailboxes(first: 10) { nodes { address status } } } }";
     let statuses = |want: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let nodes = gql(port, &buyer, status, json!({"o": org}))["organization"]
-                ["mailboxes"]["nodes"]
+            let nodes = gql(port, &buyer, status, json!({"o": org}))["organization"]["mailboxes"]
+                ["nodes"]
                 .clone();
             let kinds: Vec<&str> = nodes
                 .as_array()
@@ -307,7 +303,8 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
     statuses("ACTIVE");
 
     // Not deleted yet: erasing is refused and writes nothing.
-    let erase = "mutation($m: ID!) { eraseMember(memberId: $m) { id name account phone email status } }";
+    let erase =
+        "mutation($m: ID!) { eraseMember(memberId: $m) { id name account phone email status } }";
     let before = event_count(&pool).await;
     assert_eq!(
         refused(port, Some(&buyer), erase, json!({"m": person})).0,
@@ -357,11 +354,17 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
     let published = feed(port, &billing);
     let deadline = Instant::now() + Duration::from_secs(60);
     while received.lock().unwrap().len() < published.len() {
-        assert!(Instant::now() < deadline, "webhook deliveries never caught up");
+        assert!(
+            Instant::now() < deadline,
+            "webhook deliveries never caught up"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(published.iter().any(|e| e["type"] == "MemberErased"));
-    assert_absent("the billing feed", &serde_json::to_string(&published).unwrap());
+    assert_absent(
+        "the billing feed",
+        &serde_json::to_string(&published).unwrap(),
+    );
     assert_absent("webhook bodies", &received.lock().unwrap().join("\n"));
     let internal = serde_json::to_string(&feed(port, &operator)).unwrap();
     assert_absent("the operator feed", &internal);

@@ -6,8 +6,8 @@
 
 pub mod access;
 pub mod auth;
-pub mod clock;
 mod change;
+pub mod clock;
 mod command;
 pub mod dns;
 pub mod error;

@@ -96,7 +96,10 @@ pub(crate) fn owner_by_cause(
     if fields.is_empty() {
         return Ok(None);
     }
-    let (subject, group) = match (&cause.metadata.personal, StreamName::parse(&cause.stream_name)) {
+    let (subject, group) = match (
+        &cause.metadata.personal,
+        StreamName::parse(&cause.stream_name),
+    ) {
         (Some(p), _) => (p.subject.clone(), p.group.clone()),
         // The cause holds no personal field itself (an authorization): its member's key.
         (None, Some((Category::Member, id))) => (member_subject(id), None),

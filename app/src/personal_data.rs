@@ -103,8 +103,11 @@ pub(crate) async fn erase_organization(
     app.handler
         .execute_tracked(&request.context(), &[stream.to_string()], |loaded| {
             let state = loaded.state::<Organization>(&stream)?;
-            let events =
-                Organization::decide(&state, OrganizationCommand::ErasePersonalData { reason }, now)?;
+            let events = Organization::decide(
+                &state,
+                OrganizationCommand::ErasePersonalData { reason },
+                now,
+            )?;
             Ok((
                 (),
                 vec![Change::new(&stream, &events)?.erasing_organization(organization_id)],

@@ -54,4 +54,3 @@ pub(crate) async fn save_checkpoint_on(
     .await?;
     Ok(())
 }
-

@@ -183,6 +183,20 @@ async fn keys_for_writing(
             *group = p.group.as_deref();
         }
     }
+    // Most events are about people the log knows already: a read (no write, no commit to
+    // flush in autocommit mode) finds their keys; only new people are inserted.
+    let named: Vec<&str> = groups.keys().copied().collect();
+    let mut known: Vec<(String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)")
+            .bind(&named)
+            .fetch_all(&mut *conn)
+            .await?;
+    if known.len() == named.len() {
+        return unwrap_all(keyring, known);
+    }
+    for (subject, _) in &known {
+        groups.remove(subject.as_str());
+    }
     let mut subjects = Vec::with_capacity(groups.len());
     let mut group_of = Vec::with_capacity(groups.len());
     let mut candidates = Vec::with_capacity(groups.len());
@@ -193,7 +207,7 @@ async fn keys_for_writing(
         group_of.push(*group);
         candidates.push(keyring.wrap(subject, &key)?);
     }
-    // One round trip: the keys made now, and the ones that existed (the inserted rows are not
+    // One round trip: the keys made now, and any a concurrent writer made (the inserted rows are not
     // visible to the outer SELECT of the same statement).
     let mut rows: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
         "WITH made AS (
@@ -220,7 +234,8 @@ async fn keys_for_writing(
         .fetch_all(&mut *conn)
         .await?;
     }
-    unwrap_all(keyring, rows)
+    known.extend(rows);
+    unwrap_all(keyring, known)
 }
 
 fn unwrap_all(

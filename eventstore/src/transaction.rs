@@ -1,11 +1,11 @@
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use crate::append;
+use crate::checkpoint::save_checkpoint_on;
 use crate::error::Error;
 use crate::event::NewEvent;
 use crate::input;
 use crate::position::Position;
-use crate::checkpoint::save_checkpoint_on;
 use crate::store::{AppendResult, EventStore, ExpectedRevision};
 
 /// A transaction over several streams, uniqueness claims and checkpoints: all of it
@@ -138,13 +138,12 @@ impl StoreTransaction {
     pub async fn release_prefixed(&mut self, scope: &str, prefix: &str) -> Result<u64, Error> {
         input::claim_part("scope", scope)?;
         input::claim_part("key", prefix)?;
-        let done = sqlx::query(
-            "DELETE FROM claims WHERE scope = $1 AND left(key, length($2)) = $2",
-        )
-        .bind(scope)
-        .bind(prefix)
-        .execute(&mut *self.tx)
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM claims WHERE scope = $1 AND left(key, length($2)) = $2")
+                .bind(scope)
+                .bind(prefix)
+                .execute(&mut *self.tx)
+                .await?;
         Ok(done.rows_affected())
     }
 

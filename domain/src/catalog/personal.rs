@@ -6,7 +6,11 @@ use serde_json::{json, Value};
 
 /// (category, event type, personal fields of its `data`).
 pub const PERSONAL: &[(&str, &str, &[&str])] = &[
-    ("member", "MemberAdded", &["name", "account", "phone", "email"]),
+    (
+        "member",
+        "MemberAdded",
+        &["name", "account", "phone", "email"],
+    ),
     (
         "member",
         "MemberUpdated",
@@ -17,7 +21,11 @@ pub const PERSONAL: &[(&str, &str, &[&str])] = &[
     // A mailbox address is the member's account at a domain: it names the person.
     ("mailbox", "MailboxOpened", &["address"]),
     ("mailbox", "MailboxPurged", &["address"]),
-    ("mailbox", "MailboxRenamed", &["address", "previous_address"]),
+    (
+        "mailbox",
+        "MailboxRenamed",
+        &["address", "previous_address"],
+    ),
     ("sms", "SmsSent", &["to"]),
     ("sms", "SmsFailed", &["to"]),
 ];
@@ -33,9 +41,8 @@ pub fn personal_fields(category: &str, event_type: &str) -> &'static [&'static s
 /// Marks each personal property of an event's schema with `"x-personal": true`.
 pub(super) fn mark(category: &str, event_type: &str, schema: &mut Value) {
     for field in personal_fields(category, event_type) {
-        if let Some(Value::Object(property)) = schema
-            .get_mut("properties")
-            .and_then(|p| p.get_mut(*field))
+        if let Some(Value::Object(property)) =
+            schema.get_mut("properties").and_then(|p| p.get_mut(*field))
         {
             property.insert("x-personal".into(), json!(true));
         }

@@ -47,11 +47,13 @@ pub(crate) async fn mailboxes_of_people(
         ("organization", "PersonalDataErased") => "organization_id",
         _ => return Ok(()),
     };
-    sqlx::query(&format!("UPDATE mailboxes SET address = $2 WHERE {column} = $1"))
-        .bind(stream_id(event)?)
-        .bind(ERASED)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE mailboxes SET address = $2 WHERE {column} = $1"
+    ))
+    .bind(stream_id(event)?)
+    .bind(ERASED)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -60,10 +62,12 @@ pub(crate) async fn erase_invitees(
     conn: &mut PgConnection,
     organization_id: Uuid,
 ) -> Result<(), ProjectionError> {
-    sqlx::query("UPDATE invitations SET name = $2, phone = $2, email = $2 WHERE organization_id = $1")
-        .bind(organization_id)
-        .bind(ERASED)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE invitations SET name = $2, phone = $2, email = $2 WHERE organization_id = $1",
+    )
+    .bind(organization_id)
+    .bind(ERASED)
+    .execute(conn)
+    .await?;
     Ok(())
 }
