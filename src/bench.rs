@@ -221,7 +221,9 @@ fn member_added(n: u64, person: String, sealed: bool) -> NewEvent {
         metadata.personal = Some(Personal {
             subject: person,
             group: Some(format!("organization-{}", n % 100)),
-            fields: ["name", "account", "phone", "email"].map(String::from).to_vec(),
+            fields: ["name", "account", "phone", "email"]
+                .map(String::from)
+                .to_vec(),
         });
     }
     NewEvent::new("MemberAdded", data).with_metadata(metadata)

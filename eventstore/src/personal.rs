@@ -111,11 +111,13 @@ fn open_bytes(cipher: &Aes256Gcm, subject: &str, sealed: &[u8]) -> Result<Vec<u8
 }
 
 /// The events as they are stored: personal fields sealed (or placeholders when the person
-/// is erased already). Borrows when no event holds personal data.
+/// is erased already). Borrows when no event holds personal data. `autocommit`: each
+/// statement on `conn` commits by itself.
 pub(crate) async fn seal<'a>(
     conn: &mut PgConnection,
     keyring: Option<&Keyring>,
     events: &'a [NewEvent],
+    autocommit: bool,
 ) -> Result<Cow<'a, [NewEvent]>, Error> {
     if events.iter().all(|e| e.metadata.personal.is_none()) {
         return Ok(Cow::Borrowed(events));
@@ -123,7 +125,7 @@ pub(crate) async fn seal<'a>(
     let keyring = keyring.ok_or_else(|| {
         Error::Personal("an event holds personal data but the store has no keyring".into())
     })?;
-    let keys = keys_for_writing(conn, keyring, events).await?;
+    let keys = keys_for_writing(conn, keyring, events, autocommit).await?;
     let mut sealed = events.to_vec();
     for event in &mut sealed {
         let Some(personal) = event.metadata.personal.take() else {
@@ -161,8 +163,10 @@ pub(crate) async fn seal<'a>(
                 }
             }
         }
+        // The group is kept with the key; every event need not repeat it.
         event.metadata.personal = Some(Personal {
             fields: names,
+            group: None,
             ..personal
         });
     }
@@ -175,6 +179,7 @@ async fn keys_for_writing(
     conn: &mut PgConnection,
     keyring: &Keyring,
     events: &[NewEvent],
+    autocommit: bool,
 ) -> Result<HashMap<String, Option<Aes256Gcm>>, Error> {
     let mut groups: HashMap<&str, Option<&str>> = HashMap::new();
     for p in events.iter().filter_map(|e| e.metadata.personal.as_ref()) {
@@ -183,19 +188,23 @@ async fn keys_for_writing(
             *group = p.group.as_deref();
         }
     }
-    // Most events are about people the log knows already: a read (no write, no commit to
-    // flush in autocommit mode) finds their keys; only new people are inserted.
-    let named: Vec<&str> = groups.keys().copied().collect();
-    let mut known: Vec<(String, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)")
-            .bind(&named)
-            .fetch_all(&mut *conn)
-            .await?;
-    if known.len() == named.len() {
-        return unwrap_all(keyring, known);
-    }
-    for (subject, _) in &known {
-        groups.remove(subject.as_str());
+    // Outside a transaction the insert below is a commit of its own, to flush: most events
+    // are about people the log knows already, and a read finds their keys without one.
+    let mut known: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+    if autocommit {
+        let named: Vec<&str> = groups.keys().copied().collect();
+        known = sqlx::query_as(
+            "SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)",
+        )
+        .bind(&named)
+        .fetch_all(&mut *conn)
+        .await?;
+        if known.len() == named.len() {
+            return unwrap_all(keyring, known);
+        }
+        for (subject, _) in &known {
+            groups.remove(subject.as_str());
+        }
     }
     let mut subjects = Vec::with_capacity(groups.len());
     let mut group_of = Vec::with_capacity(groups.len());

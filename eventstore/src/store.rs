@@ -218,7 +218,7 @@ impl EventStore {
         loop {
             attempt += 1;
             let mut conn = self.pool.acquire().await?;
-            let events = crate::personal::seal(&mut conn, self.keyring(), events).await?;
+            let events = crate::personal::seal(&mut conn, self.keyring(), events, true).await?;
             match append::append(
                 &mut conn,
                 stream,

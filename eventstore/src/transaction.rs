@@ -36,7 +36,8 @@ impl StoreTransaction {
         expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
-        let events = crate::personal::seal(&mut self.tx, self.store.keyring(), events).await?;
+        let events =
+            crate::personal::seal(&mut self.tx, self.store.keyring(), events, false).await?;
         let result = append::append(
             &mut self.tx,
             stream,
