@@ -86,6 +86,12 @@ pub fn fingerprint<A: Serialize>(operation: &str, arguments: &A) -> Result<Strin
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// 1 to 200 bytes, no control character (PostgreSQL text refuses NUL; the others have no
+/// business in a key).
+fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && !key.chars().any(char::is_control)
+}
+
 /// Runs `run` once per idempotency key.
 pub async fn once<T, A, F>(
     pool: &PgPool,
@@ -101,10 +107,10 @@ where
     F: Future<Output = Result<T, AppError>>,
 {
     let Some(key) = key else { return run.await };
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
+    if !valid_key(&key) {
         return Err(AppError::invalid(
             "idempotencyKey",
-            "must be 1 to 200 characters",
+            "must be 1 to 200 printable characters",
         ));
     }
     let who = request.actor_name();
@@ -177,6 +183,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_1_to_200_printable_characters() {
+        assert!(valid_key("order-42"));
+        assert!(valid_key(&"k".repeat(200)));
+        for bad in ["", "a\0b", "line\nbreak", "\u{7f}", &"k".repeat(201)] {
+            assert!(!valid_key(bad), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn every_argument_counts() {
