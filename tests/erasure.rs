@@ -202,7 +202,6 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
     let server = start_with(&db.url(), &dir, &dns, &env);
     let port = server.port;
 
-    let market = token("orders", "service", Some("marketplace"));
     let buyer = token("buyer-1", "account", None);
     let stranger = token("buyer-2", "account", None);
     let billing = token("billing", "service", Some("billing"));
@@ -214,19 +213,7 @@ async fn an_erased_member_is_found_nowhere_and_the_others_stay() {
         json!({"u": format!("http://127.0.0.1:{hook_port}/hook")}),
     );
 
-    let provision = "mutation($input: ProvisionSubscriptionInput!) { provisionSubscription(input: $input) { id } }";
-    let input = json!({"buyerAccountId": "buyer-1", "orderId": "CS-ERASURE-1", "edition": "standard", "seats": 10, "trial": true});
-    let sub = gql(port, &market, provision, json!({"input": input}))["provisionSubscription"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let org = gql(port, &buyer, "mutation { createOrganization(input: {name: \"擦除科技\", identifier: \"erase\"}) { id } }", json!({}))["createOrganization"]["id"].as_str().unwrap().to_owned();
-    gql(
-        port,
-        &buyer,
-        "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }",
-        json!({"s": sub, "o": org}),
-    );
+    let org = trial_organization(port, "CS-ERASURE-1", 10, "擦除科技", "erase");
 
     let person = add_member(
         port,

@@ -146,21 +146,8 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
     let server = start_with(&db.url(), &dir, &dns, &env);
     let port = server.port;
 
-    let market = token("orders", "service", Some("marketplace"));
     let buyer = token("buyer-1", "account", None);
-    let provision = "mutation($input: ProvisionSubscriptionInput!) { provisionSubscription(input: $input) { id } }";
-    let input = json!({"buyerAccountId": "buyer-1", "orderId": "CS-MAILBOXES-1", "edition": "standard", "seats": 50, "trial": true});
-    let sub = gql(port, &market, provision, json!({"input": input}))["provisionSubscription"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let org = gql(port, &buyer, "mutation { createOrganization(input: {name: \"阿克米科技\", identifier: \"acme\"}) { id } }", json!({}))["createOrganization"]["id"].as_str().unwrap().to_owned();
-    gql(
-        port,
-        &buyer,
-        "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }",
-        json!({"s": sub, "o": org}),
-    );
+    let org = trial_organization(port, "CS-MAILBOXES-1", 50, "阿克米科技", "acme");
 
     // Two members called 张伟, authorized: each gets the credentials message.
     let first = add_member(port, &buyer, &org, "张伟", "zw", "13800138000");

@@ -309,3 +309,33 @@ pub fn dns_lines(domain: &str, records: &Value) -> Vec<String> {
     }
     lines
 }
+
+/// A trial of `seats` for buyer-1 (order `order_id`), an organization of theirs, the app bound
+/// to it: the organization's id.
+pub fn trial_organization(
+    port: u16,
+    order_id: &str,
+    seats: u32,
+    name: &str,
+    identifier: &str,
+) -> String {
+    let market = token("orders", "service", Some("marketplace"));
+    let buyer = token("buyer-1", "account", None);
+    let provision = "mutation($input: ProvisionSubscriptionInput!) { provisionSubscription(input: $input) { id } }";
+    let input = json!({"buyerAccountId": "buyer-1", "orderId": order_id, "edition": "standard", "seats": seats, "trial": true});
+    let sub = gql(port, &market, provision, json!({"input": input}))["provisionSubscription"]["id"]
+        .clone();
+    let create = "mutation($n: String!, $i: String!) { createOrganization(input: {name: $n, identifier: $i}) { id } }";
+    let org = gql(port, &buyer, create, json!({"n": name, "i": identifier}))["createOrganization"]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gql(
+        port,
+        &buyer,
+        "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }",
+        json!({"s": sub, "o": org}),
+    );
+    org
+}

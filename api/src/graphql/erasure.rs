@@ -6,8 +6,8 @@ use async_graphql::{Context, Object, ID};
 
 use super::context::{once, request, services};
 use super::enums::parse_id;
-use super::error::not_found;
-use super::member::{member_row, MemberRow};
+use super::member::MemberRow;
+use super::member_mutation::answer;
 
 #[derive(Default)]
 pub struct ErasureMutation;
@@ -35,8 +35,6 @@ impl ErasureMutation {
             Ok(())
         })
         .await?;
-        member_row(ctx, id)
-            .await?
-            .ok_or_else(|| not_found("member"))
+        answer(ctx, id).await
     }
 }

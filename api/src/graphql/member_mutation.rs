@@ -102,7 +102,8 @@ pub struct AuthorizationResult {
     pub available_seats: i32,
 }
 
-async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<MemberRow> {
+/// The member's row, once a write is in the read model.
+pub(super) async fn answer(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<MemberRow> {
     member_row(ctx, id)
         .await?
         .ok_or_else(|| not_found("member"))
