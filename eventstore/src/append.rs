@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::event::{Metadata, NewEvent};
 use crate::input;
+use crate::personal::{self, Keyring, NewKeys};
 use crate::position::Position;
 use crate::store::{AppendResult, ExpectedRevision};
 
@@ -28,10 +29,33 @@ pub(crate) enum Mode {
     InTransaction,
 }
 
+/// The keys of the people an append introduces, inserted by the append's own statement;
+/// the events are inserted only if every one of those keys was new (`$9` subjects).
+macro_rules! with_new_keys {
+    () => {
+        "WITH made AS (
+    INSERT INTO personal_keys (subject, grp, wrapped_key)
+    SELECT * FROM unnest($9::text[], $10::text[], $11::bytea[])
+    ON CONFLICT (subject) DO NOTHING
+    RETURNING 1
+)"
+    };
+}
+
+macro_rules! keys_were_new {
+    () => {
+        "\n  AND (SELECT count(*) FROM made) = cardinality($9::text[])"
+    };
+}
+
 /// Inserts the events after the stream's last one if the expectation holds and the last
 /// event's transaction is not younger than ours (were it younger, our events would sort
 /// before it in `$all` while coming after it in the stream).
-const APPEND: &str = "
+macro_rules! append_sql {
+    ($with:expr, $and:expr) => {
+        concat!(
+            $with,
+            "
 INSERT INTO events (tx_id, event_id, stream_name, category, stream_revision, event_type, data, metadata)
 SELECT pg_current_xact_id()::text::bigint, e.event_id, $1, $2,
        coalesce(last.stream_revision, -1) + e.ord, e.event_type, e.data, e.metadata
@@ -47,13 +71,22 @@ WHERE CASE $3
         WHEN 'stream_exists' THEN last.stream_revision IS NOT NULL
         ELSE last.stream_revision = $4
       END
-  AND (last.tx_id IS NULL OR last.tx_id <= pg_current_xact_id()::text::bigint)
+  AND (last.tx_id IS NULL OR last.tx_id <= pg_current_xact_id()::text::bigint)",
+            $and,
+            "
 ORDER BY e.ord
-RETURNING stream_revision, tx_id, seq";
+RETURNING stream_revision, tx_id, seq"
+        )
+    };
+}
 
-/// [`APPEND`] for the most common case, one event, without the arrays: a smaller plan is
-/// measurably cheaper per append.
-const APPEND_ONE: &str = "
+/// [`append_sql`] for the most common case, one event, without the arrays: a smaller plan
+/// is measurably cheaper per append.
+macro_rules! append_one_sql {
+    ($with:expr, $and:expr) => {
+        concat!(
+            $with,
+            "
 INSERT INTO events (tx_id, event_id, stream_name, category, stream_revision, event_type, data, metadata)
 SELECT pg_current_xact_id()::text::bigint, $5, $1, $2,
        coalesce(last.stream_revision, -1) + 1, $6, $7, $8
@@ -68,8 +101,69 @@ WHERE CASE $3
         WHEN 'stream_exists' THEN last.stream_revision IS NOT NULL
         ELSE last.stream_revision = $4
       END
-  AND (last.tx_id IS NULL OR last.tx_id <= pg_current_xact_id()::text::bigint)
-RETURNING stream_revision, tx_id, seq";
+  AND (last.tx_id IS NULL OR last.tx_id <= pg_current_xact_id()::text::bigint)",
+            $and,
+            "
+RETURNING stream_revision, tx_id, seq"
+        )
+    };
+}
+
+const APPEND: &str = append_sql!("", "");
+const APPEND_ONE: &str = append_one_sql!("", "");
+const APPEND_WITH_KEYS: &str = append_sql!(with_new_keys!(), keys_were_new!());
+const APPEND_ONE_WITH_KEYS: &str = append_one_sql!(with_new_keys!(), keys_were_new!());
+
+/// What an append came to.
+pub(crate) enum Appended {
+    /// Written, or found written already (an idempotent repeat).
+    Done(AppendResult),
+    /// A person it took for new has a key already: nothing was written; seal again with it.
+    KeysExist,
+}
+
+/// Seals the events' personal fields and appends them; when a person the append took for
+/// new turns out to have a key already, seals again with that key and appends once more.
+pub(crate) async fn sealed_append(
+    conn: &mut PgConnection,
+    keyring: Option<&Keyring>,
+    stream: &str,
+    expected: ExpectedRevision,
+    events: &[NewEvent],
+    mode: Mode,
+) -> Result<AppendResult, Error> {
+    let autocommit = mode == Mode::Autocommit;
+    let introduced = (expected == ExpectedRevision::NoStream).then_some(stream);
+    let sealed = personal::seal(conn, keyring, events, autocommit, introduced).await?;
+    if let Appended::Done(result) = append(
+        conn,
+        stream,
+        expected,
+        &sealed.events,
+        mode,
+        &sealed.new_keys,
+    )
+    .await?
+    {
+        return Ok(result);
+    }
+    let sealed = personal::seal(conn, keyring, events, autocommit, None).await?;
+    match append(
+        conn,
+        stream,
+        expected,
+        &sealed.events,
+        mode,
+        &sealed.new_keys,
+    )
+    .await?
+    {
+        Appended::Done(result) => Ok(result),
+        Appended::KeysExist => Err(Error::Personal(format!(
+            "the keys of the people on {stream} could not be settled"
+        ))),
+    }
+}
 
 /// Appends `events` to `stream` on `conn`.
 pub(crate) async fn append(
@@ -78,20 +172,22 @@ pub(crate) async fn append(
     expected: ExpectedRevision,
     events: &[NewEvent],
     mode: Mode,
-) -> Result<AppendResult, Error> {
+    new_keys: &NewKeys,
+) -> Result<Appended, Error> {
     input::stream_name(stream)?;
     input::events(events)?;
     let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
     if mode == Mode::InTransaction {
         if let Some(outcome) = repeated_events(conn, stream, &ids).await? {
-            return outcome;
+            return outcome.map(Appended::Done);
         }
     }
     let (kind, revision) = expected.to_sql();
-    let query = sqlx::query_as(if events.len() == 1 {
-        APPEND_ONE
-    } else {
-        APPEND
+    let query = sqlx::query_as(match (events.len() == 1, new_keys.is_empty()) {
+        (true, true) => APPEND_ONE,
+        (true, false) => APPEND_ONE_WITH_KEYS,
+        (false, true) => APPEND,
+        (false, false) => APPEND_WITH_KEYS,
     })
     .bind(stream)
     .bind(crate::category_of(stream))
@@ -114,11 +210,22 @@ pub(crate) async fn append(
                 .bind(metadata)
         }
     };
+    let query = if new_keys.is_empty() {
+        query
+    } else {
+        query
+            .bind(&new_keys.subjects)
+            .bind(&new_keys.groups)
+            .bind(&new_keys.wrapped)
+    };
     let inserted: Result<Vec<(i64, i64, i64)>, sqlx::Error> = query.fetch_all(&mut *conn).await;
+    if !new_keys.is_empty() && matches!(&inserted, Ok(rows) if rows.is_empty()) {
+        return Ok(Appended::KeysExist);
+    }
     let conflict = || Error::Conflict {
         stream: stream.to_owned(),
     };
-    match inserted {
+    let outcome = match inserted {
         Ok(rows) if rows.len() == events.len() => {
             let (revision, tx_id, seq) =
                 rows.into_iter().max_by_key(|r| r.0).ok_or_else(conflict)?;
@@ -128,6 +235,7 @@ pub(crate) async fn append(
                 written: true,
             })
         }
+
         // Nothing inserted: a retry of an append that succeeded (its stale expectation
         // fails now), a wrong expectation, or a younger transaction wrote last.
         Ok(_) => match repeated_events(conn, stream, &ids).await? {
@@ -149,7 +257,8 @@ pub(crate) async fn append(
             _ => Err(sqlx::Error::Database(db).into()),
         },
         Err(e) => Err(e.into()),
-    }
+    };
+    outcome.map(Appended::Done)
 }
 
 /// Why an append inserted nothing: a wrong expectation (with the actual revision), or,

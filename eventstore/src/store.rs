@@ -218,12 +218,12 @@ impl EventStore {
         loop {
             attempt += 1;
             let mut conn = self.pool.acquire().await?;
-            let events = crate::personal::seal(&mut conn, self.keyring(), events, true).await?;
-            match append::append(
+            match append::sealed_append(
                 &mut conn,
+                self.keyring(),
                 stream,
                 expected,
-                &events,
+                events,
                 append::Mode::Autocommit,
             )
             .await

@@ -36,13 +36,12 @@ impl StoreTransaction {
         expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
-        let events =
-            crate::personal::seal(&mut self.tx, self.store.keyring(), events, false).await?;
-        let result = append::append(
+        let result = append::sealed_append(
             &mut self.tx,
+            self.store.keyring(),
             stream,
             expected,
-            &events,
+            events,
             append::Mode::InTransaction,
         )
         .await?;

@@ -213,3 +213,108 @@ async fn without_the_keyring_personal_data_is_neither_written_nor_read() {
         Err(Error::Personal(_))
     ));
 }
+
+async fn key_rows(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(wrapped_key) FROM personal_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A person's first event (their own stream, expected new) brings its key in the same
+/// statement; when the person has a key or a tombstone already, that one is used instead.
+#[tokio::test]
+async fn a_persons_first_event_finds_a_key_made_before_it() {
+    let (store, pool) = store().await;
+    // In a transaction and in autocommit: the key is made with the event.
+    let mut tx = store.begin().await.unwrap();
+    tx.append(
+        "member-a",
+        ExpectedRevision::NoStream,
+        &[added("member-a", "张三", None)],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    store
+        .append(
+            "member-b",
+            ExpectedRevision::NoStream,
+            &[added("member-b", "李四", None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(key_rows(&pool).await, (2, 2));
+    // member-c's key exists before its own stream does (an event about it elsewhere).
+    store
+        .append(
+            "mailbox-c",
+            ExpectedRevision::NoStream,
+            &[added("member-c", "王五", None)],
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            "member-c",
+            ExpectedRevision::NoStream,
+            &[added("member-c", "王五", None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(key_rows(&pool).await, (3, 3));
+    // One key seals both: erasing it erases both.
+    let mut tx = store.begin().await.unwrap();
+    tx.erase_personal(&["member-c".into(), "member-d".into()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(read(&store, "mailbox-c").await[0]["name"], ERASED);
+    assert_eq!(read(&store, "member-c").await[0]["name"], ERASED);
+    // An erased person's first event on their stream, in a transaction and in autocommit:
+    // placeholders, no new key.
+    let mut tx = store.begin().await.unwrap();
+    tx.append(
+        "member-d",
+        ExpectedRevision::NoStream,
+        &[added("member-d", "赵六", None)],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(read(&store, "member-d").await[0]["name"], ERASED);
+    assert!(!raw_data(&pool).await.contains("赵六"));
+    assert_eq!(key_rows(&pool).await, (4, 2));
+    // A wrong expectation is still reported as one, and writes nothing.
+    let refused = store
+        .append(
+            "member-a",
+            ExpectedRevision::NoStream,
+            &[added("member-a", "张三", None)],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::WrongExpectedVersion { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(read(&store, "member-a").await.len(), 1);
+    assert_eq!(read(&store, "member-a").await[0]["name"], "张三");
+    // Several events of a new person in one append: one key, made with them.
+    store
+        .append(
+            "member-e",
+            ExpectedRevision::NoStream,
+            &[
+                added("member-e", "孙七", None),
+                added("member-e", "孙七七", None),
+            ],
+        )
+        .await
+        .unwrap();
+    let e = read(&store, "member-e").await;
+    assert_eq!(
+        (e[0]["name"].as_str(), e[1]["name"].as_str()),
+        (Some("孙七"), Some("孙七七"))
+    );
+    assert_eq!(key_rows(&pool).await, (5, 3));
+}

@@ -7,7 +7,6 @@
 //! subject and the fields. On append those fields (strings only; `null` says nothing about
 //! anyone) move out of `data` into one AES-256-GCM box under `_sealed`; reads put them back.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -18,7 +17,11 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use crate::error::Error;
-use crate::event::{NewEvent, RecordedEvent};
+use crate::event::RecordedEvent;
+
+mod seal;
+
+pub(crate) use seal::{seal, NewKeys};
 
 /// What a reader sees in a personal field once its person is erased.
 pub const ERASED: &str = "[erased]";
@@ -108,143 +111,6 @@ fn open_bytes(cipher: &Aes256Gcm, subject: &str, sealed: &[u8]) -> Result<Vec<u8
             },
         )
         .map_err(|_| Error::Personal(format!("the data of {subject} does not open: wrong key")))
-}
-
-/// The events as they are stored: personal fields sealed (or placeholders when the person
-/// is erased already). Borrows when no event holds personal data. `autocommit`: each
-/// statement on `conn` commits by itself.
-pub(crate) async fn seal<'a>(
-    conn: &mut PgConnection,
-    keyring: Option<&Keyring>,
-    events: &'a [NewEvent],
-    autocommit: bool,
-) -> Result<Cow<'a, [NewEvent]>, Error> {
-    if events.iter().all(|e| e.metadata.personal.is_none()) {
-        return Ok(Cow::Borrowed(events));
-    }
-    let keyring = keyring.ok_or_else(|| {
-        Error::Personal("an event holds personal data but the store has no keyring".into())
-    })?;
-    let keys = keys_for_writing(conn, keyring, events, autocommit).await?;
-    let mut sealed = events.to_vec();
-    for event in &mut sealed {
-        let Some(personal) = event.metadata.personal.take() else {
-            continue;
-        };
-        let Some(data) = event.data.as_object_mut() else {
-            continue;
-        };
-        let mut fields = Map::new();
-        for field in &personal.fields {
-            if let Some(Value::String(_)) = data.get(field) {
-                if let Some(v) = data.remove(field) {
-                    fields.insert(field.clone(), v);
-                }
-            }
-        }
-        if fields.is_empty() {
-            continue;
-        }
-        let names: Vec<String> = fields.keys().cloned().collect();
-        match keys.get(&personal.subject) {
-            Some(Some(cipher)) => {
-                let plain =
-                    serde_json::to_vec(&fields).map_err(|e| Error::Personal(e.to_string()))?;
-                let boxed = seal_bytes(cipher, &personal.subject, &plain)?;
-                data.insert(
-                    SEALED.into(),
-                    Value::String(base64::engine::general_purpose::STANDARD.encode(boxed)),
-                );
-            }
-            // Erased already: what would have been sealed is never written.
-            _ => {
-                for name in &names {
-                    data.insert(name.clone(), Value::String(ERASED.into()));
-                }
-            }
-        }
-        // The group is kept with the key; every event need not repeat it.
-        event.metadata.personal = Some(Personal {
-            fields: names,
-            group: None,
-            ..personal
-        });
-    }
-    Ok(Cow::Owned(sealed))
-}
-
-/// The data key of each subject the events name, made at its first event; `None` for an
-/// erased subject.
-async fn keys_for_writing(
-    conn: &mut PgConnection,
-    keyring: &Keyring,
-    events: &[NewEvent],
-    autocommit: bool,
-) -> Result<HashMap<String, Option<Aes256Gcm>>, Error> {
-    let mut groups: HashMap<&str, Option<&str>> = HashMap::new();
-    for p in events.iter().filter_map(|e| e.metadata.personal.as_ref()) {
-        let group = groups.entry(p.subject.as_str()).or_default();
-        if group.is_none() {
-            *group = p.group.as_deref();
-        }
-    }
-    // Outside a transaction the insert below is a commit of its own, to flush: most events
-    // are about people the log knows already, and a read finds their keys without one.
-    let mut known: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-    if autocommit {
-        let named: Vec<&str> = groups.keys().copied().collect();
-        known = sqlx::query_as(
-            "SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)",
-        )
-        .bind(&named)
-        .fetch_all(&mut *conn)
-        .await?;
-        if known.len() == named.len() {
-            return unwrap_all(keyring, known);
-        }
-        for (subject, _) in &known {
-            groups.remove(subject.as_str());
-        }
-    }
-    let mut subjects = Vec::with_capacity(groups.len());
-    let mut group_of = Vec::with_capacity(groups.len());
-    let mut candidates = Vec::with_capacity(groups.len());
-    for (subject, group) in &groups {
-        let mut key = [0u8; 32];
-        getrandom::getrandom(&mut key).map_err(|e| Error::Personal(e.to_string()))?;
-        subjects.push(*subject);
-        group_of.push(*group);
-        candidates.push(keyring.wrap(subject, &key)?);
-    }
-    // One round trip: the keys made now, and any a concurrent writer made (the inserted rows are not
-    // visible to the outer SELECT of the same statement).
-    let mut rows: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
-        "WITH made AS (
-             INSERT INTO personal_keys (subject, grp, wrapped_key)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
-             ON CONFLICT (subject) DO NOTHING
-             RETURNING subject, wrapped_key
-         )
-         SELECT subject, wrapped_key FROM made
-         UNION ALL
-         SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)",
-    )
-    .bind(&subjects)
-    .bind(&group_of)
-    .bind(&candidates)
-    .fetch_all(&mut *conn)
-    .await?;
-    if rows.len() < subjects.len() {
-        // A concurrent writer made a key after this statement's snapshot: read it now.
-        rows = sqlx::query_as(
-            "SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)",
-        )
-        .bind(&subjects)
-        .fetch_all(&mut *conn)
-        .await?;
-    }
-    known.extend(rows);
-    unwrap_all(keyring, known)
 }
 
 fn unwrap_all(
