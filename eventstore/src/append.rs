@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::Error;
 use crate::event::{Metadata, NewEvent};
 use crate::input;
-use crate::personal::{self, Keyring, NewKeys};
+use crate::personal::{self, Keyring, Learned, NewKeys};
 use crate::position::Position;
 use crate::store::{AppendResult, ExpectedRevision};
 
@@ -124,6 +124,7 @@ pub(crate) enum Appended {
 
 /// Seals the events' personal fields and appends them; when a person the append took for
 /// new turns out to have a key already, seals again with that key and appends once more.
+/// Answers the keys it used too, for the cache once they are committed.
 pub(crate) async fn sealed_append(
     conn: &mut PgConnection,
     keyring: Option<&Keyring>,
@@ -131,34 +132,18 @@ pub(crate) async fn sealed_append(
     expected: ExpectedRevision,
     events: &[NewEvent],
     mode: Mode,
-) -> Result<AppendResult, Error> {
+) -> Result<(AppendResult, Learned), Error> {
     let autocommit = mode == Mode::Autocommit;
     let introduced = (expected == ExpectedRevision::NoStream).then_some(stream);
     let sealed = personal::seal(conn, keyring, events, autocommit, introduced).await?;
-    if let Appended::Done(result) = append(
-        conn,
-        stream,
-        expected,
-        &sealed.events,
-        mode,
-        &sealed.new_keys,
-    )
-    .await?
+    if let Appended::Done(result) =
+        append(conn, stream, expected, &sealed.events, mode, &sealed.new_keys).await?
     {
-        return Ok(result);
+        return Ok((result, sealed.learned));
     }
     let sealed = personal::seal(conn, keyring, events, autocommit, None).await?;
-    match append(
-        conn,
-        stream,
-        expected,
-        &sealed.events,
-        mode,
-        &sealed.new_keys,
-    )
-    .await?
-    {
-        Appended::Done(result) => Ok(result),
+    match append(conn, stream, expected, &sealed.events, mode, &sealed.new_keys).await? {
+        Appended::Done(result) => Ok((result, sealed.learned)),
         Appended::KeysExist => Err(Error::Personal(format!(
             "the keys of the people on {stream} could not be settled"
         ))),

@@ -229,7 +229,10 @@ impl EventStore {
             .await
             {
                 Err(Error::Conflict { .. }) if attempt < MAX_APPEND_ATTEMPTS => continue,
-                Ok(result) => {
+                Ok((result, learned)) => {
+                    if let Some(keyring) = self.keyring() {
+                        keyring.cache().remember(learned);
+                    }
                     if result.written {
                         self.signal_appended();
                     }

@@ -5,6 +5,7 @@ use crate::checkpoint::save_checkpoint_on;
 use crate::error::Error;
 use crate::event::NewEvent;
 use crate::input;
+use crate::personal::Learned;
 use crate::position::Position;
 use crate::store::{AppendResult, EventStore, ExpectedRevision};
 
@@ -16,6 +17,10 @@ pub struct StoreTransaction {
     store: EventStore,
     tx: Transaction<'static, Postgres>,
     appended: bool,
+    /// Keys to cache once this commits.
+    learned: Learned,
+    /// Whether this erases anyone: every cached key is forgotten again once it commits.
+    erases: bool,
 }
 
 impl StoreTransaction {
@@ -24,6 +29,8 @@ impl StoreTransaction {
             store,
             tx,
             appended: false,
+            learned: Learned::default(),
+            erases: false,
         }
     }
 
@@ -36,7 +43,7 @@ impl StoreTransaction {
         expected: ExpectedRevision,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
-        let result = append::sealed_append(
+        let (result, learned) = append::sealed_append(
             &mut self.tx,
             self.store.keyring(),
             stream,
@@ -46,18 +53,29 @@ impl StoreTransaction {
         )
         .await?;
         self.appended |= result.written;
+        self.learned.absorb(learned);
         Ok(result)
     }
 
     /// Erases people: their data keys are deleted with this transaction, so every event
     /// about them reads `"[erased]"` in its personal fields from then on.
     pub async fn erase_personal(&mut self, subjects: &[String]) -> Result<u64, Error> {
+        self.forget_keys();
         crate::personal::erase_subjects(&mut self.tx, subjects).await
     }
 
     /// Erases everyone of a group (an organization) with this transaction.
     pub async fn erase_personal_group(&mut self, group: &str) -> Result<u64, Error> {
+        self.forget_keys();
         crate::personal::erase_group(&mut self.tx, group).await
+    }
+
+    /// Before an erasure and after it commits: no key learned in between is cached.
+    fn forget_keys(&mut self) {
+        self.erases = true;
+        if let Some(keyring) = self.store.keyring() {
+            keyring.cache().forget();
+        }
     }
 
     /// Claims `(scope, key)` for `stream`. Claiming again for the same stream is a no-op;
@@ -163,8 +181,14 @@ impl StoreTransaction {
     }
 
     /// Commits everything, then wakes local subscribers if events were appended.
-    pub async fn commit(self) -> Result<(), Error> {
+    pub async fn commit(mut self) -> Result<(), Error> {
         self.tx.commit().await?;
+        if let Some(keyring) = self.store.keyring() {
+            if self.erases {
+                keyring.cache().forget();
+            }
+            keyring.cache().remember(std::mem::take(&mut self.learned));
+        }
         if self.appended {
             self.store.signal_appended();
         }

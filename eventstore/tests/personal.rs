@@ -318,3 +318,49 @@ async fn a_persons_first_event_finds_a_key_made_before_it() {
     );
     assert_eq!(key_rows(&pool).await, (5, 3));
 }
+
+/// Keys are cached for writing only once committed; an erasure, here or in another process,
+/// leaves nothing readable.
+#[tokio::test]
+async fn cached_keys_never_outlive_a_rollback_or_an_erasure() {
+    let (store, pool) = store().await;
+    // A key made in a transaction that rolls back is not used afterwards.
+    let mut tx = store.begin().await.unwrap();
+    tx.append(
+        "member-z",
+        ExpectedRevision::NoStream,
+        &[added("member-z", "周八", None)],
+    )
+    .await
+    .unwrap();
+    drop(tx);
+    store
+        .append(
+            "mailbox-z",
+            ExpectedRevision::NoStream,
+            &[added("member-z", "周八", None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(read(&store, "mailbox-z").await[0]["name"], "周八");
+    // Another process (its own keyring, so its own cache) erases the person; this one
+    // still writes about them from its cache: nobody can read it.
+    let other = EventStore::new(pool.clone()).with_keyring(Keyring::new([7; 32]));
+    let mut tx = other.begin().await.unwrap();
+    tx.erase_personal(&["member-z".into()]).await.unwrap();
+    tx.commit().await.unwrap();
+    store
+        .append(
+            "mailbox-z",
+            ExpectedRevision::Any,
+            &[added("member-z", "周八", Some("13800000008"))],
+        )
+        .await
+        .unwrap();
+    for s in [&store, &other] {
+        let z = read(s, "mailbox-z").await;
+        assert_eq!((z[0]["name"].as_str(), z[1]["name"].as_str()), (Some(ERASED), Some(ERASED)));
+        assert_eq!(z[1]["phone"], ERASED);
+    }
+    assert!(!raw_data(&pool).await.contains("13800000008"));
+}

@@ -19,9 +19,16 @@ use sqlx::PgConnection;
 use crate::error::Error;
 use crate::event::RecordedEvent;
 
+mod cache;
 mod seal;
 
+use cache::{DataKey, KeyCache};
+pub(crate) use cache::Learned;
 pub(crate) use seal::{seal, NewKeys};
+
+fn cipher_of(key: &DataKey) -> Aes256Gcm {
+    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
+}
 
 /// What a reader sees in a personal field once its person is erased.
 pub const ERASED: &str = "[erased]";
@@ -47,6 +54,7 @@ pub struct Personal {
 /// The key that seals every person's data key (derived from the service's secret key).
 pub struct Keyring {
     master: Aes256Gcm,
+    cache: KeyCache,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -60,21 +68,23 @@ impl Keyring {
     pub fn new(key: [u8; 32]) -> Self {
         Keyring {
             master: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+            cache: KeyCache::default(),
         }
+    }
+
+    /// Keys this process wrote with lately.
+    pub(crate) fn cache(&self) -> &KeyCache {
+        &self.cache
     }
 
     fn wrap(&self, subject: &str, data_key: &[u8; 32]) -> Result<Vec<u8>, Error> {
         seal_bytes(&self.master, subject, data_key)
     }
 
-    fn unwrap(&self, subject: &str, wrapped: &[u8]) -> Result<Aes256Gcm, Error> {
+    fn unwrap(&self, subject: &str, wrapped: &[u8]) -> Result<DataKey, Error> {
         let key = open_bytes(&self.master, subject, wrapped)?;
-        if key.len() != 32 {
-            return Err(Error::Personal(format!(
-                "the key of {subject} is malformed"
-            )));
-        }
-        Ok(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)))
+        key.try_into()
+            .map_err(|_| Error::Personal(format!("the key of {subject} is malformed")))
     }
 }
 
@@ -116,7 +126,7 @@ fn open_bytes(cipher: &Aes256Gcm, subject: &str, sealed: &[u8]) -> Result<Vec<u8
 fn unwrap_all(
     keyring: &Keyring,
     rows: Vec<(String, Option<Vec<u8>>)>,
-) -> Result<HashMap<String, Option<Aes256Gcm>>, Error> {
+) -> Result<HashMap<String, Option<DataKey>>, Error> {
     let mut keys = HashMap::with_capacity(rows.len());
     for (subject, wrapped) in rows {
         let key = match wrapped {
@@ -152,7 +162,10 @@ pub(crate) async fn open(
             .bind(&subjects)
             .fetch_all(pool)
             .await?;
-    let keys = unwrap_all(keyring, rows)?;
+    let keys: HashMap<String, Option<Aes256Gcm>> = unwrap_all(keyring, rows)?
+        .into_iter()
+        .map(|(subject, key)| (subject, key.as_ref().map(cipher_of)))
+        .collect();
     for event in events {
         let Some(personal) = &event.metadata.personal else {
             continue;

@@ -7,12 +7,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use aes_gcm::{Aes256Gcm, Key, KeyInit};
 use base64::Engine;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{seal_bytes, unwrap_all, Keyring, Personal, ERASED, SEALED};
+use super::{cipher_of, seal_bytes, unwrap_all, DataKey, Keyring, Learned, Personal, ERASED, SEALED};
 use crate::error::Error;
 use crate::event::NewEvent;
 
@@ -30,20 +29,18 @@ impl NewKeys {
     }
 }
 
-/// Events ready to be stored, and the keys their append must insert with them.
+/// Events ready to be stored, the keys their append must insert with them, and the keys
+/// to cache once it commits.
 pub(crate) struct Sealed<'a> {
     pub events: Cow<'a, [NewEvent]>,
     pub new_keys: NewKeys,
+    pub learned: Learned,
 }
 
 fn new_data_key() -> Result<[u8; 32], Error> {
     let mut key = [0u8; 32];
     getrandom::getrandom(&mut key).map_err(|e| Error::Personal(e.to_string()))?;
     Ok(key)
-}
-
-fn cipher_of(key: &[u8; 32]) -> Aes256Gcm {
-    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
 }
 
 /// The events as they are stored: personal fields sealed (or placeholders when the person
@@ -60,14 +57,24 @@ pub(crate) async fn seal<'a>(
         return Ok(Sealed {
             events: Cow::Borrowed(events),
             new_keys: NewKeys::default(),
+            learned: Learned::default(),
         });
     }
     let keyring = keyring.ok_or_else(|| {
         Error::Personal("an event holds personal data but the store has no keyring".into())
     })?;
     let mut new_keys = NewKeys::default();
-    let keys =
-        keys_for_writing(conn, keyring, events, autocommit, introduced, &mut new_keys).await?;
+    let mut learned = keyring.cache().start();
+    let keys = keys_for_writing(
+        conn,
+        keyring,
+        events,
+        autocommit,
+        introduced,
+        &mut new_keys,
+        &mut learned,
+    )
+    .await?;
     let mut sealed = events.to_vec();
     for event in &mut sealed {
         let Some(personal) = event.metadata.personal.take() else {
@@ -89,10 +96,10 @@ pub(crate) async fn seal<'a>(
         }
         let names: Vec<String> = fields.keys().cloned().collect();
         match keys.get(&personal.subject) {
-            Some(Some(cipher)) => {
+            Some(Some(key)) => {
                 let plain =
                     serde_json::to_vec(&fields).map_err(|e| Error::Personal(e.to_string()))?;
-                let boxed = seal_bytes(cipher, &personal.subject, &plain)?;
+                let boxed = seal_bytes(&cipher_of(key), &personal.subject, &plain)?;
                 data.insert(
                     SEALED.into(),
                     Value::String(base64::engine::general_purpose::STANDARD.encode(boxed)),
@@ -115,12 +122,13 @@ pub(crate) async fn seal<'a>(
     Ok(Sealed {
         events: Cow::Owned(sealed),
         new_keys,
+        learned,
     })
 }
 
 /// The data key of each subject the events name, made at its first event; `None` for an
 /// erased subject. The key of the `introduced` subject is made here and left in `new_keys`
-/// for the append to insert.
+/// for the append to insert; keys found or made are left in `learned` for the cache.
 async fn keys_for_writing(
     conn: &mut PgConnection,
     keyring: &Keyring,
@@ -128,7 +136,8 @@ async fn keys_for_writing(
     autocommit: bool,
     introduced: Option<&str>,
     new_keys: &mut NewKeys,
-) -> Result<HashMap<String, Option<Aes256Gcm>>, Error> {
+    learned: &mut Learned,
+) -> Result<HashMap<String, Option<DataKey>>, Error> {
     let mut groups: HashMap<&str, Option<&str>> = HashMap::new();
     for p in events.iter().filter_map(|e| e.metadata.personal.as_ref()) {
         let group = groups.entry(p.subject.as_str()).or_default();
@@ -136,48 +145,73 @@ async fn keys_for_writing(
             *group = p.group.as_deref();
         }
     }
-    let mut made = HashMap::new();
+    let mut keys = HashMap::with_capacity(groups.len());
+    groups.retain(|subject, _| match keyring.cache().get(subject) {
+        Some(key) => {
+            keys.insert((*subject).to_owned(), Some(key));
+            false
+        }
+        None => true,
+    });
     if let Some((subject, group)) = introduced.and_then(|s| groups.remove_entry(s)) {
         let key = new_data_key()?;
         new_keys.subjects.push(subject.to_owned());
         new_keys.groups.push(group.map(str::to_owned));
         new_keys.wrapped.push(keyring.wrap(subject, &key)?);
-        made.insert(subject.to_owned(), Some(cipher_of(&key)));
-        if groups.is_empty() {
-            return Ok(made);
-        }
+        learned.push(subject, key);
+        keys.insert(subject.to_owned(), Some(key));
     }
-    // Outside a transaction the insert below is a commit of its own, to flush: most events
-    // are about people the log knows already, and a read finds their keys without one.
-    let mut known: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-    if autocommit {
+    if groups.is_empty() {
+        return Ok(keys);
+    }
+    let mut rows = if autocommit {
+        // Outside a transaction an insert is a commit of its own, to flush: most events are
+        // about people the log knows already, and a read finds their keys without one.
         let named: Vec<&str> = groups.keys().copied().collect();
-        known = sqlx::query_as(
+        let known: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
             "SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)",
         )
         .bind(&named)
         .fetch_all(&mut *conn)
         .await?;
-        if known.len() == named.len() {
-            made.extend(unwrap_all(keyring, known)?);
-            return Ok(made);
-        }
         for (subject, _) in &known {
             groups.remove(subject.as_str());
         }
+        known
+    } else {
+        Vec::new()
+    };
+    if !groups.is_empty() {
+        rows.extend(make_keys(conn, keyring, &groups).await?);
     }
+    for (subject, key) in unwrap_all(keyring, rows)? {
+        if let Some(key) = key {
+            learned.push(&subject, key);
+        }
+        keys.insert(subject, key);
+    }
+    Ok(keys)
+}
+
+/// Makes a key for each of `groups`' subjects that has none; answers every one's stored key
+/// (or tombstone).
+async fn make_keys(
+    conn: &mut PgConnection,
+    keyring: &Keyring,
+    groups: &HashMap<&str, Option<&str>>,
+) -> Result<Vec<(String, Option<Vec<u8>>)>, Error> {
     let mut subjects = Vec::with_capacity(groups.len());
     let mut group_of = Vec::with_capacity(groups.len());
     let mut candidates = Vec::with_capacity(groups.len());
-    for (subject, group) in &groups {
+    for (subject, group) in groups {
         let key = new_data_key()?;
         subjects.push(*subject);
         group_of.push(*group);
         candidates.push(keyring.wrap(subject, &key)?);
     }
-    // One round trip: the keys made now, and any a concurrent writer made (the inserted rows are not
-    // visible to the outer SELECT of the same statement).
-    let mut rows: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
+    // One round trip: the keys made now, and any a concurrent writer made (the inserted rows
+    // are not visible to the outer SELECT of the same statement).
+    let rows: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
         "WITH made AS (
              INSERT INTO personal_keys (subject, grp, wrapped_key)
              SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
@@ -193,16 +227,12 @@ async fn keys_for_writing(
     .bind(&candidates)
     .fetch_all(&mut *conn)
     .await?;
-    if rows.len() < subjects.len() {
-        // A concurrent writer made a key after this statement's snapshot: read it now.
-        rows = sqlx::query_as(
-            "SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)",
-        )
+    if rows.len() >= subjects.len() {
+        return Ok(rows);
+    }
+    // A concurrent writer made a key after this statement's snapshot: read it now.
+    Ok(sqlx::query_as("SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)")
         .bind(&subjects)
         .fetch_all(&mut *conn)
-        .await?;
-    }
-    known.extend(rows);
-    made.extend(unwrap_all(keyring, known)?);
-    Ok(made)
+        .await?)
 }
