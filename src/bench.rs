@@ -21,6 +21,9 @@ use crate::database::Database;
 const STREAMS: u64 = 1_000;
 const CATCHUP_EVENTS: u64 = 100_000;
 
+/// The bench's own master key (its data is made up).
+pub(crate) const BENCH_KEY: [u8; 32] = [0x42; 32];
+
 fn phase_seconds() -> u64 {
     std::env::var("MAILPLANE_BENCH_SECONDS")
         .ok()
@@ -34,7 +37,7 @@ pub async fn eventstore(mut config: Config) -> anyhow::Result<()> {
     let name = format!("mailplane_bench_{}", std::process::id());
     config.db_pool_size = 24;
     let (db, admin) = bench_database(&config, &name).await?;
-    let result = run(&db.pool).await;
+    let result = run(&db.pool, &db.options).await;
     db.pool.close().await;
     if let Some(admin) = admin {
         // Local mode: the bench database is ours alone; drop it.
@@ -62,7 +65,7 @@ async fn bench_database(
     Ok((db, Some(admin)))
 }
 
-async fn run(pool: &PgPool) -> anyhow::Result<()> {
+async fn run(pool: &PgPool, options: &sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
     EventStore::migrate(pool).await?;
     pool.execute(
         "DROP TABLE IF EXISTS bench_raw;
@@ -77,10 +80,9 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     )
     .await
     .context("creating the raw baseline table")?;
-    // Every phase appends with the keyring at hand; only events that name a person are sealed.
-    let mut master = [0u8; 32];
-    getrandom::getrandom(&mut master).context("a key for the bench keyring")?;
-    let store = EventStore::new(pool.clone()).with_keyring(Keyring::new(master));
+    // Every phase appends with the keyring at hand; only events that name a person are
+    // sealed. A fixed key: a second run on the same DATABASE_URL reads the first one's events.
+    let store = EventStore::new(pool.clone()).with_keyring(Keyring::new(BENCH_KEY));
     let seconds = phase_seconds();
     let settings: (String, String) =
         sqlx::query_as("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
@@ -114,17 +116,6 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     println!("raw_8w_per_s={raw_8w:.0} ({raw_a:.0}, {raw_b:.0})");
     println!("append_8w_per_s={append_8w:.0} ({append_a:.0}, {append_b:.0})");
 
-    // A command's append as the product makes it (a transaction, a MemberAdded with its
-    // metadata), with and without its person's fields sealed.
-    let plain_a = measure(8, phase, |w| command_writer(store.clone(), w, false)).await?;
-    let sealed_a = measure(8, phase, |w| command_writer(store.clone(), w, true)).await?;
-    let sealed_b = measure(8, phase, |w| command_writer(store.clone(), w, true)).await?;
-    let plain_b = measure(8, phase, |w| command_writer(store.clone(), w, false)).await?;
-    let plain_8w = (plain_a + plain_b) / 2.0;
-    let sealed_8w = (sealed_a + sealed_b) / 2.0;
-    println!("append_8w_plain_per_s={plain_8w:.0} ({plain_a:.0}, {plain_b:.0})");
-    println!("append_8w_sealed_per_s={sealed_8w:.0} ({sealed_a:.0}, {sealed_b:.0})");
-
     top_up(&store, "member", CATCHUP_EVENTS, false).await?;
     top_up(&store, "person", CATCHUP_EVENTS, true).await?;
     let catchup = catch_up(&store, SubscriptionFilter::All, CATCHUP_EVENTS).await?;
@@ -139,11 +130,8 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
     let read_sealed = (read_sealed_a + read_sealed_b) / 2.0;
     println!("catchup_plain_per_s={read_plain:.0} ({read_plain_a:.0}, {read_plain_b:.0})");
     println!("catchup_sealed_per_s={read_sealed:.0} ({read_sealed_a:.0}, {read_sealed_b:.0})");
-    println!(
-        "sealed_append_ratio={:.2} sealed_catchup_ratio={:.2}",
-        sealed_8w / plain_8w,
-        read_sealed / read_plain
-    );
+    println!("sealed_catchup_ratio={:.2}", read_sealed / read_plain);
+    crate::bench_personal::run(&store, options, phase).await?;
 
     println!(
         "append_1w_per_s={append_1w:.0} append_8w_per_s={append_8w:.0} raw_8w_per_s={raw_8w:.0} append_8w_ratio={:.2} catchup_events_per_s={catchup:.0}",
@@ -153,10 +141,11 @@ async fn run(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// A writer loop: one operation per call of `step`, until told to stop; returns its count.
-type Writer = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<u64>> + Send>>;
+pub(crate) type Writer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<u64>> + Send>>;
 
 /// Runs `writers` loops for `duration` and returns operations per second over all of them.
-async fn measure(
+pub(crate) async fn measure(
     writers: u64,
     duration: Duration,
     make: impl Fn(WriterCtx) -> Writer,
@@ -182,10 +171,11 @@ async fn measure(
     Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
 }
 
-struct WriterCtx {
-    index: u64,
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicU64>,
+/// What a writer loop is told: its number, when to stop, where to count.
+pub(crate) struct WriterCtx {
+    pub index: u64,
+    pub stop: Arc<AtomicBool>,
+    pub done: Arc<AtomicU64>,
 }
 
 /// Small deterministic generator for stream picks.
@@ -278,27 +268,6 @@ fn append_writer(store: EventStore, ctx: WriterCtx, writers: u64) -> Writer {
                 Err(e) => return Err(e.into()),
             };
             revisions.insert(number, Some(result.next_expected));
-            n += 1;
-            ctx.done.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(n)
-    })
-}
-
-/// Each command appends one event about a new person (a member added) in a transaction of
-/// its own, as the application's command handler does.
-fn command_writer(store: EventStore, ctx: WriterCtx, sealed: bool) -> Writer {
-    Box::pin(async move {
-        let category = if sealed { "person" } else { "member" };
-        let mut n = 0;
-        while !ctx.stop.load(Ordering::Relaxed) {
-            let id = uuid::Uuid::now_v7();
-            let stream = format!("{category}-{id}");
-            let mut tx = store.begin().await?;
-            let event = member_added(n, format!("member-{id}"), sealed);
-            tx.append(&stream, ExpectedRevision::NoStream, &[event])
-                .await?;
-            tx.commit().await?;
             n += 1;
             ctx.done.fetch_add(1, Ordering::Relaxed);
         }

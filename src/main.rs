@@ -3,6 +3,7 @@
 mod bench;
 mod bench_api;
 mod bench_migration;
+mod bench_personal;
 mod config;
 mod database;
 mod serve;

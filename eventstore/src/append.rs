@@ -136,13 +136,29 @@ pub(crate) async fn sealed_append(
     let autocommit = mode == Mode::Autocommit;
     let introduced = (expected == ExpectedRevision::NoStream).then_some(stream);
     let sealed = personal::seal(conn, keyring, events, autocommit, introduced).await?;
-    if let Appended::Done(result) =
-        append(conn, stream, expected, &sealed.events, mode, &sealed.new_keys).await?
+    if let Appended::Done(result) = append(
+        conn,
+        stream,
+        expected,
+        &sealed.events,
+        mode,
+        &sealed.new_keys,
+    )
+    .await?
     {
         return Ok((result, sealed.learned));
     }
     let sealed = personal::seal(conn, keyring, events, autocommit, None).await?;
-    match append(conn, stream, expected, &sealed.events, mode, &sealed.new_keys).await? {
+    match append(
+        conn,
+        stream,
+        expected,
+        &sealed.events,
+        mode,
+        &sealed.new_keys,
+    )
+    .await?
+    {
         Appended::Done(result) => Ok((result, sealed.learned)),
         Appended::KeysExist => Err(Error::Personal(format!(
             "the keys of the people on {stream} could not be settled"

@@ -359,7 +359,10 @@ async fn cached_keys_never_outlive_a_rollback_or_an_erasure() {
         .unwrap();
     for s in [&store, &other] {
         let z = read(s, "mailbox-z").await;
-        assert_eq!((z[0]["name"].as_str(), z[1]["name"].as_str()), (Some(ERASED), Some(ERASED)));
+        assert_eq!(
+            (z[0]["name"].as_str(), z[1]["name"].as_str()),
+            (Some(ERASED), Some(ERASED))
+        );
         assert_eq!(z[1]["phone"], ERASED);
     }
     assert!(!raw_data(&pool).await.contains("13800000008"));

@@ -22,8 +22,8 @@ use crate::event::RecordedEvent;
 mod cache;
 mod seal;
 
-use cache::{DataKey, KeyCache};
 pub(crate) use cache::Learned;
+use cache::{DataKey, KeyCache};
 pub(crate) use seal::{seal, NewKeys};
 
 fn cipher_of(key: &DataKey) -> Aes256Gcm {

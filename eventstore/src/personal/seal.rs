@@ -11,7 +11,9 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{cipher_of, seal_bytes, unwrap_all, DataKey, Keyring, Learned, Personal, ERASED, SEALED};
+use super::{
+    cipher_of, seal_bytes, unwrap_all, DataKey, Keyring, Learned, Personal, ERASED, SEALED,
+};
 use crate::error::Error;
 use crate::event::NewEvent;
 
@@ -231,8 +233,10 @@ async fn make_keys(
         return Ok(rows);
     }
     // A concurrent writer made a key after this statement's snapshot: read it now.
-    Ok(sqlx::query_as("SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)")
-        .bind(&subjects)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT subject, wrapped_key FROM personal_keys WHERE subject = ANY($1)")
+            .bind(&subjects)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }
