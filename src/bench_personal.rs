@@ -21,8 +21,9 @@ use crate::bench::{measure, Writer, WriterCtx};
 /// introduces a person (a new key).
 const LIFE: usize = 5;
 
-/// Members in the log that the projections are rebuilt from.
-const REBUILD_MEMBERS: u64 = 20_000;
+/// Members in the log that the projections are rebuilt from, per second of a phase
+/// (20,000 with 10-second phases; a one-second smoke run stays quick).
+const REBUILD_MEMBERS_PER_PHASE_SECOND: u64 = 2_000;
 
 fn life_event(step: usize, n: u64, member_id: Uuid, organization_id: Uuid) -> MemberEvent {
     match step {
@@ -141,7 +142,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let worst = compare_appends(store, phase, false, "append_new_person_8w").await?;
     let life = compare_appends(store, phase, true, "append_member_life_8w").await?;
-    let rebuild = match rebuild_ratio(options).await {
+    let members = REBUILD_MEMBERS_PER_PHASE_SECOND * phase.as_secs().max(1);
+    let rebuild = match rebuild_ratio(options, members).await {
         Ok(ratio) => format!("{ratio:.2}"),
         Err(e) => {
             println!("rebuild comparison skipped: {e:#}");
@@ -185,7 +187,7 @@ async fn drop_database(options: &PgConnectOptions, pool: PgPool, name: &str) -> 
 
 /// The same members' lives written to two databases, sealed and in clear; every projection
 /// rebuilt from each, ABBA. Answers sealed/plain events per second.
-async fn rebuild_ratio(options: &PgConnectOptions) -> anyhow::Result<f64> {
+async fn rebuild_ratio(options: &PgConnectOptions, members: u64) -> anyhow::Result<f64> {
     let base = options.get_database().unwrap_or("mailplane").to_owned();
     let mut sides = Vec::new();
     for (side, sealed) in [("sealed", true), ("plain", false)] {
@@ -193,7 +195,7 @@ async fn rebuild_ratio(options: &PgConnectOptions) -> anyhow::Result<f64> {
         let pool = scratch_database(options, &name).await?;
         let store =
             EventStore::new(pool.clone()).with_keyring(Keyring::new(crate::bench::BENCH_KEY));
-        fill(&store, sealed).await?;
+        fill(&store, sealed, members).await?;
         // A log as it usually is: settled (hint bits set, statistics known), not just written.
         pool.execute("VACUUM ANALYZE").await?;
         sides.push((side, name, pool, store));
@@ -214,7 +216,7 @@ async fn rebuild_ratio(options: &PgConnectOptions) -> anyhow::Result<f64> {
             .rebuild_all(&projections::Projection::ALL)
             .await
             .with_context(|| format!("rebuilding the {} log", sides[index].0))?;
-        let events = (REBUILD_MEMBERS as usize * LIFE) as f64;
+        let events = (members as usize * LIFE) as f64;
         anyhow::ensure!(
             folded.iter().sum::<usize>() > 0,
             "the rebuild folded nothing"
@@ -229,7 +231,7 @@ async fn rebuild_ratio(options: &PgConnectOptions) -> anyhow::Result<f64> {
         "rebuild_all_sealed_events_per_s={sealed:.0} ({:.0}, {:.0}) over {} events",
         figures[0][0],
         figures[0][1],
-        REBUILD_MEMBERS as usize * LIFE
+        members as usize * LIFE
     );
     println!(
         "rebuild_all_plain_events_per_s={plain:.0} ({:.0}, {:.0})",
@@ -241,14 +243,14 @@ async fn rebuild_ratio(options: &PgConnectOptions) -> anyhow::Result<f64> {
     Ok(sealed / plain)
 }
 
-/// Writes [`REBUILD_MEMBERS`] lives, one append per member (the events of a life at once).
-async fn fill(store: &EventStore, sealed: bool) -> anyhow::Result<()> {
+/// Writes `members` lives, one append per member (the events of a life at once).
+async fn fill(store: &EventStore, sealed: bool, members: u64) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for w in 0..4u64 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let organization_id = Uuid::now_v7();
-            for n in (w..REBUILD_MEMBERS).step_by(4) {
+            for n in (w..members).step_by(4) {
                 let member_id = Uuid::now_v7();
                 let events = (0..LIFE)
                     .map(|step| {

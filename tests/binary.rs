@@ -411,6 +411,20 @@ async fn bench_prints_its_figures_on_the_last_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
+    // What sealing personal data costs: appends and rebuilds, each beside its baseline.
+    let sealing = stdout
+        .lines()
+        .find(|l| l.starts_with("sealed_append_ratio="))
+        .unwrap_or_else(|| panic!("no sealing figures: {stdout}"));
+    for (kv, key) in sealing.split(' ').zip([
+        "sealed_append_ratio",
+        "sealed_append_new_person_ratio",
+        "sealed_rebuild_ratio",
+    ]) {
+        let (k, v) = kv.split_once('=').unwrap();
+        assert_eq!(k, key);
+        assert!(v.parse::<f64>().unwrap() > 0.0, "{kv}");
+    }
     let last = stdout.lines().last().unwrap();
     let keys: Vec<&str> = last
         .split(' ')
