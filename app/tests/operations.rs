@@ -202,8 +202,10 @@ async fn seats_stay_exact_across_snapshots_and_a_snapshot_equals_the_full_fold()
     let a = application().await;
     let org = organization_with_trial(&a, 150).await;
     let members = add_members(&a, org, 200).await;
-    // 32 at a time: two hundred writers of one stream at once would exhaust the retries.
-    let turns = Arc::new(tokio::sync::Semaphore::new(32));
+    // 16 at a time: two hundred writers of one stream at once would exhaust the retries,
+    // and 32 did once on a loaded 2-core CI machine (30 conflicts in a row); what is tested
+    // here is exactness across snapshots, with writers racing.
+    let turns = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = Vec::new();
     for m in members.clone() {
         let (a, turns) = (a.clone(), turns.clone());
