@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::dataplane::{
-    DataPlane, DataPlaneWorker, Dovecot, DovecotLayout, DovecotServer, HttpDataPlane, ServerError,
+    DataPlane, DataPlaneWorker, Dovecot, DovecotLayout, DovecotServer, HttpDataPlane,
 };
 use workers::sms::{HttpProvider, LogProvider, SmsProvider, SmsWorker};
 
@@ -123,11 +123,8 @@ async fn data_plane(
                     let plane: Arc<dyn DataPlane> = Arc::new(Dovecot::new(server.layout().clone()));
                     Ok((Some(plane), Some(server)))
                 }
-                Err(ServerError::NotInstalled) => {
-                    tracing::warn!(
-                        "{}; until then mailboxes stay PROVISIONING",
-                        ServerError::NotInstalled
-                    );
+                Err(e) if e.is_not_installed() => {
+                    tracing::warn!("{e}; until then mailboxes stay PROVISIONING");
                     Ok((None, None))
                 }
                 Err(e) => Err(e).context(

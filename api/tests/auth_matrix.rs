@@ -139,7 +139,11 @@ fn operations() -> Vec<(&'static str, &'static str)> {
         ("openMailboxes", "mutation($m: ID!, $dom: ID!) { openMailboxes(memberIds: [$m], domainId: $dom) { id } }"),
         ("closeMailbox", "mutation($mb: ID!) { closeMailbox(mailboxId: $mb) { id } }"),
         ("restoreMailbox", "mutation($mb: ID!) { restoreMailbox(mailboxId: $mb) { id } }"),
+        ("reassignMailbox", "mutation($mb: ID!, $m: ID!) { reassignMailbox(mailboxId: $mb, memberId: $m) { id } }"),
         ("purgeMailbox", "mutation($mb: ID!) { purgeMailbox(mailboxId: $mb) { id } }"),
+        ("removeAdmin", "mutation($o: ID!) { removeAdmin(organizationId: $o, account: \"buyer-1\") { id } }"),
+        ("transferCreator", "mutation($o: ID!) { transferCreator(organizationId: $o, account: \"buyer-1\") { id } }"),
+        ("organization admins", "query($o: ID!) { organization(id: $o) { admins creatorAccount } }"),
         ("dissolveOrganization", "mutation($o: ID!) { dissolveOrganization(organizationId: $o, confirmIdentifier: \"acme\") { id } }"),
         ("provisionSubscription", "mutation { provisionSubscription(input: {buyerAccountId: \"b\", orderId: \"O-9\", edition: \"standard\", seats: 1, trial: true}) { id } }"),
         ("subscription", "query($s: ID!) { subscription(id: $s) { id seats } }"),
@@ -539,7 +543,7 @@ async fn operators_see_parked_events() {
 }
 
 #[tokio::test]
-async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscription() {
+async fn nested_fields_do_not_open_an_organization_and_an_invited_admin_does_not_read_the_order() {
     let _serial = SERIAL.lock().await;
     let db = fresh_database().await;
     let pool = db.pool(10).await;
@@ -639,6 +643,22 @@ async fn nested_fields_do_not_open_an_organization_to_whoever_sees_its_subscript
         r["organization"]["subscription"]["organization"]["members"]["nodes"][0]["phone"],
         "13800138000"
     );
+
+    // The order is the buyer's: an invited admin reads seats and status, not the order.
+    let commercial = "query($o: ID!) { organization(id: $o) { subscription { id seats status orderId buyerAccountId paid currency } } }";
+    let r = run(&schema, admin.clone(), commercial, ids.clone()).await;
+    let errors = r["errors"].as_array().expect("refusals");
+    assert_eq!(errors.len(), 4, "{r}");
+    assert!(
+        errors.iter().all(|e| e["extensions"]["code"] == "FORBIDDEN"),
+        "{r}"
+    );
+    let text = r.to_string();
+    assert!(!text.contains("O-7") && !text.contains("reseller-1"), "{r}");
+    // The buyer (and the marketplace) still read it through the subscription.
+    let own = "query($s: ID!) { subscription(id: $s) { orderId buyerAccountId paid currency } }";
+    let r = ok(&schema, reseller.clone(), own, ids.clone()).await;
+    assert_eq!(r["subscription"]["orderId"], "O-7");
 }
 
 #[tokio::test]

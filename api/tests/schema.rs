@@ -76,3 +76,13 @@ fn every_mutation_takes_an_idempotency_key() {
     }
     assert!(fields >= 23, "{fields} mutations");
 }
+
+#[test]
+fn the_sdl_states_the_invitation_validity_the_domain_enforces() {
+    let sdl = api::graphql::sdl();
+    let rule = format!(
+        "1 to {} (a week)",
+        domain::organization::MAX_INVITATION_HOURS
+    );
+    assert!(sdl.contains(&rule), "the SDL lacks {rule}");
+}

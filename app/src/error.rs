@@ -100,7 +100,7 @@ impl ErrorCode {
         match refusal {
             D::Validation { .. } => Validation,
             D::NotFound(_) => NotFound,
-            D::NotAnAdmin | D::NotInvitee => Forbidden,
+            D::NotAnAdmin | D::NotInvitee | D::NotCreator => Forbidden,
             D::OrganizationExists
             | D::InvitationExists
             | D::InvitationNotPending
@@ -121,7 +121,9 @@ impl ErrorCode {
             | D::MigrationNotStarted
             | D::NothingToRun
             | D::MigrationAccountNotRunnable
-            | D::MigrationTargetBusy => Conflict,
+            | D::MigrationTargetBusy
+            | D::LastAdmin
+            | D::CreatorNotRemovable => Conflict,
             D::SeatsExhausted { .. } => SeatsExhausted,
             D::DomainTaken => DomainTaken,
             D::DomainNotVerified => DomainNotVerified,

@@ -195,6 +195,33 @@ pub async fn restore(
     run(app, request, mailbox_id, command).await
 }
 
+/// A manager gives a mailbox in the recycle bin (a deleted member's, say) to another active,
+/// authorized member of the organization who holds no mailbox, and restores it: the new
+/// member logs in with their own password and finds the old mail.
+pub async fn reassign(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+    member_id: Uuid,
+) -> Result<Executed<MailboxState>, AppError> {
+    let (organization_id, _) =
+        access::require_manager_of(app.pool(), request, Owned::Mailbox, mailbox_id).await?;
+    same_organization(app, organization_id, Owned::Member, member_id).await?;
+    let member = app.load::<Member>(&streams::member(member_id)).await?;
+    let holds = read::open_mailboxes_of_member(app.pool(), member_id).await?;
+    let command = MailboxCommand::Reassign {
+        member_id,
+        member_organization_id: member.organization_id,
+        member_may_use_mail: member.may_use_mail(),
+        member_has_mailbox: !holds.is_empty(),
+    };
+    // The restore claims the new member's one mailbox: a race with another opening for
+    // them ends in MEMBER_HAS_MAILBOX.
+    let stream = streams::mailbox(mailbox_id);
+    app.run::<Mailbox>(request, &stream, command, move |e| e.claims(member_id))
+        .await
+}
+
 /// A manager empties a mailbox from the recycle bin now; its address becomes free.
 pub async fn purge(
     app: &App,

@@ -11,6 +11,10 @@ use crate::error::AppError;
 use crate::secrets::{self, Purpose};
 use crate::{no_claims, read, streams, App, Executed, Request};
 
+mod admins;
+
+pub use admins::{remove_admin, transfer_creator};
+
 /// What a buyer types to create an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -837,3 +837,77 @@ async fn records_past_their_retention_are_pruned_and_younger_ones_kept() {
         app::retention::Pruned::default()
     );
 }
+
+#[tokio::test]
+async fn one_phone_gets_exactly_its_hourly_allowance_from_organizations_racing() {
+    let a = application().await.with_settings(app::Settings {
+        sms_per_organization_per_hour: 50,
+        sms_per_phone_per_hour: 5,
+        ..app::Settings::default()
+    });
+    let mut organizations = Vec::new();
+    for n in 0..8 {
+        let buyer = format!("racer-{n}");
+        organizations.push((buyer.clone(), bound_organization_of(&a, &buyer, &format!("race{n}")).await));
+    }
+    let before = event_count(&a).await;
+    // Sixteen invitations to one phone at the same moment, two from each organization.
+    let mut racing = tokio::task::JoinSet::new();
+    for (buyer, org) in organizations.iter().chain(organizations.iter()).cloned() {
+        let a = a.clone();
+        racing.spawn(async move {
+            app::organization::invite_admin(&a, &account(&buyer), org, &invitee("13800138999"))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.code())
+        });
+    }
+    let (mut accepted, mut limited) = (0, 0);
+    while let Some(outcome) = racing.join_next().await {
+        match outcome.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(ErrorCode::RateLimited) => limited += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((accepted, limited), (5, 11));
+    assert_eq!(event_count(&a).await, before + 5, "only the five invitations");
+}
+
+#[tokio::test]
+async fn authorizing_a_department_beyond_the_seats_writes_nothing() {
+    let a = application().await;
+    let org = organization_with_trial(&a, 2).await;
+    let east = app::organization::create_department(&a, &buyer(), org, "华东", None)
+        .await
+        .unwrap()
+        .answer;
+    fold(&a).await;
+    for i in 0..3 {
+        let mut m = member(&format!("east{i}"), &format!("1390000000{i}"));
+        m.department_id = Some(east);
+        app::member::add(&a, &buyer(), org, &m).await.unwrap();
+    }
+    fold(&a).await;
+    let before = event_count(&a).await;
+    // Bad inputs tried: three members in the department for two seats; the department
+    // named with a member; an unknown department.
+    let e = app::member::authorize(&a, &buyer(), org, &[], &[east])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::SeatsExhausted, "{e}");
+    let e = app::member::authorize(&a, &buyer(), org, &[Uuid::now_v7()], &[east])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotFound, "{e}");
+    let e = app::member::authorize(&a, &buyer(), org, &[], &[Uuid::now_v7()])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotFound, "{e}");
+    assert_eq!(event_count(&a).await, before, "no department authorized, no seat taken");
+    let state = a
+        .load::<domain::organization::Organization>(&streams::organization(org))
+        .await
+        .unwrap();
+    assert!(state.authorized_departments.is_empty());
+}

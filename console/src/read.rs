@@ -37,6 +37,8 @@ pub struct OrganizationRow {
     pub name: String,
     pub identifier: String,
     pub subscription_id: Option<Uuid>,
+    /// Who holds the creator role.
+    pub creator_account: String,
 }
 
 /// The organizations an account manages, by the same rule as `app::access::manages`.
@@ -45,7 +47,7 @@ pub async fn organizations_managed_by(
     account: &str,
 ) -> Result<Vec<OrganizationRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT o.id, o.name, o.identifier, o.subscription_id FROM organizations o
+        "SELECT o.id, o.name, o.identifier, o.subscription_id, o.creator_account FROM organizations o
          WHERE NOT o.dissolved AND (
              EXISTS (SELECT 1 FROM organization_admins a WHERE a.organization_id = o.id AND a.account = $1)
              OR (o.as_reseller AND o.creator_account = $1
@@ -59,7 +61,7 @@ pub async fn organizations_managed_by(
 
 /// One organization.
 pub async fn organization(pool: &PgPool, id: Uuid) -> Result<Option<OrganizationRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, identifier, subscription_id FROM organizations WHERE id = $1 AND NOT dissolved")
+    sqlx::query_as("SELECT id, name, identifier, subscription_id, creator_account FROM organizations WHERE id = $1 AND NOT dissolved")
         .bind(id)
         .fetch_optional(pool)
         .await

@@ -63,6 +63,12 @@ pub enum DomainError {
     MemberNotDisabled,
     #[error("only a deleted member is erased")]
     MemberNotDeleted,
+    #[error("an organization keeps at least one admin")]
+    LastAdmin,
+    #[error("the creator stays an admin until the creator role is transferred")]
+    CreatorNotRemovable,
+    #[error("only the creator can transfer the creator role")]
+    NotCreator,
     #[error("the organization still has departments or members")]
     OrganizationNotEmpty,
     #[error("the member already has a mailbox")]

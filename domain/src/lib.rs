@@ -98,7 +98,7 @@ macro_rules! labels {
 labels!(member::MemberStatus { Active = "ACTIVE", Disabled = "DISABLED", Deleted = "DELETED" });
 labels!(member::RoleLabel { Member = "MEMBER", Admin = "ADMIN" });
 labels!(member::EmploymentType { FullTime = "FULL_TIME", Intern = "INTERN", Dispatched = "DISPATCHED", Outsourced = "OUTSOURCED" });
-labels!(mailbox::MailboxStatus { Provisioning = "PROVISIONING", Active = "ACTIVE", Failed = "FAILED", Closed = "CLOSED", Purged = "PURGED" });
+labels!(mailbox::MailboxStatus { Provisioning = "PROVISIONING", Active = "ACTIVE", Suspended = "SUSPENDED", Failed = "FAILED", Closed = "CLOSED", Purged = "PURGED" });
 labels!(maildomain::DomainStatus { Pending = "PENDING", Verified = "VERIFIED", Failed = "FAILED", Taken = "TAKEN" });
 labels!(maildomain::ClaimEnd { VerifiedElsewhere = "VERIFIED_ELSEWHERE", OrganizationDissolved = "ORGANIZATION_DISSOLVED" });
 labels!(maildomain::VerificationMode { Full = "FULL", Ownership = "OWNERSHIP" });

@@ -31,6 +31,8 @@ pub enum MailboxStatus {
     #[default]
     Provisioning,
     Active,
+    /// Its member is disabled: every login is refused, the mail is kept.
+    Suspended,
     Failed,
     Closed,
     Purged,
@@ -67,6 +69,15 @@ pub enum MailboxEvent {
         purge_after: DateTime<Utc>,
     },
     MailboxRestored {},
+    /// Its member was disabled: logins are refused, the mail stays.
+    MailboxSuspended {},
+    /// Its member was enabled again: logins work again.
+    MailboxResumed {},
+    /// Given, from the recycle bin, to another member of the organization.
+    MailboxReassigned {
+        previous_member_id: Uuid,
+        member_id: Uuid,
+    },
     /// Mail deleted; the address is free again.
     MailboxPurged {
         address: String,
@@ -110,6 +121,8 @@ pub struct MailboxState {
     pub purge_after: Option<DateTime<Utc>>,
     /// Why it is in the recycle bin.
     pub close_reason: Option<CloseReason>,
+    /// Its member is disabled (kept while provisioning, so the mailbox comes up suspended).
+    pub suspended: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +139,18 @@ pub enum MailboxCommand {
     /// `member_may_use_mail`: the member is active and authorized now.
     Restore {
         member_may_use_mail: bool,
+    },
+    /// The member was disabled: refuse every login, keep the mail.
+    Suspend,
+    /// The member was enabled again.
+    Resume,
+    /// An admin gives a mailbox in the recycle bin to another member and restores it;
+    /// `member_may_use_mail` and `member_has_mailbox` describe that member now.
+    Reassign {
+        member_id: Uuid,
+        member_organization_id: Uuid,
+        member_may_use_mail: bool,
+        member_has_mailbox: bool,
     },
     /// An admin empties it from the recycle bin now.
     Purge,
@@ -196,6 +221,48 @@ impl Decider for Mailbox {
                 }
                 Ok(vec![E::MailboxRestored {}])
             }
+            C::Suspend => Ok(match s.status {
+                S::Provisioning | S::Active | S::Failed if !s.suspended => {
+                    vec![E::MailboxSuspended {}]
+                }
+                _ => vec![],
+            }),
+            C::Resume => Ok(if s.suspended && s.status != S::Closed {
+                vec![E::MailboxResumed {}]
+            } else {
+                vec![]
+            }),
+            C::Reassign {
+                member_id,
+                member_organization_id,
+                member_may_use_mail,
+                member_has_mailbox,
+            } => {
+                if s.status != S::Closed {
+                    return Err(DomainError::MailboxNotClosed);
+                }
+                if member_organization_id != s.organization_id {
+                    return Err(DomainError::NotFound("member"));
+                }
+                if s.purge_after.is_some_and(|p| now >= p) {
+                    return Err(DomainError::MailboxPurgeDue);
+                }
+                if !member_may_use_mail {
+                    return Err(DomainError::MemberNotAuthorized);
+                }
+                if member_has_mailbox {
+                    return Err(DomainError::MemberHasMailbox);
+                }
+                let mut events = Vec::with_capacity(2);
+                if member_id != s.member_id {
+                    events.push(E::MailboxReassigned {
+                        previous_member_id: s.member_id,
+                        member_id,
+                    });
+                }
+                events.push(E::MailboxRestored {});
+                Ok(events)
+            }
             C::Purge => match s.status {
                 S::Closed => Ok(vec![E::MailboxPurged {
                     address: s.address.clone(),
@@ -240,9 +307,26 @@ impl Decider for Mailbox {
                 s.status = MailboxStatus::Provisioning;
             }
             E::MailboxProvisioned {} => {
-                s.status = MailboxStatus::Active;
+                s.status = if s.suspended {
+                    MailboxStatus::Suspended
+                } else {
+                    MailboxStatus::Active
+                };
                 s.failure = None;
             }
+            E::MailboxSuspended {} => {
+                s.suspended = true;
+                if s.status == MailboxStatus::Active {
+                    s.status = MailboxStatus::Suspended;
+                }
+            }
+            E::MailboxResumed {} => {
+                s.suspended = false;
+                if s.status == MailboxStatus::Suspended {
+                    s.status = MailboxStatus::Active;
+                }
+            }
+            E::MailboxReassigned { member_id, .. } => s.member_id = *member_id,
             E::MailboxProvisioningFailed { reason } => {
                 s.status = MailboxStatus::Failed;
                 s.failure = Some(reason.clone());
@@ -254,6 +338,8 @@ impl Decider for Mailbox {
                 purge_after,
             } => {
                 s.status = MailboxStatus::Closed;
+                // The recycle bin refuses logins anyway; whoever gets it back is active.
+                s.suspended = false;
                 s.close_reason = Some(*reason);
                 s.closed_at = Some(*closed_at);
                 s.purge_after = Some(*purge_after);
@@ -602,6 +688,104 @@ mod tests {
             E::MailboxRestored {}.claims(MEMBER).0,
             vec![Claim::new(Scope::MemberMailbox, MEMBER.to_string())]
         );
+    }
+
+    #[test]
+    fn a_disabled_members_mailbox_is_suspended_and_comes_back_when_enabled() {
+        let active = [opened("zw@acme.cn"), E::MailboxProvisioned {}];
+        given::<Mailbox>(&active)
+            .when(C::Suspend)
+            .then(&[E::MailboxSuspended {}]);
+        let suspended = [active[0].clone(), active[1].clone(), E::MailboxSuspended {}];
+        assert_eq!(Mailbox::fold(&suspended).status, MailboxStatus::Suspended);
+        given::<Mailbox>(&suspended).when(C::Suspend).then(&[]);
+        given::<Mailbox>(&suspended)
+            .when(C::Resume)
+            .then(&[E::MailboxResumed {}]);
+        given::<Mailbox>(&active).when(C::Resume).then(&[]);
+        let resumed = [
+            active[0].clone(),
+            active[1].clone(),
+            E::MailboxSuspended {},
+            E::MailboxResumed {},
+        ];
+        assert_eq!(Mailbox::fold(&resumed).status, MailboxStatus::Active);
+        // Suspended while the data plane still creates it: it comes up suspended.
+        let early = [
+            opened("zw@acme.cn"),
+            E::MailboxSuspended {},
+            E::MailboxProvisioned {},
+        ];
+        assert_eq!(Mailbox::fold(&early).status, MailboxStatus::Suspended);
+        // In the recycle bin logins are refused already: nothing to suspend or resume.
+        let closed = [
+            opened("zw@acme.cn"),
+            E::MailboxClosed {
+                reason: CloseReason::ByAdmin,
+                closed_at: t0(),
+                purge_after: day(30),
+            },
+        ];
+        given::<Mailbox>(&closed).when(C::Suspend).then(&[]);
+        given::<Mailbox>(&closed).when(C::Resume).then(&[]);
+    }
+
+    #[test]
+    fn a_mailbox_in_the_recycle_bin_is_reassigned_to_an_active_member_and_restored() {
+        const OTHER: Uuid = Uuid::from_u128(0x202);
+        let closed = [
+            opened("zw@acme.cn"),
+            E::MailboxClosed {
+                reason: CloseReason::MemberDeleted,
+                closed_at: t0(),
+                purge_after: day(30),
+            },
+        ];
+        let reassign = |may: bool, has: bool, org: Uuid| C::Reassign {
+            member_id: OTHER,
+            member_organization_id: org,
+            member_may_use_mail: may,
+            member_has_mailbox: has,
+        };
+        let events = given::<Mailbox>(&closed)
+            .at(day(3))
+            .when(reassign(true, false, ORG))
+            .events();
+        assert_eq!(
+            events,
+            vec![
+                E::MailboxReassigned {
+                    previous_member_id: MEMBER,
+                    member_id: OTHER
+                },
+                E::MailboxRestored {}
+            ]
+        );
+        let mut history = closed.to_vec();
+        history.extend(events.clone());
+        let s = Mailbox::fold(&history);
+        assert_eq!((s.member_id, s.status), (OTHER, MailboxStatus::Active));
+        // The restored mailbox is the new member's one mailbox.
+        assert_eq!(
+            events[1].claims(OTHER).0,
+            vec![Claim::new(Scope::MemberMailbox, OTHER.to_string())]
+        );
+        given::<Mailbox>(&closed)
+            .when(reassign(false, false, ORG))
+            .then_err(DomainError::MemberNotAuthorized);
+        given::<Mailbox>(&closed)
+            .when(reassign(true, true, ORG))
+            .then_err(DomainError::MemberHasMailbox);
+        given::<Mailbox>(&closed)
+            .when(reassign(true, false, Uuid::from_u128(99)))
+            .then_err(DomainError::NotFound("member"));
+        given::<Mailbox>(&closed)
+            .at(day(30))
+            .when(reassign(true, false, ORG))
+            .then_err(DomainError::MailboxPurgeDue);
+        given::<Mailbox>(&closed[..1])
+            .when(reassign(true, false, ORG))
+            .then_err(DomainError::MailboxNotClosed);
     }
 
     #[test]

@@ -14,10 +14,12 @@ use crate::subscription::{self, SubscriptionEvent, SubscriptionState};
 use crate::validate;
 use crate::Decider;
 
+mod admins;
 mod binding;
 mod events;
 mod state;
 
+pub use admins::*;
 pub use binding::*;
 pub use events::*;
 pub use state::*;
@@ -86,6 +88,10 @@ pub enum OrganizationCommand {
         reason: crate::erasure::ErasureReason,
     },
 }
+
+/// An admin invitation is valid this many hours at most (a week): the one rule that the
+/// API, the console and the README state.
+pub const MAX_INVITATION_HOURS: u32 = 168;
 
 /// The organization decider.
 pub struct Organization;
@@ -162,8 +168,11 @@ impl Decider for Organization {
                     return Err(DomainError::SubscriptionInactive);
                 }
                 let email = validate::email("email", &email)?;
-                if !(1..=720).contains(&valid_hours) {
-                    return Err(DomainError::invalid("validHours", "must be 1 to 720 hours"));
+                if !(1..=MAX_INVITATION_HOURS).contains(&valid_hours) {
+                    return Err(DomainError::invalid(
+                        "validHours",
+                        format!("must be 1 to {MAX_INVITATION_HOURS} hours"),
+                    ));
                 }
                 if s.invitations.contains_key(&invitation_id) {
                     return Err(DomainError::InvitationExists);
@@ -523,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn inviting_refuses_bad_input() {
+    fn inviting_refuses_bad_input_and_an_invitation_lives_a_week_at_most() {
         let invite = |phone: &str, email: &str, hours: u32| C::InviteAdmin {
             invitation_id: INV,
             name: "李娜".into(),
@@ -537,7 +546,8 @@ mod tests {
             (invite("1380013800", "lina@acme.cn", 48), "phone"),
             (invite("13800138000", "lina", 48), "email"),
             (invite("13800138000", "lina@acme.cn", 0), "validHours"),
-            (invite("13800138000", "lina@acme.cn", 721), "validHours"),
+            (invite("13800138000", "lina@acme.cn", 169), "validHours"),
+            (invite("13800138000", "lina@acme.cn", 720), "validHours"),
         ] {
             let err = Organization::decide(
                 &Organization::fold(&[created(true), bound()]),

@@ -13,6 +13,9 @@ pub fn mailbox_command_for_member_event(event: &MemberEvent) -> Option<MailboxCo
         MemberEvent::MemberDeleted { .. } => Some(MailboxCommand::Close {
             reason: CloseReason::MemberDeleted,
         }),
+        // A disabled member is out of service: no login reaches the mail, which is kept.
+        MemberEvent::MemberDisabled {} => Some(MailboxCommand::Suspend),
+        MemberEvent::MemberEnabled {} => Some(MailboxCommand::Resume),
         // Revoking the authorization sends an open mailbox to the recycle bin.
         MemberEvent::MemberAuthorizationRevoked { .. } => Some(MailboxCommand::Close {
             reason: CloseReason::AuthorizationRevoked,
@@ -82,9 +85,17 @@ mod tests {
                 reason: CloseReason::AuthorizationRevoked
             })
         );
+    }
+
+    #[test]
+    fn disabling_a_member_suspends_the_mailbox_and_enabling_resumes_it() {
         assert_eq!(
             mailbox_command_for_member_event(&MemberEvent::MemberDisabled {}),
-            None
+            Some(MailboxCommand::Suspend)
+        );
+        assert_eq!(
+            mailbox_command_for_member_event(&MemberEvent::MemberEnabled {}),
+            Some(MailboxCommand::Resume)
         );
     }
 

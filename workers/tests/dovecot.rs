@@ -236,3 +236,17 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
     drop(server);
     let _ = std::fs::remove_dir_all(&layout.dir);
 }
+
+#[test]
+fn a_private_dovecot_on_a_taken_address_says_so_instead_of_started() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap();
+    let layout = DovecotLayout::new(folder("dovecot-taken"));
+    let refused = DovecotServer::start(layout, listen).expect_err("the address is taken");
+    let said = refused.to_string();
+    assert!(
+        said.contains(&listen.to_string()) && said.contains("MAILPLANE_IMAP_LISTEN"),
+        "{said}"
+    );
+    assert!(!refused.is_not_installed(), "serve stops and says what to do");
+}

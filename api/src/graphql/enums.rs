@@ -38,6 +38,8 @@ pub enum DomainStatus {
 pub enum MailboxStatus {
     Provisioning,
     Active,
+    /// Its member is disabled: every login (IMAP, POP3) is refused; the mail is kept.
+    Suspended,
     Failed,
     Closed,
     Purged,

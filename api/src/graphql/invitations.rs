@@ -90,6 +90,7 @@ pub struct InviteAdminInput {
     pub name: String,
     pub phone: String,
     pub email: String,
+    /// Hours the invitation stays valid: 1 to 168 (a week).
     pub valid_hours: i32,
 }
 

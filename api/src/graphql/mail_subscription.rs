@@ -52,11 +52,16 @@ impl SubscriptionRow {
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
-    async fn order_id(&self) -> &str {
-        &self.order_id
+    /// The marketplace order (the buyer's, the marketplace's and operators' only: an
+    /// invited admin reading the organization is FORBIDDEN here).
+    async fn order_id(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.commercial(ctx)?;
+        Ok(&self.order_id)
     }
-    async fn buyer_account_id(&self) -> &str {
-        &self.buyer_account_id
+    /// Who bought it (commercial: as `orderId`).
+    async fn buyer_account_id(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.commercial(ctx)?;
+        Ok(&self.buyer_account_id)
     }
     async fn edition(&self) -> &str {
         &self.edition
@@ -83,12 +88,15 @@ impl SubscriptionRow {
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at
     }
-    /// Everything charged so far, in minor units of `currency`.
-    async fn paid(&self) -> String {
-        self.paid.to_string()
+    /// Everything charged so far, in minor units of `currency` (commercial: as `orderId`).
+    async fn paid(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        self.commercial(ctx)?;
+        Ok(self.paid.to_string())
     }
-    async fn currency(&self) -> &str {
-        &self.currency
+    /// The currency of `paid` (commercial: as `orderId`).
+    async fn currency(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.commercial(ctx)?;
+        Ok(&self.currency)
     }
     async fn organization(
         &self,
@@ -101,6 +109,21 @@ impl SubscriptionRow {
         // bound to.
         require_reader(ctx, id).await?;
         organization_row(ctx, id).await
+    }
+}
+
+impl SubscriptionRow {
+    /// The commercial fields are the buyer's, the marketplace's and operators': an admin
+    /// who reads the organization it is bound to does not read the order.
+    fn commercial(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let request = request(ctx)?;
+        if request.is_operator() || app::access::service(request, "marketplace").is_ok() {
+            return Ok(());
+        }
+        match app::access::account(request) {
+            Ok(account) if account == self.buyer_account_id => Ok(()),
+            _ => Err(app::AppError::Forbidden).gql(),
+        }
     }
 }
 

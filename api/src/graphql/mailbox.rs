@@ -235,6 +235,29 @@ impl MailboxMutation {
         .await
     }
 
+    /// Manager: give a mailbox in the recycle bin (a deleted member's, say) to another
+    /// active, authorized member of the organization who holds no mailbox, and restore it;
+    /// the old mail stays and the new member logs in with their own password.
+    async fn reassign_mailbox(
+        &self,
+        ctx: &Context<'_>,
+        mailbox_id: ID,
+        member_id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<MailboxRow> {
+        let id = parse_id("mailboxId", &mailbox_id)?;
+        let member = parse_id("memberId", &member_id)?;
+        let s = services(ctx)?;
+        let r = request(ctx)?;
+        once(ctx, idempotency_key, "reassignMailbox", &(id, member), async {
+            let done = app::mailbox::reassign(&s.app, r, id, member).await?;
+            s.settle(done).await;
+            Ok(())
+        })
+        .await?;
+        answer(ctx, id).await
+    }
+
     /// Manager: empty a mailbox from the recycle bin now; its address becomes free.
     async fn purge_mailbox(
         &self,

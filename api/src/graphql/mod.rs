@@ -2,6 +2,7 @@
 //! projections, mutations call the application's operations (`app`) and answer after their
 //! own write is in the read model. One module per product concept.
 
+mod admins;
 mod audit;
 mod connection;
 mod context;
@@ -52,6 +53,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     mail_subscription::SubscriptionMutation,
     organization::OrganizationMutation,
+    admins::AdminMutation,
     invitations::InvitationMutation,
     departments::DepartmentMutation,
     member_mutation::MemberMutation,

@@ -65,6 +65,16 @@ impl OrganizationRow {
     async fn as_reseller(&self) -> bool {
         self.as_reseller
     }
+    /// The account holding the creator role (transferable with `transferCreator`).
+    async fn creator_account(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        require_reader(ctx, self.id).await?;
+        Ok(&self.creator_account)
+    }
+    /// The accounts that administer the organization, by account.
+    async fn admins(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        require_reader(ctx, self.id).await?;
+        super::admins::of(ctx, self.id).await
+    }
     async fn dissolved(&self) -> bool {
         self.dissolved
     }

@@ -12,10 +12,11 @@ pub struct Authorized {
     pub available_seats: u32,
 }
 
-/// A manager authorizes members (and every active member of whole departments, which stay
-/// authorized for members added later) for the mail app; never more than the purchased
-/// seats: every new seat is an event of the subscription stream, so concurrent
-/// authorizations cannot exceed the purchase.
+/// A manager authorizes members (and every active member of whole departments, as they
+/// are now: members added later are authorized one by one) for the mail app; never more
+/// than the purchased seats: every new seat is an event of the subscription stream, so
+/// concurrent authorizations cannot exceed the purchase. The departments' records, the
+/// seats and the members' authorizations are one transaction: a refusal writes nothing.
 pub async fn authorize(
     app: &App,
     request: &Request,
@@ -27,13 +28,7 @@ pub async fn authorize(
     AppError::check_batch("departmentIds", department_ids.len(), MAX_BATCH_IDS)?;
     access::require_manager(app.pool(), request, organization_id).await?;
     let mut ids = member_ids.to_vec();
-    let mut written = Vec::new();
     for department_id in department_ids {
-        let command = OrganizationCommand::AuthorizeDepartment {
-            department_id: *department_id,
-        };
-        let done = crate::organization::run(app, request, organization_id, command).await?;
-        written.extend(done.written);
         ids.extend(
             read::active_members_of_department(app.pool(), organization_id, *department_id).await?,
         );
@@ -49,10 +44,18 @@ pub async fn authorize(
     let mut names = vec![org.to_string(), sub.to_string()];
     names.extend(ids.iter().map(|m| streams::member(*m).to_string()));
     let now = app.now();
-    let mut done = app
-        .handler
+    app.handler
         .execute_tracked(&request.context(), &names, |loaded| {
-            let o = loaded.state::<Organization>(&org)?;
+            let mut o = loaded.state::<Organization>(&org)?;
+            let mut departments = Vec::new();
+            for department_id in department_ids {
+                let command = OrganizationCommand::AuthorizeDepartment {
+                    department_id: *department_id,
+                };
+                let events = Organization::decide(&o, command, now)?;
+                o = events.iter().fold(o, Organization::evolve);
+                departments.extend(events);
+            }
             let s = loaded.state::<Subscription>(&sub)?;
             let members = ids
                 .iter()
@@ -65,7 +68,10 @@ pub async fn authorize(
                 authorized: decision.members.len(),
                 available_seats: after.available_seats(),
             };
-            let mut changes = vec![Change::new(&sub, &decision.seats)?];
+            let mut changes = vec![
+                Change::new(&org, &departments)?,
+                Change::new(&sub, &decision.seats)?,
+            ];
             for (member_id, event) in &decision.members {
                 changes.push(Change::new(
                     streams::member(*member_id),
@@ -74,9 +80,7 @@ pub async fn authorize(
             }
             Ok((answer, changes))
         })
-        .await?;
-    done.written.extend(written);
-    Ok(done)
+        .await
 }
 
 /// The outcome of a revocation.

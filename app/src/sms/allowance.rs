@@ -23,16 +23,23 @@ fn phone_hash(phone: &str) -> String {
 }
 
 /// Takes one message of the organization's and the phone's hourly allowance, or refuses
-/// with RATE_LIMITED. Serialized per organization so concurrent requests cannot both slip
-/// under the limit.
+/// with RATE_LIMITED. Serialized per organization and per phone so concurrent requests
+/// (of one organization, or of many to one phone) cannot both slip under a limit.
 pub async fn take(app: &App, organization_id: Uuid, phone: &str) -> Result<Allowance, AppError> {
     let settings = app.settings();
     let now: DateTime<Utc> = app.now();
     let since = now - Duration::hours(1);
     let hash = phone_hash(phone);
     let mut tx = app.pool().begin().await?;
+    // Both counts are exact under concurrency: one lock per organization, then one per
+    // phone (every caller takes them in this order, so two never wait on each other in a
+    // cycle). The phone's lock lives in the two-key space, apart from the organizations'.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
         .bind(organization_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(8, hashtext($1))")
+        .bind(&hash)
         .execute(&mut *tx)
         .await?;
     let (by_organization, by_phone): (i64, i64) = sqlx::query_as(

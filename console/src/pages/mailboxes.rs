@@ -144,7 +144,7 @@ async fn page(
     let statuses: &[&str] = if bin {
         &["CLOSED"]
     } else {
-        &["PROVISIONING", "ACTIVE", "FAILED"]
+        &["PROVISIONING", "ACTIVE", "SUSPENDED", "FAILED"]
     };
     let mut mailboxes: Vec<MailboxRow> = sqlx::query_as(
         "SELECT b.id, b.address, m.name AS member, b.status, b.failure, b.closed_at, b.purge_after, b.created_at
@@ -172,7 +172,7 @@ async fn page(
         .await
         .map_err(fail)?;
     let notice = match query.notice.as_str() {
-        "opened" | "closed" | "restored" | "purged" => Some(caller.w.t(&query.notice).to_owned()),
+        "opened" | "closed" | "restored" | "reassigned" | "purged" => Some(caller.w.t(&query.notice).to_owned()),
         _ => None,
     };
     Ok(reply::page(&MailboxesPage {
@@ -224,8 +224,24 @@ pub async fn live_progress(
     }
 }
 
-/// `POST /console/organizations/{id}/mailboxes`: `action` is `close`, `restore`, `purge`
-/// or `retry` on `mailbox` (an id of this organization; the operation checks it too).
+/// The member of the organization (not deleted) with this account.
+async fn member_by_account(
+    console: &Console,
+    organization_id: Uuid,
+    account: &str,
+) -> Result<Option<Uuid>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM members WHERE organization_id = $1 AND account = $2 AND status <> 'DELETED'",
+    )
+    .bind(organization_id)
+    .bind(account)
+    .fetch_optional(console.app.pool())
+    .await?)
+}
+
+/// `POST /console/organizations/{id}/mailboxes`: `action` is `close`, `restore`,
+/// `reassign` (to the member with `account`), `purge` or `retry` on `mailbox` (an id of
+/// this organization; the operation checks it too).
 pub async fn act(
     State(console): State<Arc<Console>>,
     OrgForm {
@@ -254,6 +270,22 @@ pub async fn act(
             "recycle_bin",
             "restored",
         ),
+        Some("reassign") => {
+            let account = one(&fields, "account").unwrap_or_default().trim();
+            let member = match member_by_account(&console, organization.id, account).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    let refusal = AppError::invalid("account", "no member of the organization has this account");
+                    return reply::failure(caller.w, &refusal);
+                }
+                Err(e) => return reply::failure(caller.w, &e),
+            };
+            (
+                app::mailbox::reassign(app, &request, mailbox, member).await,
+                "mailboxes",
+                "reassigned",
+            )
+        }
         Some("purge") => (
             app::mailbox::purge(app, &request, mailbox).await,
             "recycle_bin",

@@ -32,7 +32,11 @@ struct SettingsPage {
     invite: InviteForm,
     errors: FieldErrors,
     dissolve_error: Option<String>,
+    /// Why removing an admin or transferring the creator role was refused.
+    admin_error: Option<String>,
     notice: Option<String>,
+    /// The longest validity of an invitation (the domain's rule).
+    max_hours: u32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -65,6 +69,7 @@ struct Shown {
     invite: InviteForm,
     errors: FieldErrors,
     dissolve_error: Option<String>,
+    admin_error: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -104,10 +109,11 @@ async fn render(
         Err(e) => return reply::failure(caller.w, &AppError::Database(e)),
     };
     let notice = match notice {
-        "invited" | "revoked" => Some(caller.w.t(notice).to_owned()),
+        "invited" | "revoked" | "admin_removed" | "creator_transferred" => Some(caller.w.t(notice).to_owned()),
         _ => None,
     };
     let mut r = reply::page(&SettingsPage {
+        max_hours: domain::organization::MAX_INVITATION_HOURS,
         w: caller.w,
         tab: "settings",
         account: caller.session.account.clone(),
@@ -118,6 +124,7 @@ async fn render(
         invite: shown.invite,
         errors: shown.errors,
         dissolve_error: shown.dissolve_error,
+        admin_error: shown.admin_error,
         notice,
     });
     *r.status_mut() = status;
@@ -146,7 +153,8 @@ pub async fn show(
 }
 
 /// `POST /console/organizations/{id}/settings`: `action` is `invite`, `revoke` (with
-/// `invitation`) or `dissolve` (with `confirm`, the identifier typed again).
+/// `invitation`), `remove_admin` or `transfer_creator` (with `admin`, an account) or
+/// `dissolve` (with `confirm`, the identifier typed again).
 pub async fn act(
     State(console): State<Arc<Console>>,
     OrgForm {
@@ -181,7 +189,7 @@ pub async fn act(
                     let shown = Shown {
                         invite: form,
                         errors: FieldErrors::from_error(caller.w, &e),
-                        dissolve_error: None,
+                        ..Shown::default()
                     };
                     let status = status_of(&e);
                     render(&console, caller, organization, shown, "", status).await
@@ -198,6 +206,39 @@ pub async fn act(
                     back(organization.id, "settings", None, "revoked")
                 }
                 Err(e) => reply::failure(caller.w, &e),
+            }
+        }
+        Some(action @ ("remove_admin" | "transfer_creator")) => {
+            let admin = text("admin");
+            let (done, notice) = if action == "remove_admin" {
+                let done =
+                    app::organization::remove_admin(app, &request, organization.id, &admin).await;
+                (done, "admin_removed")
+            } else {
+                let done =
+                    app::organization::transfer_creator(app, &request, organization.id, &admin)
+                        .await;
+                (done, "creator_transferred")
+            };
+            match done {
+                // An admin who removed themselves manages nothing here any more.
+                Ok(done) if admin == caller.session.account && action == "remove_admin" => {
+                    settle(&console, done).await;
+                    reply::see_other("/console")
+                }
+                Ok(done) => {
+                    settle(&console, done).await;
+                    back(organization.id, "settings", None, notice)
+                }
+                Err(e) if e.is_transient() => reply::failure(caller.w, &e),
+                Err(e) => {
+                    let shown = Shown {
+                        admin_error: Some(caller.w.error(e.code(), &e.public_message())),
+                        ..Shown::default()
+                    };
+                    let status = status_of(&e);
+                    render(&console, caller, organization, shown, "", status).await
+                }
             }
         }
         Some("dissolve") => {

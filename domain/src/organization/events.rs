@@ -36,6 +36,15 @@ pub enum OrganizationEvent {
     InvitationExpired {
         invitation_id: Uuid,
     },
+    /// An admin no longer administers the organization.
+    AdminRemoved {
+        account: String,
+    },
+    /// The creator role passed to another admin; the previous creator stays an admin.
+    CreatorTransferred {
+        previous_creator: String,
+        account: String,
+    },
     InvitationRevoked {
         invitation_id: Uuid,
     },

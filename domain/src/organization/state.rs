@@ -146,6 +146,19 @@ pub(crate) fn evolve(mut s: OrganizationState, event: &OrganizationEvent) -> Org
             set_status(&mut s, *invitation_id, InvitationStatus::Accepted);
             s.admins.insert(account.clone());
         }
+        E::AdminRemoved { account } => {
+            s.admins.remove(account);
+        }
+        E::CreatorTransferred {
+            previous_creator,
+            account,
+        } => {
+            // The previous creator keeps managing as an admin (a reseller creator becomes
+            // one too: it handed the organization over, not away).
+            s.admins.insert(previous_creator.clone());
+            s.creator_account = account.clone();
+            s.as_reseller = false;
+        }
         E::InvitationExpired { invitation_id } => {
             set_status(&mut s, *invitation_id, InvitationStatus::Expired)
         }

@@ -20,13 +20,16 @@ pub(crate) async fn mailboxes(
         .bind(domain_id)
         .bind(address)
         .bind(event.recorded_at).bind(MailboxStatus::Provisioning.as_str()),
-        E::MailboxProvisioned {} => sqlx::query("UPDATE mailboxes SET status = $2, failure = NULL WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()),
+        E::MailboxProvisioned {} => sqlx::query("UPDATE mailboxes SET status = CASE WHEN suspended THEN $3 ELSE $2 END, failure = NULL WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()).bind(MailboxStatus::Suspended.as_str()),
+        E::MailboxSuspended {} => sqlx::query("UPDATE mailboxes SET suspended = true, status = CASE WHEN status = $2 THEN $3 ELSE status END WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()).bind(MailboxStatus::Suspended.as_str()),
+        E::MailboxResumed {} => sqlx::query("UPDATE mailboxes SET suspended = false, status = CASE WHEN status = $3 THEN $2 ELSE status END WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()).bind(MailboxStatus::Suspended.as_str()),
+        E::MailboxReassigned { member_id, .. } => sqlx::query("UPDATE mailboxes SET member_id = $2 WHERE id = $1").bind(id).bind(member_id),
         E::MailboxProvisioningFailed { reason } => {
             sqlx::query("UPDATE mailboxes SET status = $3, failure = $2 WHERE id = $1").bind(id).bind(reason).bind(MailboxStatus::Failed.as_str())
         }
         E::MailboxProvisioningRetried {} => sqlx::query("UPDATE mailboxes SET status = $2 WHERE id = $1").bind(id).bind(MailboxStatus::Provisioning.as_str()),
         E::MailboxClosed { closed_at, purge_after, .. } => {
-            sqlx::query("UPDATE mailboxes SET status = $4, closed_at = $2, purge_after = $3 WHERE id = $1")
+            sqlx::query("UPDATE mailboxes SET status = $4, suspended = false, closed_at = $2, purge_after = $3 WHERE id = $1")
                 .bind(id)
                 .bind(closed_at)
                 .bind(purge_after).bind(MailboxStatus::Closed.as_str())

@@ -66,6 +66,26 @@ pub(crate) async fn organizations(
                 .await?;
             admin(conn, org, account).await?;
         }
+        E::AdminRemoved { account } => {
+            sqlx::query("DELETE FROM organization_admins WHERE organization_id = $1 AND account = $2")
+                .bind(org)
+                .bind(account)
+                .execute(&mut *conn)
+                .await?;
+        }
+        E::CreatorTransferred {
+            previous_creator,
+            account,
+        } => {
+            sqlx::query(
+                "UPDATE organizations SET creator_account = $2, as_reseller = false WHERE id = $1",
+            )
+            .bind(org)
+            .bind(account)
+            .execute(&mut *conn)
+            .await?;
+            admin(conn, org, previous_creator).await?;
+        }
         E::InvitationExpired { invitation_id } => {
             invitation_status(conn, *invitation_id, InvitationStatus::Expired.as_str()).await?
         }

@@ -17,6 +17,12 @@ const TEMPLATE: &str = include_str!("../../dovecot/dovecot.conf.template");
 pub enum ServerError {
     #[error("Dovecot is not installed (no `dovecot` in PATH or /usr/sbin): apt-get install -y dovecot-imapd, or set MAILPLANE_DATAPLANE to another data plane")]
     NotInstalled,
+    #[error("Dovecot is installed without its IMAP server (no `imap` in {0}): apt-get install -y dovecot-imapd")]
+    ImapNotInstalled(String),
+    #[error("{0} is already in use by another program, so the private Dovecot cannot listen there: stop that program or set MAILPLANE_IMAP_LISTEN to a free address")]
+    AddressTaken(SocketAddr),
+    #[error("Dovecot exited at start ({0}); its log, {1}, says why: {2}")]
+    Exited(String, PathBuf, String),
     #[error("the mail user `mail` does not exist (needed when running as root)")]
     NoMailUser,
     #[error("{0}: {1}")]
@@ -40,6 +46,41 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// Where Debian (and other systems) keep Dovecot's protocol servers.
+const LIBEXEC_DIRS: [&str; 2] = ["/usr/lib/dovecot", "/usr/libexec/dovecot"];
+
+/// The IMAP server among `dirs`: `dovecot-core` alone installs the master without it, and
+/// Dovecot would then start and exit at once.
+fn imap_server(dirs: &[&str]) -> Result<PathBuf, ServerError> {
+    dirs.iter()
+        .map(|d| Path::new(d).join("imap"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ServerError::ImapNotInstalled(dirs.join(" or ")))
+}
+
+/// Whether this error means "no usable Dovecot here", after which `serve` carries on
+/// without a data plane (mailboxes wait in PROVISIONING) instead of stopping.
+impl ServerError {
+    pub fn is_not_installed(&self) -> bool {
+        matches!(
+            self,
+            ServerError::NotInstalled | ServerError::ImapNotInstalled(_)
+        )
+    }
+}
+
+/// The last lines of Dovecot's log, to say why it stopped.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    let tail: Vec<&str> = lines.into_iter().rev().collect();
+    if tail.is_empty() {
+        "(nothing logged)".into()
+    } else {
+        tail.join(" | ")
+    }
 }
 
 fn io(what: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
@@ -171,13 +212,21 @@ impl DovecotServer {
     /// stops when this process ends, however it ends.
     pub fn start(layout: DovecotLayout, listen: SocketAddr) -> Result<DovecotServer, ServerError> {
         let dovecot = find_binary("dovecot").ok_or(ServerError::NotInstalled)?;
+        imap_server(&LIBEXEC_DIRS)?;
         write_config(&layout, listen)?;
         recover(&layout);
+        // Another program on the address would answer the readiness probe below while our
+        // Dovecot exits with "Address already in use".
+        std::net::TcpListener::bind(listen).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => ServerError::AddressTaken(listen),
+            _ => ServerError::Io(listen.to_string(), e),
+        })?;
         let config = layout.config_file();
         let log = layout.dir.join("dovecot.log");
         // The child gets SIGTERM when the thread that spawned it ends (PR_SET_PDEATHSIG is
         // per thread), so it is spawned from a thread that lives as long as the child.
         let (sent, got) = std::sync::mpsc::channel();
+        let (ended, exited) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut command = Command::new(dovecot);
             command
@@ -197,7 +246,8 @@ impl DovecotServer {
             match command.spawn() {
                 Ok(mut child) => {
                     let _ = sent.send(Ok(child.id()));
-                    let _ = child.wait();
+                    let status = child.wait();
+                    let _ = ended.send(status.map_or_else(|e| e.to_string(), |s| s.to_string()));
                 }
                 Err(e) => {
                     let _ = sent.send(Err(e));
@@ -214,11 +264,25 @@ impl DovecotServer {
             pid,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
+        let gone = |log: PathBuf| {
+            exited
+                .try_recv()
+                .ok()
+                .map(|status| ServerError::Exited(status, log.clone(), log_tail(&log)))
+        };
         while std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_err() {
+            if let Some(e) = gone(log.clone()) {
+                return Err(e);
+            }
             if Instant::now() > deadline {
                 return Err(ServerError::NotListening(listen, log));
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        // Listening, and still ours: only now is it started.
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(e) = gone(log.clone()) {
+            return Err(e);
         }
         tracing::info!(imap = %listen, dir = %server.layout.dir.display(), "private Dovecot started");
         Ok(server)
@@ -246,5 +310,24 @@ impl Drop for DovecotServer {
         while unsafe { libc::kill(self.pid as i32, 0) } == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dovecot_without_its_imap_server_is_not_installed() {
+        let dir = std::env::temp_dir().join(format!("libexec-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_str().unwrap();
+        let missing = imap_server(&[d]).unwrap_err();
+        assert!(missing.is_not_installed());
+        assert!(missing.to_string().contains("dovecot-imapd"), "{missing}");
+        std::fs::write(dir.join("imap"), "").unwrap();
+        assert_eq!(imap_server(&[d]).unwrap(), dir.join("imap"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!ServerError::AddressTaken("127.0.0.1:1".parse().unwrap()).is_not_installed());
     }
 }

@@ -70,6 +70,27 @@ impl DataPlaneWorker {
         Ok(())
     }
 
+    /// A mailbox given to another member takes that member's password.
+    async fn reassigned(&self, mailbox_id: uuid::Uuid, member_id: uuid::Uuid) -> Result<(), Failure> {
+        let state = self.app.load::<Mailbox>(&streams::mailbox(mailbox_id)).await?;
+        if state.status == MailboxStatus::Purged {
+            return Ok(());
+        }
+        let Some(password_hash) = app::member::mailbox_password_hash(&self.app, member_id).await?
+        else {
+            return Err(Failure::Permanent(
+                "the new member's mail password is not kept; reset the member's password".into(),
+            ));
+        };
+        let mailbox = NewMailbox {
+            mailbox_id,
+            address: state.address,
+            password_hash,
+            quota_mb: self.quota_mb,
+        };
+        self.plane.create_mailbox(&mailbox).await.map_err(failure)
+    }
+
     async fn provision(&self, event: &RecordedEvent) -> Result<(), Failure> {
         let state = self.app.load::<Mailbox>(&event.stream_name).await?;
         let Some(mailbox_id) = state.id else {
@@ -106,6 +127,11 @@ impl DataPlaneWorker {
             self.plane.create_mailbox(&mailbox).await
         }
         .await;
+        // Suspended before (or while) it was made: it never takes a login.
+        let done = match done {
+            Ok(()) if state.suspended => self.plane.suspend(mailbox_id).await,
+            other => other,
+        };
         match done {
             Ok(()) => {
                 app::mailbox::record_provisioned(&self.app, &request, mailbox_id).await?;
@@ -173,6 +199,17 @@ impl Handler for DataPlaneWorker {
                 .rename(mailbox_id, &address)
                 .await
                 .map_err(failure),
+            MailboxEvent::MailboxSuspended {} => {
+                self.plane.suspend(mailbox_id).await.map_err(failure)
+            }
+            MailboxEvent::MailboxResumed {} => {
+                self.plane.restore(mailbox_id).await.map_err(failure)
+            }
+            // The mailbox takes its new member's password (and login); it stays suspended
+            // until the MailboxRestored that follows.
+            MailboxEvent::MailboxReassigned { member_id, .. } => {
+                self.reassigned(mailbox_id, member_id).await
+            }
             MailboxEvent::MailboxProvisioned {}
             | MailboxEvent::MailboxProvisioningFailed { .. } => Ok(()),
         }
