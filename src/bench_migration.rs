@@ -53,6 +53,7 @@ async fn start(dir: &Path) -> anyhow::Result<(DovecotServer, Dovecot)> {
 
 async fn mailbox(plane: &Dovecot, address: &str, hash: &str) -> anyhow::Result<Uuid> {
     let mailbox = NewMailbox {
+        login_alias: None,
         mailbox_id: Uuid::now_v7(),
         address: address.to_owned(),
         password_hash: hash.to_owned(),

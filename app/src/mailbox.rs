@@ -294,9 +294,27 @@ pub(crate) async fn close_for_purge(
     request: &Request,
     mailbox_id: Uuid,
 ) -> Result<(), AppError> {
-    let close = MailboxCommand::Close {
-        reason: CloseReason::SubscriptionExpired,
-    };
+    purge_with(app, request, mailbox_id, CloseReason::SubscriptionExpired).await
+}
+
+/// Its organization was dissolved (the process manager): the mailbox and its mail are
+/// deleted now, not after 30 days, and its address is free.
+pub async fn purge_for_dissolution(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+) -> Result<(), AppError> {
+    system(request)?;
+    purge_with(app, request, mailbox_id, CloseReason::OrganizationDissolved).await
+}
+
+async fn purge_with(
+    app: &App,
+    request: &Request,
+    mailbox_id: Uuid,
+    reason: CloseReason,
+) -> Result<(), AppError> {
+    let close = MailboxCommand::Close { reason };
     run(app, request, mailbox_id, close).await?;
     run(app, request, mailbox_id, MailboxCommand::Purge).await?;
     Ok(())

@@ -1,7 +1,6 @@
 //! Organizations, their departments and admin invitations; binding the mail app.
 
 use domain::organization::{self, Organization, OrganizationCommand};
-use domain::Decider;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,8 +11,10 @@ use crate::secrets::{self, Purpose};
 use crate::{no_claims, read, streams, App, Executed, Request};
 
 mod admins;
+mod dissolution;
 
 pub use admins::{remove_admin, transfer_creator};
+pub use dissolution::{admin_phone, dissolve, request_dissolution_code, DissolutionCode};
 
 /// What a buyer types to create an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,11 @@ pub struct NewOrganization {
     pub name: String,
     pub identifier: String,
     pub as_reseller: bool,
+    /// The creator's phone, where a dissolution code goes (kept outside the log, deleted
+    /// when the organization is dissolved). Invited admins' phones come from their
+    /// invitations.
+    #[serde(default)]
+    pub creator_phone: Option<String>,
 }
 
 /// An account creates an organization (it administers it, or, as a reseller, manages it
@@ -32,18 +38,25 @@ pub async fn create(
     new: &NewOrganization,
 ) -> Result<Executed<Uuid>, AppError> {
     let account = access::account(request)?.to_owned();
+    let creator_phone = match new.creator_phone.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => Some(domain::validate::phone("creatorPhone", p)?),
+        _ => None,
+    };
     let organization_id = Uuid::now_v7();
     let command = OrganizationCommand::Create {
         organization_id,
         name: new.name.clone(),
         identifier: new.identifier.clone(),
-        creator_account: account,
+        creator_account: account.clone(),
         as_reseller: new.as_reseller,
     };
     let stream = streams::organization(organization_id);
     let done = app
         .run::<Organization>(request, &stream, command, |e| e.claims())
         .await?;
+    if let Some(phone) = creator_phone {
+        dissolution::keep_creator_phone(app, organization_id, &account, &phone).await?;
+    }
     Ok(done.map(|_| organization_id))
 }
 
@@ -240,35 +253,6 @@ pub async fn delete_department(
         members_in_department,
     };
     run(app, request, organization_id, command).await
-}
-
-/// An admin dissolves an empty organization, typing its identifier to confirm; the
-/// identifier is free again.
-pub async fn dissolve(
-    app: &App,
-    request: &Request,
-    organization_id: Uuid,
-    confirm_identifier: &str,
-) -> Result<Executed<()>, AppError> {
-    let actor = access::require_manager(app.pool(), request, organization_id).await?;
-    let members_left = read::members_left(app.pool(), organization_id).await?;
-    let command = OrganizationCommand::Dissolve {
-        confirm_identifier: confirm_identifier.to_owned(),
-        actor,
-        members_left,
-    };
-    let stream = streams::organization(organization_id);
-    let now = app.now();
-    // Dissolving erases everyone's personal data in the same transaction.
-    app.handler
-        .execute_tracked(&request.context(), &[stream.to_string()], |loaded| {
-            let state = loaded.state::<Organization>(&stream)?;
-            let events = Organization::decide(&state, command.clone(), now)?;
-            let change = Change::claiming(&stream, &events, |e| e.claims())?
-                .erasing_organization(organization_id);
-            Ok(((), vec![change]))
-        })
-        .await
 }
 
 pub(crate) async fn run(

@@ -100,7 +100,8 @@ pub(crate) async fn erase_organization(
 ) -> Result<Executed<()>, AppError> {
     let stream = streams::organization(organization_id);
     let now = app.now();
-    app.handler
+    let done = app
+        .handler
         .execute_tracked(&request.context(), &[stream.to_string()], |loaded| {
             let state = loaded.state::<Organization>(&stream)?;
             let events = Organization::decide(
@@ -113,5 +114,10 @@ pub(crate) async fn erase_organization(
                 vec![Change::new(&stream, &events)?.erasing_organization(organization_id)],
             ))
         })
-        .await
+        .await?;
+    // The creator's phone is kept outside the log: it goes with everyone else's data.
+    app.secrets()
+        .delete(crate::secrets::Purpose::CreatorPhone, organization_id)
+        .await?;
+    Ok(done)
 }

@@ -150,6 +150,18 @@ pub async fn mailbox_ids_on_domain(
         .await
 }
 
+/// An organization's mailboxes not purged (open, failed, or in the recycle bin).
+pub async fn mailboxes_kept_of_organization(
+    pool: &PgPool,
+    organization_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM mailboxes WHERE organization_id = $1 AND status <> $2")
+        .bind(organization_id)
+        .bind(PURGED)
+        .fetch_all(pool)
+        .await
+}
+
 /// A member's mailboxes not purged (open, failed, or in the recycle bin).
 pub async fn mailboxes_kept_of_member(
     pool: &PgPool,

@@ -29,6 +29,13 @@ pub enum Purpose {
     /// An old account's password for a mail migration, by migration account id; deleted
     /// when the task is cancelled or expires.
     MigrationPassword,
+    /// The SMS copy of a dissolution code, by organization id (deleted once sent).
+    DissolutionCode,
+    /// A dissolution code as checked: the admin, the code, its expiry, wrong attempts; by
+    /// organization id.
+    DissolutionCheck,
+    /// The creator's phone given at creation (`{account, phone}`), by organization id.
+    CreatorPhone,
 }
 
 impl Purpose {
@@ -41,6 +48,9 @@ impl Purpose {
             Purpose::MailboxPassword => "mailbox_password",
             Purpose::WebhookSecret => "webhook_secret",
             Purpose::MigrationPassword => "migration_password",
+            Purpose::DissolutionCode => "dissolution_code",
+            Purpose::DissolutionCheck => "dissolution_check",
+            Purpose::CreatorPhone => "creator_phone",
         }
     }
 }

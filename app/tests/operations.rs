@@ -88,6 +88,7 @@ fn organization(identifier: &str) -> app::organization::NewOrganization {
         name: "阿克米科技".into(),
         identifier: identifier.into(),
         as_reseller: false,
+        creator_phone: None,
     }
 }
 
@@ -320,6 +321,7 @@ async fn a_refused_command_writes_nothing() {
             name: name.into(),
             identifier: identifier.into(),
             as_reseller: false,
+            creator_phone: None,
         };
         let e = app::organization::create(&a, &buyer(), &new)
             .await

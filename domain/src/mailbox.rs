@@ -45,6 +45,8 @@ pub enum CloseReason {
     MemberDeleted,
     AuthorizationRevoked,
     SubscriptionExpired,
+    /// Its organization was dissolved: purged at once.
+    OrganizationDissolved,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -15,6 +15,10 @@ pub enum SmsPurpose {
     Invitation,
     /// A member's password was reset: the new password.
     PasswordReset,
+    /// An admin asked to dissolve the organization: the one-time code.
+    DissolutionCode,
+    /// A mailbox was opened (or given) to a member: the address and the login.
+    MailboxOpened,
 }
 
 /// The outcome of one message. Never holds its text: the text carries a secret.
@@ -63,6 +67,11 @@ pub fn password_reset_text(
     password: &str,
 ) -> String {
     format!("尊敬的{name}，您好。{organization}已重置您在{app}应用的密码。您的账号名：{account}，新密码：{password}。")
+}
+
+/// The dissolution code message (koomail-faq 5.1: the admin confirms by SMS).
+pub fn dissolution_code_text(organization: &str, code: &str, minutes: i64) -> String {
+    format!("您正在解散组织{organization}，验证码：{code}，{minutes}分钟内有效。解散后成员、邮箱与邮件数据将全部删除，如非本人操作请忽略。")
 }
 
 /// A phone number for logs: the first three and last four digits.

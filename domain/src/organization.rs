@@ -16,11 +16,13 @@ use crate::Decider;
 
 mod admins;
 mod binding;
+mod dissolving;
 mod events;
 mod state;
 
 pub use admins::*;
 pub use binding::*;
+pub use dissolving::*;
 pub use events::*;
 pub use state::*;
 

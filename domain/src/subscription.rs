@@ -365,6 +365,7 @@ impl Decider for Subscription {
             }
             E::SubscriptionDataPurged {} => s.data_purged = true,
             E::AppBound { organization_id } => s.organization_id = Some(*organization_id),
+            E::AppUnbound { .. } => s.organization_id = None,
             E::SeatAssigned { .. } => s.seats_taken = s.seats_taken.saturating_add(1),
             E::SeatReleased { .. } => s.seats_taken = s.seats_taken.saturating_sub(1),
         }

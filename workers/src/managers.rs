@@ -2,7 +2,8 @@
 //! `domain::policy`). A deleted or revoked member's mailbox is closed, a replaced domain's
 //! mailboxes are renamed, an ended subscription's mailboxes are closed (and given back when
 //! it is renewed in time); a domain verified by one organization ends every other claim to
-//! its name, and a dissolved organization's domains release theirs.
+//! its name, and a dissolved organization's mailboxes are purged and its domains release
+//! their names.
 
 use app::{read, App, Request};
 use domain::maildomain::{ClaimEnd, MailDomainEvent};
@@ -135,6 +136,15 @@ impl Handler for ProcessManager {
                 let e = eventstore::decode_serde::<OrganizationEvent>(event).map_err(bad)?;
                 if !matches!(e, OrganizationEvent::OrganizationDissolved { .. }) {
                     return Ok(());
+                }
+                // Its mailboxes go at once, mail and all, so their addresses are free; then
+                // its domains' names.
+                self.caught_up().await?;
+                let mailboxes = read::mailboxes_kept_of_organization(self.app.pool(), id)
+                    .await
+                    .map_err(app::AppError::from)?;
+                for mailbox in mailboxes {
+                    app::mailbox::purge_for_dissolution(&self.app, &request, mailbox).await?;
                 }
                 self.domains_caught_up().await?;
                 let domains = read::domain_ids_of_organization(self.app.pool(), id);

@@ -261,6 +261,9 @@ impl SmsWorker {
             "organization" => {
                 let e: OrganizationEvent = eventstore::decode_serde(event)
                     .map_err(|e| Failure::Permanent(e.to_string()))?;
+                if let OrganizationEvent::DissolutionRequested { account, .. } = &e {
+                    return self.dissolution_code(event, account).await.map(Some);
+                }
                 let OrganizationEvent::AdminInvited {
                     invitation_id,
                     name,
@@ -290,6 +293,25 @@ impl SmsWorker {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The code that confirms a dissolution, to the phone of the admin who asked.
+    async fn dissolution_code(
+        &self,
+        event: &RecordedEvent,
+        account: &str,
+    ) -> Result<Wanted, Failure> {
+        let organization = self.app.load::<Organization>(&event.stream_name).await?;
+        let to = app::organization::admin_phone(&self.app, &organization, account).await?;
+        let org = organization.name;
+        let minutes = domain::organization::DISSOLUTION_CODE_MINUTES;
+        Ok(Wanted {
+            purpose: SmsPurpose::DissolutionCode,
+            secret: Purpose::DissolutionCode,
+            subject: organization.id.unwrap_or_default(),
+            to,
+            render: Box::new(move |code| notification::dissolution_code_text(&org, code, minutes)),
+        })
     }
 
     async fn record(&self, cause: &RecordedEvent, outcome: SmsEvent) -> Result<(), Failure> {

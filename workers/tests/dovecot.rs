@@ -94,6 +94,7 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
     let first = NewMailbox {
         mailbox_id: Uuid::now_v7(),
         address: "zhangwei@example.cn".into(),
+        login_alias: Some("zw@acme".into()),
         password_hash: hash.clone(),
         quota_mb: 1024,
     };
@@ -102,7 +103,11 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
     // A repeat (a worker restarted mid-batch) changes nothing.
     plane.create_mailbox(&first).await.unwrap();
     let users = std::fs::read_to_string(layout.users_file()).unwrap();
-    assert_eq!(users.lines().count(), 1);
+    assert_eq!(
+        users.lines().count(),
+        2,
+        "one line for the mailbox, one for its second login name"
+    );
     {
         use std::os::unix::fs::PermissionsExt;
         // Password hashes: the owner and (as root) Dovecot's group only, after every rewrite.
@@ -135,6 +140,10 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
 
     deliver(&layout, &first.address);
     assert_eq!(inbox(imap, &first.address, PASSWORD).await, Ok(1));
+    // The second login name reaches the same mailbox, with the same password only.
+    assert_eq!(inbox(imap, "zw@acme", PASSWORD).await, Ok(1));
+    assert_eq!(inbox(imap, "ZW@acme", PASSWORD).await, Ok(1));
+    assert!(inbox(imap, "zw@acme", "wrong-password").await.is_err());
     assert!(plane.usage(first.mailbox_id).await.unwrap().unwrap() > 0);
     assert_eq!(plane.usage(Uuid::now_v7()).await.unwrap(), None);
 
@@ -145,12 +154,17 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
             .is_err(),
         "a suspended mailbox refuses logins"
     );
+    assert!(
+        inbox(imap, "zw@acme", PASSWORD).await.is_err(),
+        "and by its second login name too"
+    );
     plane.restore(first.mailbox_id).await.unwrap();
     assert_eq!(
         eventually(imap, &first.address, |r| r.is_ok()).await,
         Ok(1),
         "restored with its mail"
     );
+    assert_eq!(inbox(imap, "zw@acme", PASSWORD).await, Ok(1));
 
     plane
         .rename(first.mailbox_id, "zhangwei@example.com")
@@ -183,6 +197,7 @@ async fn dovecot_mailboxes_live_under_their_id_and_act_as_the_control_plane_says
     let second = NewMailbox {
         mailbox_id: Uuid::now_v7(),
         address: "zhangwei@example.com".into(),
+        login_alias: None,
         password_hash: hash,
         quota_mb: 1024,
     };

@@ -130,6 +130,7 @@ async fn bound_organization(w: &World, months: Option<u32>) -> (Uuid, Uuid) {
         name: "阿克米科技".into(),
         identifier: "acme".into(),
         as_reseller: false,
+        creator_phone: Some("13900139000".into()),
     };
     let org = app::organization::create(&w.app, &buyer(), &new)
         .await
@@ -607,9 +608,10 @@ async fn deleting_a_member_closes_its_mailbox() {
         .await
         .unwrap();
     drain(w.store(), &manager).await.unwrap();
+    // Disabled first (logins refused, mail kept), then into the recycle bin.
     assert_eq!(
         types(&w, &streams::mailbox(mailbox)).await,
-        ["MailboxOpened", "MailboxClosed"]
+        ["MailboxOpened", "MailboxSuspended", "MailboxClosed"]
     );
 }
 
@@ -908,6 +910,7 @@ async fn organization_of(w: &World, buyer_id: &str, identifier: &str) -> Uuid {
         name: "别家".into(),
         identifier: identifier.into(),
         as_reseller: false,
+        creator_phone: Some("13900139000".into()),
     };
     let org = app::organization::create(&w.app, &account(buyer_id), &new)
         .await
@@ -966,7 +969,8 @@ async fn the_first_to_verify_ends_every_other_claim_and_a_dissolved_organization
         .unwrap();
     assert_eq!(kept, "VERIFIED", "the owner's claim stays");
     // A dissolved organization's domains release their names.
-    app::organization::dissolve(&w.app, &account("leaver-1"), leaver, "gone")
+    let code = dissolution_code(&w, leaver, "leaver-1").await;
+    app::organization::dissolve(&w.app, &account("leaver-1"), leaver, "gone", &code)
         .await
         .unwrap();
     drain(w.store(), &manager).await.unwrap();
@@ -997,4 +1001,17 @@ async fn the_first_to_verify_ends_every_other_claim_and_a_dissolved_organization
         .await
         .unwrap();
     assert_eq!(before, after);
+}
+
+/// Asks for the dissolution code as `buyer` and reads it where the SMS worker would.
+async fn dissolution_code(w: &World, organization_id: Uuid, buyer: &str) -> String {
+    app::organization::request_dissolution_code(&w.app, &account(buyer), organization_id)
+        .await
+        .unwrap();
+    w.app
+        .secrets()
+        .get(app::secrets::Purpose::DissolutionCode, organization_id)
+        .await
+        .unwrap()
+        .expect("the code waits for the SMS worker")
 }

@@ -24,7 +24,7 @@ struct Home {
     csrf: String,
     subscriptions: Vec<SubscriptionView>,
     organizations: Vec<OrganizationRow>,
-    typed: (String, String),
+    typed: (String, String, String),
     errors: FieldErrors,
     notice: Option<String>,
 }
@@ -43,7 +43,7 @@ pub struct Notice {
 async fn render(
     console: &Console,
     caller: Caller,
-    typed: (String, String),
+    typed: (String, String, String),
     errors: FieldErrors,
     notice: &str,
     status: StatusCode,
@@ -123,6 +123,10 @@ pub async fn create_organization(
         name: one(&fields, "name").unwrap_or("").trim().to_owned(),
         identifier: one(&fields, "identifier").unwrap_or("").trim().to_owned(),
         as_reseller: false,
+        creator_phone: one(&fields, "phone")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
     };
     match app::organization::create(&console.app, &caller.request(), &new).await {
         Ok(done) => {
@@ -139,7 +143,7 @@ pub async fn create_organization(
             render(
                 &console,
                 caller,
-                (new.name, new.identifier),
+                (new.name, new.identifier, new.creator_phone.unwrap_or_default()),
                 errors,
                 "",
                 status,

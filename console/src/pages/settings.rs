@@ -70,6 +70,8 @@ struct Shown {
     errors: FieldErrors,
     dissolve_error: Option<String>,
     admin_error: Option<String>,
+    /// A sentence to show that is not one of the words (it names a masked phone).
+    notice: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -109,6 +111,7 @@ async fn render(
         Err(e) => return reply::failure(caller.w, &AppError::Database(e)),
     };
     let notice = match notice {
+        _ if shown.notice.is_some() => shown.notice.clone(),
         "invited" | "revoked" | "admin_removed" | "creator_transferred" => Some(caller.w.t(notice).to_owned()),
         _ => None,
     };
@@ -241,8 +244,32 @@ pub async fn act(
                 }
             }
         }
+        Some("dissolution_code") => {
+            match app::organization::request_dissolution_code(app, &request, organization.id).await
+            {
+                Ok(done) => {
+                    let sent = settle(&console, done).await;
+                    let notice = format!("{} {}", caller.w.t("dissolution_code_sent"), sent.sent_to);
+                    let shown = Shown {
+                        notice: Some(notice),
+                        ..Shown::default()
+                    };
+                    render(&console, caller, organization, shown, "", StatusCode::OK).await
+                }
+                Err(e) if e.is_transient() => reply::failure(caller.w, &e),
+                Err(e) => {
+                    let shown = Shown {
+                        dissolve_error: Some(caller.w.error(e.code(), &e.public_message())),
+                        ..Shown::default()
+                    };
+                    let status = status_of(&e);
+                    render(&console, caller, organization, shown, "", status).await
+                }
+            }
+        }
         Some("dissolve") => {
-            match app::organization::dissolve(app, &request, organization.id, &text("confirm"))
+            let (confirm, code) = (text("confirm"), text("code"));
+            match app::organization::dissolve(app, &request, organization.id, &confirm, &code)
                 .await
             {
                 Ok(done) => {

@@ -172,3 +172,33 @@ pub fn open_batch(
         })
         .collect()
 }
+
+/// The second login name of a member's mailbox beside its address: the member's account
+/// qualified by the organization identifier (`zw@acme`), the name the credentials message
+/// gives (koomail-faq 1.12: the login account is not necessarily the mail address). None
+/// when the account could not be a login (it starts with `_`, `.` or `-`, or was erased).
+pub fn login_alias(account: &str, organization_identifier: &str) -> Option<String> {
+    let account = account.to_ascii_lowercase();
+    let login = |part: &str| {
+        part.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+    };
+    (login(&account) && login(organization_identifier) && !organization_identifier.contains('_'))
+        .then(|| format!("{account}@{organization_identifier}"))
+}
+
+#[cfg(test)]
+mod login_alias_tests {
+    use super::login_alias;
+
+    #[test]
+    fn the_login_the_credentials_message_names_is_the_account_at_the_organization() {
+        assert_eq!(login_alias("zw", "acme").as_deref(), Some("zw@acme"));
+        assert_eq!(login_alias("Zw_01", "acme.cn").as_deref(), Some("zw_01@acme.cn"));
+        for (account, identifier) in [("-rf", "acme"), ("_zw", "acme"), ("[erased]", "acme"), ("zw", "")] {
+            assert_eq!(login_alias(account, identifier), None, "{account}@{identifier}");
+        }
+    }
+}

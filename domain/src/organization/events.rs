@@ -70,6 +70,12 @@ pub enum OrganizationEvent {
     DepartmentAuthorized {
         department_id: Uuid,
     },
+    /// An admin asked for the SMS code that confirms a dissolution (the code itself is a
+    /// secret: never in the log).
+    DissolutionRequested {
+        account: String,
+        expires_at: DateTime<Utc>,
+    },
     OrganizationDissolved {
         identifier: String,
     },

@@ -41,6 +41,8 @@ pub struct OrganizationState {
     pub subscription_id: Option<Uuid>,
     pub authorized_departments: BTreeSet<Uuid>,
     pub dissolved: bool,
+    /// The phone of each invited admin, as their accepted invitation proved it.
+    pub admin_phones: BTreeMap<String, String>,
 }
 
 impl OrganizationState {
@@ -144,10 +146,14 @@ pub(crate) fn evolve(mut s: OrganizationState, event: &OrganizationEvent) -> Org
             account,
         } => {
             set_status(&mut s, *invitation_id, InvitationStatus::Accepted);
+            if let Some(i) = s.invitations.get(invitation_id) {
+                s.admin_phones.insert(account.clone(), i.phone.clone());
+            }
             s.admins.insert(account.clone());
         }
         E::AdminRemoved { account } => {
             s.admins.remove(account);
+            s.admin_phones.remove(account);
         }
         E::CreatorTransferred {
             previous_creator,
@@ -203,6 +209,7 @@ pub(crate) fn evolve(mut s: OrganizationState, event: &OrganizationEvent) -> Org
             s.authorized_departments.insert(*department_id);
         }
         E::OrganizationDissolved { .. } => s.dissolved = true,
+        E::DissolutionRequested { .. } => {}
         E::PersonalDataErased { .. } => {}
     }
     s

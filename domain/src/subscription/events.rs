@@ -84,6 +84,10 @@ pub enum SubscriptionEvent {
     AppBound {
         organization_id: Uuid,
     },
+    /// Its organization was dissolved: the subscription is free to bind another one.
+    AppUnbound {
+        organization_id: Uuid,
+    },
     /// A member took one of the purchased seats.
     SeatAssigned {
         member_id: Uuid,

@@ -148,6 +148,8 @@ pub(crate) async fn organizations(
                 .await?;
         }
         E::PersonalDataErased { .. } => erase_invitees(conn, org).await?,
+        // Nothing to show: the code went by SMS (the audit log records the request).
+        E::DissolutionRequested { .. } => {}
         E::OrganizationDissolved { .. } => {
             sqlx::query("UPDATE organizations SET dissolved = true WHERE id = $1")
                 .bind(org)

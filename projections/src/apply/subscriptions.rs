@@ -60,6 +60,7 @@ pub(crate) async fn subscriptions(
         E::AppBound { organization_id } => {
             sqlx::query("UPDATE subscriptions SET organization_id = $2 WHERE id = $1").bind(id).bind(organization_id)
         }
+        E::AppUnbound { .. } => sqlx::query("UPDATE subscriptions SET organization_id = NULL WHERE id = $1").bind(id),
         E::SeatAssigned { .. } | E::SeatReleased { .. } => return count_seats(conn, std::slice::from_ref(event)).await,
     };
     q.execute(conn).await?;

@@ -161,6 +161,9 @@ impl DataPlane for Dovecot {
     fn create_mailbox<'a>(&'a self, mailbox: &'a NewMailbox) -> Work<'a, ()> {
         Box::pin(async move {
             checked_address(&mailbox.address)?;
+            if let Some(alias) = &mailbox.login_alias {
+                checked_address(alias)?;
+            }
             if mailbox.password_hash.contains([':', '\n', '\r']) {
                 return Err(DataPlaneError::Refused(
                     "':' and line breaks cannot appear in a passwd-file field".into(),
@@ -172,6 +175,7 @@ impl DataPlane for Dovecot {
                 mailbox_id: mailbox.mailbox_id,
                 quota_mb: mailbox.quota_mb,
                 suspended: false,
+                alias: mailbox.login_alias.clone(),
             };
             let taken = self
                 .edit(move |users| {
@@ -349,9 +353,29 @@ mod tests {
             mailbox_id: Uuid::now_v7(),
             quota_mb: 1024,
             suspended: true,
+            alias: None,
         };
         let text = line.render(Path::new("/srv/mail"));
         assert!(text.contains(&format!("::::/srv/mail/{}::", line.mailbox_id)));
-        assert_eq!(UserLine::parse(&text), Some(line));
+        assert_eq!(UserLine::parse(&text), Some(line.clone()));
+        // An alias is a line of its own, and reads back.
+        let open = UserLine {
+            suspended: false,
+            alias: Some("zw@acme".into()),
+            ..line
+        };
+        let alias = open.render_alias().unwrap();
+        assert!(alias.starts_with("zw@acme:{ARGON2ID}"), "{alias}");
+        assert!(alias.ends_with("::::::user=zhangwei@example.cn"), "{alias}");
+        let file = format!("{}\n{alias}\n", open.render(Path::new("/srv/mail")));
+        assert_eq!(UserLine::parse_all(&file), vec![open.clone()]);
+        let suspended = UserLine {
+            suspended: true,
+            ..open
+        };
+        let refused = suspended.render_alias().unwrap();
+        assert!(refused.ends_with("user=zhangwei@example.cn nologin=y"), "{refused}");
+        let file = format!("{}\n{refused}\n", suspended.render(Path::new("/srv/mail")));
+        assert_eq!(UserLine::parse_all(&file), vec![suspended], "the alias outlives a suspension");
     }
 }

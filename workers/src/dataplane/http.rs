@@ -96,6 +96,7 @@ impl DataPlane for HttpDataPlane {
                 "address": mailbox.address,
                 "passwordHash": mailbox.password_hash,
                 "quotaMb": mailbox.quota_mb,
+                "loginAlias": mailbox.login_alias,
             });
             match self
                 .call(

@@ -26,6 +26,9 @@ pub struct NewMailbox {
     pub mailbox_id: Uuid,
     /// The login: the full address.
     pub address: String,
+    /// A second login name for the same mailbox (`zw@acme`: the member's account at the
+    /// organization identifier), when the member's account can be one.
+    pub login_alias: Option<String>,
     /// `{ARGON2ID}$argon2id$…` (or another scheme Dovecot knows); never a plaintext.
     pub password_hash: String,
     pub quota_mb: u64,

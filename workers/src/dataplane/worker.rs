@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use app::{read, streams, App, Request};
 use domain::mailbox::{Mailbox, MailboxEvent, MailboxStatus};
-use domain::member::MemberEvent;
+use domain::member::{Member, MemberEvent};
+use domain::organization::Organization;
+use uuid::Uuid;
 use eventstore::{RecordedEvent, SubscriptionFilter};
 use projections::{Projection, Runner};
 
@@ -32,6 +34,20 @@ impl DataPlaneWorker {
             runner,
             quota_mb: super::DEFAULT_QUOTA_MB,
         }
+    }
+
+    /// The second login of `member_id`'s mailbox: their account at the organization
+    /// identifier (what the credentials message names).
+    async fn login_alias(&self, member_id: Uuid) -> Result<Option<String>, Failure> {
+        let member = self.app.load::<Member>(&streams::member(member_id)).await?;
+        let organization = self
+            .app
+            .load::<Organization>(&streams::organization(member.organization_id))
+            .await?;
+        Ok(domain::mailbox::login_alias(
+            &member.account,
+            &organization.identifier,
+        ))
     }
 
     /// A member's password was reset: every mailbox of the member takes the new hash (an
@@ -62,6 +78,7 @@ impl DataPlaneWorker {
             let mailbox = NewMailbox {
                 mailbox_id,
                 address: state.address,
+                login_alias: self.login_alias(member_id).await?,
                 password_hash: password_hash.clone(),
                 quota_mb: self.quota_mb,
             };
@@ -71,7 +88,7 @@ impl DataPlaneWorker {
     }
 
     /// A mailbox given to another member takes that member's password.
-    async fn reassigned(&self, mailbox_id: uuid::Uuid, member_id: uuid::Uuid) -> Result<(), Failure> {
+    async fn reassigned(&self, mailbox_id: Uuid, member_id: Uuid) -> Result<(), Failure> {
         let state = self.app.load::<Mailbox>(&streams::mailbox(mailbox_id)).await?;
         if state.status == MailboxStatus::Purged {
             return Ok(());
@@ -85,6 +102,7 @@ impl DataPlaneWorker {
         let mailbox = NewMailbox {
             mailbox_id,
             address: state.address,
+            login_alias: self.login_alias(member_id).await?,
             password_hash,
             quota_mb: self.quota_mb,
         };
@@ -119,6 +137,7 @@ impl DataPlaneWorker {
         let mailbox = NewMailbox {
             mailbox_id,
             address: state.address.clone(),
+            login_alias: self.login_alias(state.member_id).await?,
             password_hash,
             quota_mb: self.quota_mb,
         };

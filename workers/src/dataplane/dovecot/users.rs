@@ -11,6 +11,9 @@ pub(super) struct UserLine {
     pub(super) mailbox_id: Uuid,
     pub(super) quota_mb: u64,
     pub(super) suspended: bool,
+    /// A second login name (`zw@acme`), written as a line of its own that renames the
+    /// login to the address (`user=`), so both reach one mailbox with one password.
+    pub(super) alias: Option<String>,
 }
 
 impl UserLine {
@@ -27,6 +30,31 @@ impl UserLine {
             home.display(),
             extra
         )
+    }
+
+    /// The alias line, when the mailbox has an alias; refusing logins like the mailbox's
+    /// own line while it is suspended.
+    pub(super) fn render_alias(&self) -> Option<String> {
+        let alias = self.alias.as_ref()?;
+        let nologin = if self.suspended { " nologin=y" } else { "" };
+        Some(format!(
+            "{alias}:{}::::::user={}{nologin}",
+            self.password_hash, self.address
+        ))
+    }
+
+    /// Every mailbox of a users file, alias lines folded into their mailbox's.
+    pub(super) fn parse_all(text: &str) -> Vec<UserLine> {
+        let mut users: Vec<UserLine> = text.lines().filter_map(UserLine::parse).collect();
+        for line in text.lines() {
+            let Some((alias, address)) = parse_alias(line) else {
+                continue;
+            };
+            if let Some(u) = users.iter_mut().find(|u| u.address == address) {
+                u.alias = Some(alias);
+            }
+        }
+        users
     }
 
     pub(super) fn parse(line: &str) -> Option<UserLine> {
@@ -48,8 +76,21 @@ impl UserLine {
             mailbox_id,
             quota_mb,
             suspended: extra.contains(&"nologin=y"),
+            alias: None,
         })
     }
+}
+
+/// An alias line: (alias, the address it logs in to).
+fn parse_alias(line: &str) -> Option<(String, String)> {
+    let fields: Vec<&str> = line.splitn(8, ':').collect();
+    if fields.len() != 8 || !fields[5].is_empty() {
+        return None;
+    }
+    let address = fields[7]
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("user="))?;
+    Some((fields[0].to_owned(), address.to_owned()))
 }
 
 pub(super) fn layout_users(layout: &DovecotLayout) -> String {
@@ -75,7 +116,7 @@ pub(super) fn edit_users<T>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
         Err(e) => return Err(e),
     };
-    let before: Vec<UserLine> = text.lines().filter_map(UserLine::parse).collect();
+    let before: Vec<UserLine> = UserLine::parse_all(&text);
     let mut users = before.clone();
     let answer = change(&mut users);
     if users != before {
@@ -107,8 +148,21 @@ pub(super) fn write_users(
         std::os::unix::fs::fchown(&file, None, gid)?;
     }
     file.set_permissions(fs::Permissions::from_mode(mode))?;
+    let mut aliases = std::collections::HashSet::new();
     for user in users {
         writeln!(file, "{}", user.render(mail_root))?;
+    }
+    // After every mailbox line, so a lookup by address never meets an alias first. An
+    // alias held twice (a deleted member's account taken by a newcomer while the old
+    // mailbox waits in the recycle bin) goes to the mailbox that takes logins.
+    let (open, suspended): (Vec<&UserLine>, Vec<&UserLine>) =
+        users.iter().partition(|u| !u.suspended);
+    for user in open.into_iter().chain(suspended) {
+        if let Some(line) = user.render_alias() {
+            if aliases.insert(user.alias.clone()) {
+                writeln!(file, "{line}")?;
+            }
+        }
     }
     // Strictly later than the last version, in whole seconds, so Dovecot re-reads it.
     let now = whole_seconds(SystemTime::now());
