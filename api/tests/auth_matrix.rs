@@ -650,7 +650,9 @@ async fn nested_fields_do_not_open_an_organization_and_an_invited_admin_does_not
     let errors = r["errors"].as_array().expect("refusals");
     assert_eq!(errors.len(), 4, "{r}");
     assert!(
-        errors.iter().all(|e| e["extensions"]["code"] == "FORBIDDEN"),
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "FORBIDDEN"),
         "{r}"
     );
     let text = r.to_string();

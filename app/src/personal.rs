@@ -19,6 +19,11 @@ pub(crate) fn member_subject(member_id: Uuid) -> String {
     format!("member-{member_id}")
 }
 
+/// The subject of an admin's phone (a dissolution code went to it).
+pub(crate) fn admin_subject(organization_id: Uuid, account: &str) -> String {
+    format!("admin-{organization_id}/{account}")
+}
+
 /// The subject of an admin invitee's personal data.
 pub(crate) fn invitee_subject(invitation_id: Uuid) -> String {
     format!("invitation-{invitation_id}")
@@ -91,6 +96,7 @@ pub(crate) fn owner_by_cause(
     category: Category,
     event_type: &str,
     cause: &RecordedEvent,
+    recipient: Option<&crate::sms::Recipient>,
 ) -> Result<Option<Personal>, AppError> {
     let fields = fields(category, event_type);
     if fields.is_empty() {
@@ -100,6 +106,11 @@ pub(crate) fn owner_by_cause(
         &cause.metadata.personal,
         StreamName::parse(&cause.stream_name),
     ) {
+        // Whom the sender says the message is for (a mailbox's member, an admin).
+        _ if recipient.is_some() => match recipient {
+            Some(r) => (r.subject.clone(), Some(r.organization_id.to_string())),
+            None => return Err(unowned(&cause.stream_name, event_type)),
+        },
         (Some(p), _) => (p.subject.clone(), p.group.clone()),
         // The cause holds no personal field itself (an authorization): its member's key.
         (None, Some((Category::Member, id))) => (member_subject(id), None),

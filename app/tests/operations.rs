@@ -850,7 +850,10 @@ async fn one_phone_gets_exactly_its_hourly_allowance_from_organizations_racing()
     let mut organizations = Vec::new();
     for n in 0..8 {
         let buyer = format!("racer-{n}");
-        organizations.push((buyer.clone(), bound_organization_of(&a, &buyer, &format!("race{n}")).await));
+        organizations.push((
+            buyer.clone(),
+            bound_organization_of(&a, &buyer, &format!("race{n}")).await,
+        ));
     }
     let before = event_count(&a).await;
     // Sixteen invitations to one phone at the same moment, two from each organization.
@@ -873,7 +876,11 @@ async fn one_phone_gets_exactly_its_hourly_allowance_from_organizations_racing()
         }
     }
     assert_eq!((accepted, limited), (5, 11));
-    assert_eq!(event_count(&a).await, before + 5, "only the five invitations");
+    assert_eq!(
+        event_count(&a).await,
+        before + 5,
+        "only the five invitations"
+    );
 }
 
 #[tokio::test]
@@ -906,7 +913,11 @@ async fn authorizing_a_department_beyond_the_seats_writes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::NotFound, "{e}");
-    assert_eq!(event_count(&a).await, before, "no department authorized, no seat taken");
+    assert_eq!(
+        event_count(&a).await,
+        before,
+        "no department authorized, no seat taken"
+    );
     let state = a
         .load::<domain::organization::Organization>(&streams::organization(org))
         .await

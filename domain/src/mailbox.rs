@@ -75,10 +75,12 @@ pub enum MailboxEvent {
     MailboxSuspended {},
     /// Its member was enabled again: logins work again.
     MailboxResumed {},
-    /// Given, from the recycle bin, to another member of the organization.
+    /// Given, from the recycle bin, to another member of the organization. The address is
+    /// repeated so it is sealed under the new member: erasing the previous one leaves it.
     MailboxReassigned {
         previous_member_id: Uuid,
         member_id: Uuid,
+        address: String,
     },
     /// Mail deleted; the address is free again.
     MailboxPurged {
@@ -260,6 +262,7 @@ impl Decider for Mailbox {
                     events.push(E::MailboxReassigned {
                         previous_member_id: s.member_id,
                         member_id,
+                        address: s.address.clone(),
                     });
                 }
                 events.push(E::MailboxRestored {});
@@ -328,7 +331,12 @@ impl Decider for Mailbox {
                     s.status = MailboxStatus::Active;
                 }
             }
-            E::MailboxReassigned { member_id, .. } => s.member_id = *member_id,
+            E::MailboxReassigned {
+                member_id, address, ..
+            } => {
+                s.member_id = *member_id;
+                s.address = address.clone();
+            }
             E::MailboxProvisioningFailed { reason } => {
                 s.status = MailboxStatus::Failed;
                 s.failure = Some(reason.clone());
@@ -758,7 +766,8 @@ mod tests {
             vec![
                 E::MailboxReassigned {
                     previous_member_id: MEMBER,
-                    member_id: OTHER
+                    member_id: OTHER,
+                    address: "zw@acme.cn".into()
                 },
                 E::MailboxRestored {}
             ]

@@ -69,6 +69,20 @@ pub fn password_reset_text(
     format!("尊敬的{name}，您好。{organization}已重置您在{app}应用的密码。您的账号名：{account}，新密码：{password}。")
 }
 
+/// The message a member gets when a mailbox is opened for (or given to) them: the address
+/// and the logins that open it.
+pub fn mailbox_opened_text(
+    name: &str,
+    organization: &str,
+    address: &str,
+    login: Option<&str>,
+) -> String {
+    match login {
+        Some(login) => format!("尊敬的{name}，您好。{organization}已为您开通企业邮箱：{address}。登录账号：{address}或{login}，密码为您的账号密码。"),
+        None => format!("尊敬的{name}，您好。{organization}已为您开通企业邮箱：{address}。登录账号：{address}，密码为您的账号密码。"),
+    }
+}
+
 /// The dissolution code message (koomail-faq 5.1: the admin confirms by SMS).
 pub fn dissolution_code_text(organization: &str, code: &str, minutes: i64) -> String {
     format!("您正在解散组织{organization}，验证码：{code}，{minutes}分钟内有效。解散后成员、邮箱与邮件数据将全部删除，如非本人操作请忽略。")
@@ -95,6 +109,15 @@ mod tests {
             credentials_text("张伟", "示例科技", "企业邮箱", "zhangwei", "Pw-1"),
             "尊敬的张伟，您好。示例科技已为您开通企业邮箱应用。您的账号名：zhangwei，密码：Pw-1。"
         );
+    }
+
+    #[test]
+    fn the_mailbox_message_names_the_address_and_the_logins() {
+        assert_eq!(
+            mailbox_opened_text("张伟", "示例科技", "zhangwei@acme.cn", Some("zw@acme")),
+            "尊敬的张伟，您好。示例科技已为您开通企业邮箱：zhangwei@acme.cn。登录账号：zhangwei@acme.cn或zw@acme，密码为您的账号密码。"
+        );
+        assert!(!mailbox_opened_text("张伟", "示例科技", "zhangwei@acme.cn", None).contains("或"));
     }
 
     #[test]

@@ -263,5 +263,8 @@ fn a_private_dovecot_on_a_taken_address_says_so_instead_of_started() {
         said.contains(&listen.to_string()) && said.contains("MAILPLANE_IMAP_LISTEN"),
         "{said}"
     );
-    assert!(!refused.is_not_installed(), "serve stops and says what to do");
+    assert!(
+        !refused.is_not_installed(),
+        "serve stops and says what to do"
+    );
 }

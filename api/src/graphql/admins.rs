@@ -9,7 +9,10 @@ use super::error::{not_found, Gql};
 use super::organization::{organization_row, OrganizationRow};
 
 /// The accounts that administer an organization, by account.
-pub async fn of(ctx: &Context<'_>, organization_id: uuid::Uuid) -> async_graphql::Result<Vec<String>> {
+pub async fn of(
+    ctx: &Context<'_>,
+    organization_id: uuid::Uuid,
+) -> async_graphql::Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT account FROM organization_admins WHERE organization_id = $1 ORDER BY account LIMIT 1000",
     )
@@ -36,11 +39,17 @@ impl AdminMutation {
     ) -> async_graphql::Result<OrganizationRow> {
         let org = parse_id("organizationId", &organization_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "removeAdmin", &(org, &account), async {
-            let done = app::organization::remove_admin(&s.app, r, org, &account).await?;
-            s.settle(done).await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "removeAdmin",
+            &(org, &account),
+            async {
+                let done = app::organization::remove_admin(&s.app, r, org, &account).await?;
+                s.settle(done).await;
+                Ok(())
+            },
+        )
         .await?;
         organization_row(ctx, org)
             .await?
@@ -58,11 +67,17 @@ impl AdminMutation {
     ) -> async_graphql::Result<OrganizationRow> {
         let org = parse_id("organizationId", &organization_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        once(ctx, idempotency_key, "transferCreator", &(org, &account), async {
-            let done = app::organization::transfer_creator(&s.app, r, org, &account).await?;
-            s.settle(done).await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "transferCreator",
+            &(org, &account),
+            async {
+                let done = app::organization::transfer_creator(&s.app, r, org, &account).await?;
+                s.settle(done).await;
+                Ok(())
+            },
+        )
         .await?;
         organization_row(ctx, org)
             .await?

@@ -249,11 +249,17 @@ impl MailboxMutation {
         let member = parse_id("memberId", &member_id)?;
         let s = services(ctx)?;
         let r = request(ctx)?;
-        once(ctx, idempotency_key, "reassignMailbox", &(id, member), async {
-            let done = app::mailbox::reassign(&s.app, r, id, member).await?;
-            s.settle(done).await;
-            Ok(())
-        })
+        once(
+            ctx,
+            idempotency_key,
+            "reassignMailbox",
+            &(id, member),
+            async {
+                let done = app::mailbox::reassign(&s.app, r, id, member).await?;
+                s.settle(done).await;
+                Ok(())
+            },
+        )
         .await?;
         answer(ctx, id).await
     }

@@ -271,10 +271,16 @@ impl OrganizationMutation {
     ) -> async_graphql::Result<DissolutionCode> {
         let org = parse_id("organizationId", &organization_id)?;
         let (s, r) = (services(ctx)?, request(ctx)?);
-        let sent = once(ctx, idempotency_key, "requestDissolutionCode", &org, async {
-            let done = app::organization::request_dissolution_code(&s.app, r, org).await?;
-            Ok(s.settle(done).await)
-        })
+        let sent = once(
+            ctx,
+            idempotency_key,
+            "requestDissolutionCode",
+            &org,
+            async {
+                let done = app::organization::request_dissolution_code(&s.app, r, org).await?;
+                Ok(s.settle(done).await)
+            },
+        )
         .await?;
         Ok(DissolutionCode {
             sent_to: sent.sent_to,
@@ -305,8 +311,7 @@ impl OrganizationMutation {
             &arguments,
             async {
                 let done =
-                    app::organization::dissolve(&s.app, r, org, &confirm_identifier, &code)
-                        .await?;
+                    app::organization::dissolve(&s.app, r, org, &confirm_identifier, &code).await?;
                 s.settle(done).await;
                 Ok(())
             },

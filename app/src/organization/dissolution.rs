@@ -94,7 +94,8 @@ pub async fn request_dissolution_code(
     let allowance = crate::sms::take_allowance(app, organization_id, &phone).await?;
     let secrets = app.secrets();
     let kept = async {
-        let check = serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
+        let check =
+            serde_json::to_string(&pending).map_err(|e| AppError::Internal(e.to_string()))?;
         secrets
             .put(Purpose::DissolutionCheck, organization_id, &check)
             .await?;
@@ -118,8 +119,12 @@ pub async fn request_dissolution_code(
             expires_at,
         })),
         Err(e) => {
-            let _ = secrets.delete(Purpose::DissolutionCode, organization_id).await;
-            let _ = secrets.delete(Purpose::DissolutionCheck, organization_id).await;
+            let _ = secrets
+                .delete(Purpose::DissolutionCode, organization_id)
+                .await;
+            let _ = secrets
+                .delete(Purpose::DissolutionCheck, organization_id)
+                .await;
             allowance.give_back(app).await;
             Err(e)
         }

@@ -143,7 +143,11 @@ pub async fn create_organization(
             render(
                 &console,
                 caller,
-                (new.name, new.identifier, new.creator_phone.unwrap_or_default()),
+                (
+                    new.name,
+                    new.identifier,
+                    new.creator_phone.unwrap_or_default(),
+                ),
                 errors,
                 "",
                 status,

@@ -172,7 +172,9 @@ async fn page(
         .await
         .map_err(fail)?;
     let notice = match query.notice.as_str() {
-        "opened" | "closed" | "restored" | "reassigned" | "purged" => Some(caller.w.t(&query.notice).to_owned()),
+        "opened" | "closed" | "restored" | "reassigned" | "purged" => {
+            Some(caller.w.t(&query.notice).to_owned())
+        }
         _ => None,
     };
     Ok(reply::page(&MailboxesPage {
@@ -275,7 +277,10 @@ pub async fn act(
             let member = match member_by_account(&console, organization.id, account).await {
                 Ok(Some(m)) => m,
                 Ok(None) => {
-                    let refusal = AppError::invalid("account", "no member of the organization has this account");
+                    let refusal = AppError::invalid(
+                        "account",
+                        "no member of the organization has this account",
+                    );
                     return reply::failure(caller.w, &refusal);
                 }
                 Err(e) => return reply::failure(caller.w, &e),

@@ -112,7 +112,9 @@ async fn render(
     };
     let notice = match notice {
         _ if shown.notice.is_some() => shown.notice.clone(),
-        "invited" | "revoked" | "admin_removed" | "creator_transferred" => Some(caller.w.t(notice).to_owned()),
+        "invited" | "revoked" | "admin_removed" | "creator_transferred" => {
+            Some(caller.w.t(notice).to_owned())
+        }
         _ => None,
     };
     let mut r = reply::page(&SettingsPage {
@@ -249,7 +251,8 @@ pub async fn act(
             {
                 Ok(done) => {
                     let sent = settle(&console, done).await;
-                    let notice = format!("{} {}", caller.w.t("dissolution_code_sent"), sent.sent_to);
+                    let notice =
+                        format!("{} {}", caller.w.t("dissolution_code_sent"), sent.sent_to);
                     let shown = Shown {
                         notice: Some(notice),
                         ..Shown::default()
@@ -269,8 +272,7 @@ pub async fn act(
         }
         Some("dissolve") => {
             let (confirm, code) = (text("confirm"), text("code"));
-            match app::organization::dissolve(app, &request, organization.id, &confirm, &code)
-                .await
+            match app::organization::dissolve(app, &request, organization.id, &confirm, &code).await
             {
                 Ok(done) => {
                     settle(&console, done).await;

@@ -21,6 +21,7 @@ pub const PERSONAL: &[(&str, &str, &[&str])] = &[
     // A mailbox address is the member's account at a domain: it names the person.
     ("mailbox", "MailboxOpened", &["address"]),
     ("mailbox", "MailboxPurged", &["address"]),
+    ("mailbox", "MailboxReassigned", &["address"]),
     (
         "mailbox",
         "MailboxRenamed",

@@ -180,10 +180,12 @@ pub fn open_batch(
 pub fn login_alias(account: &str, organization_identifier: &str) -> Option<String> {
     let account = account.to_ascii_lowercase();
     let login = |part: &str| {
-        part.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+        part.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && part.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+            })
     };
     (login(&account) && login(organization_identifier) && !organization_identifier.contains('_'))
         .then(|| format!("{account}@{organization_identifier}"))
@@ -196,9 +198,21 @@ mod login_alias_tests {
     #[test]
     fn the_login_the_credentials_message_names_is_the_account_at_the_organization() {
         assert_eq!(login_alias("zw", "acme").as_deref(), Some("zw@acme"));
-        assert_eq!(login_alias("Zw_01", "acme.cn").as_deref(), Some("zw_01@acme.cn"));
-        for (account, identifier) in [("-rf", "acme"), ("_zw", "acme"), ("[erased]", "acme"), ("zw", "")] {
-            assert_eq!(login_alias(account, identifier), None, "{account}@{identifier}");
+        assert_eq!(
+            login_alias("Zw_01", "acme.cn").as_deref(),
+            Some("zw_01@acme.cn")
+        );
+        for (account, identifier) in [
+            ("-rf", "acme"),
+            ("_zw", "acme"),
+            ("[erased]", "acme"),
+            ("zw", ""),
+        ] {
+            assert_eq!(
+                login_alias(account, identifier),
+                None,
+                "{account}@{identifier}"
+            );
         }
     }
 }

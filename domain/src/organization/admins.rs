@@ -141,7 +141,10 @@ mod tests {
         );
         let after = events.iter().fold(two, Organization::evolve);
         assert_eq!(after.creator_account, "lina");
-        assert!(after.may_manage("buyer-1"), "the previous creator stays an admin");
+        assert!(
+            after.may_manage("buyer-1"),
+            "the previous creator stays an admin"
+        );
         assert_eq!(
             remove_admin(&after, "buyer-1", "lina").unwrap(),
             vec![OrganizationEvent::AdminRemoved {

@@ -23,7 +23,7 @@ pub(crate) async fn mailboxes(
         E::MailboxProvisioned {} => sqlx::query("UPDATE mailboxes SET status = CASE WHEN suspended THEN $3 ELSE $2 END, failure = NULL WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()).bind(MailboxStatus::Suspended.as_str()),
         E::MailboxSuspended {} => sqlx::query("UPDATE mailboxes SET suspended = true, status = CASE WHEN status = $2 THEN $3 ELSE status END WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()).bind(MailboxStatus::Suspended.as_str()),
         E::MailboxResumed {} => sqlx::query("UPDATE mailboxes SET suspended = false, status = CASE WHEN status = $3 THEN $2 ELSE status END WHERE id = $1").bind(id).bind(MailboxStatus::Active.as_str()).bind(MailboxStatus::Suspended.as_str()),
-        E::MailboxReassigned { member_id, .. } => sqlx::query("UPDATE mailboxes SET member_id = $2 WHERE id = $1").bind(id).bind(member_id),
+        E::MailboxReassigned { member_id, address, .. } => sqlx::query("UPDATE mailboxes SET member_id = $2, address = $3 WHERE id = $1").bind(id).bind(member_id).bind(address),
         E::MailboxProvisioningFailed { reason } => {
             sqlx::query("UPDATE mailboxes SET status = $3, failure = $2 WHERE id = $1").bind(id).bind(reason).bind(MailboxStatus::Failed.as_str())
         }

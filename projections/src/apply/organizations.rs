@@ -67,11 +67,13 @@ pub(crate) async fn organizations(
             admin(conn, org, account).await?;
         }
         E::AdminRemoved { account } => {
-            sqlx::query("DELETE FROM organization_admins WHERE organization_id = $1 AND account = $2")
-                .bind(org)
-                .bind(account)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "DELETE FROM organization_admins WHERE organization_id = $1 AND account = $2",
+            )
+            .bind(org)
+            .bind(account)
+            .execute(&mut *conn)
+            .await?;
         }
         E::CreatorTransferred {
             previous_creator,

@@ -374,8 +374,15 @@ mod tests {
             ..open
         };
         let refused = suspended.render_alias().unwrap();
-        assert!(refused.ends_with("user=zhangwei@example.cn nologin=y"), "{refused}");
+        assert!(
+            refused.ends_with("user=zhangwei@example.cn nologin=y"),
+            "{refused}"
+        );
         let file = format!("{}\n{refused}\n", suspended.render(Path::new("/srv/mail")));
-        assert_eq!(UserLine::parse_all(&file), vec![suspended], "the alias outlives a suspension");
+        assert_eq!(
+            UserLine::parse_all(&file),
+            vec![suspended],
+            "the alias outlives a suspension"
+        );
     }
 }

@@ -9,9 +9,9 @@ use app::{read, streams, App, Request};
 use domain::mailbox::{Mailbox, MailboxEvent, MailboxStatus};
 use domain::member::{Member, MemberEvent};
 use domain::organization::Organization;
-use uuid::Uuid;
 use eventstore::{RecordedEvent, SubscriptionFilter};
 use projections::{Projection, Runner};
+use uuid::Uuid;
 
 use super::{DataPlane, DataPlaneError, NewMailbox};
 use crate::consumer::{Failure, Handler};
@@ -89,7 +89,10 @@ impl DataPlaneWorker {
 
     /// A mailbox given to another member takes that member's password.
     async fn reassigned(&self, mailbox_id: Uuid, member_id: Uuid) -> Result<(), Failure> {
-        let state = self.app.load::<Mailbox>(&streams::mailbox(mailbox_id)).await?;
+        let state = self
+            .app
+            .load::<Mailbox>(&streams::mailbox(mailbox_id))
+            .await?;
         if state.status == MailboxStatus::Purged {
             return Ok(());
         }
