@@ -9,52 +9,15 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use eventstore::testkit::fresh_database;
 use serde_json::{json, Value};
+use support::imap::{inbox, login_until};
 use support::*;
 
 const PASSWORD: &str = "Zw-Passw0rd!9";
 const NEW_PASSWORD: &str = "N3w-Passw0rd!7";
-
-/// Logs in and opens INBOX: the number of messages, or why not.
-async fn inbox(imap: SocketAddr, user: &str, password: &str) -> Result<u32, String> {
-    let stream = tokio::net::TcpStream::connect(imap)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut client = async_imap::Client::new(stream);
-    client
-        .read_response()
-        .await
-        .ok_or("no greeting")?
-        .map_err(|e| e.to_string())?;
-    let mut session = client
-        .login(user, password)
-        .await
-        .map_err(|(e, _)| e.to_string())?;
-    let mailbox = session.select("INBOX").await.map_err(|e| e.to_string())?;
-    let _ = session.logout().await;
-    Ok(mailbox.exists)
-}
-
-/// Polls the login until `wanted` holds (a failed login takes Dovecot's ~2 s auth delay).
-async fn login_until(
-    imap: SocketAddr,
-    user: &str,
-    password: &str,
-    wanted: impl Fn(&Result<u32, String>) -> bool,
-) -> Result<u32, String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = inbox(imap, user, password).await;
-        if wanted(&got) || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 const MAILBOXES: &str = "query($o: ID!) { organization(id: $o) { mailboxes(first: 100) { nodes { id address status failure } } } }";
 
@@ -186,7 +149,7 @@ async fn mailboxes_are_real_mailboxes_on_dovecot() {
         .find(|m| m["to"] == "13800138000")
         .expect("a message to the first member");
     assert!(messages.iter().any(|m| m["to"] == "13800138001"));
-    assert_eq!(to_first["text"], format!("尊敬的张伟，您好。阿克米科技已为您开通企业邮箱应用。您的账号名：zw，密码：{PASSWORD}。"));
+    assert_eq!(to_first["text"], format!("尊敬的张伟，您好。阿克米科技已为您开通企业邮箱应用。您的账号名：zw@acme，密码：{PASSWORD}。"));
 
     // The domain's records, published in the DNS server, verify it.
     let d = gql(port, &buyer, "mutation($o: ID!) { addDomain(organizationId: $o, name: \"acme.cn\", mode: FULL) { id records { type host value priority } } }", json!({"o": org}))["addDomain"].clone();

@@ -314,7 +314,7 @@ async fn sms_reaches_the_gateway_once_per_event_through_failures() {
     assert_eq!(delivered.len(), 1, "one delivery for one authorization");
     assert_eq!(
         delivered[0].2["text"],
-        "尊敬的张伟，您好。阿克米科技已为您开通企业邮箱应用。您的账号名：zw，密码：Zw-Passw0rd!9。"
+        "尊敬的张伟，您好。阿克米科技已为您开通企业邮箱应用。您的账号名：zw@acme，密码：Zw-Passw0rd!9。"
     );
     assert_eq!(
         w.secrets.get(Purpose::InitialPassword, sent).await.unwrap(),

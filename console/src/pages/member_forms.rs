@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use uuid::Uuid;
 
-use super::members::{render, Extra, ListQuery, MemberForm, MAX_BULK};
+use super::members::{render, Extra, ListQuery, MemberForm, MAX_ALL_MATCHING, MAX_BULK};
 use super::org::{back, settle, status_of, OrgForm};
 use crate::form::{all, one};
 use crate::jobs;
@@ -102,8 +102,10 @@ pub async fn add_member(
 }
 
 /// `POST /console/organizations/{id}/members/bulk`: authorize, disable, enable, delete or
-/// open mailboxes for the selected members, or for every member the filters match (at most
-/// 1,000). Each member is decided on its own; the notice counts what was done and refused.
+/// open mailboxes for the selected members, or for every member the filters match (in
+/// batches of 1,000, up to 20,000; more is refused with the count). Each member (each batch
+/// for authorizing: seats) is decided on its own; the notice counts the members done and
+/// not done.
 pub async fn bulk(
     State(console): State<Arc<Console>>,
     OrgForm {
@@ -123,10 +125,17 @@ pub async fn bulk(
             console.app.pool(),
             organization.id,
             &query.filter(),
-            MAX_BULK,
+            MAX_ALL_MATCHING,
         )
         .await
         {
+            Ok((count, _)) if count > MAX_ALL_MATCHING => {
+                let refusal = AppError::invalid(
+                    "all_matching",
+                    format!("{count} members match; a bulk action takes at most {MAX_ALL_MATCHING} at once: narrow the filter"),
+                );
+                return reply::failure(caller.w, &refusal);
+            }
             Ok((_, all)) => ids = all,
             Err(e) => return reply::failure(caller.w, &AppError::Database(e)),
         }
@@ -143,15 +152,24 @@ pub async fn bulk(
     let app = &console.app;
     let mut written = Vec::new();
     let mut done = 0usize;
-    let mut refused: Vec<AppError> = Vec::new();
+    // Members not done, and the first reason why.
+    let mut refused = 0usize;
+    let mut reasons: Vec<AppError> = Vec::new();
     match one(&fields, "action") {
         Some("authorize") => {
-            match app::member::authorize(app, &request, organization.id, &ids, &[]).await {
-                Ok(d) => {
-                    done = ids.len();
-                    written.extend(d.written);
+            // A batch at a time (seats decided per batch): every matching member is tried.
+            for batch in ids.chunks(MAX_BULK as usize) {
+                match app::member::authorize(app, &request, organization.id, batch, &[]).await {
+                    Ok(d) => {
+                        done += batch.len();
+                        written.extend(d.written);
+                    }
+                    Err(e) if e.is_transient() => return reply::failure(caller.w, &e),
+                    Err(e) => {
+                        refused += batch.len();
+                        reasons.push(e);
+                    }
                 }
-                Err(e) => refused.push(e),
             }
         }
         Some("open_mailboxes") => {
@@ -186,18 +204,21 @@ pub async fn bulk(
                         written.extend(d.written);
                     }
                     Err(e) if e.is_transient() => return reply::failure(caller.w, &e),
-                    Err(e) => refused.push(e),
+                    Err(e) => {
+                        refused += 1;
+                        reasons.push(e);
+                    }
                 }
             }
         }
         _ => return reply::failure(caller.w, &AppError::invalid("action", "choose an action")),
     }
     console.runner.settle(&written).await;
-    if done == 0 && refused.len() == 1 {
-        return reply::failure(caller.w, &refused[0]);
+    if done == 0 && reasons.len() == 1 {
+        return reply::failure(caller.w, &reasons[0]);
     }
-    let mut summary = format!("&ok={done}&refused={}", refused.len());
-    if let Some(first) = refused.first() {
+    let mut summary = format!("&ok={done}&refused={refused}");
+    if let Some(first) = reasons.first() {
         summary.push_str(&format!("&reason={}", first.code().as_str()));
     }
     back(

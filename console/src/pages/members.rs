@@ -18,8 +18,11 @@ use crate::reply::{self, Caller, FieldErrors};
 use crate::words::Words;
 use crate::Console;
 
-/// Most members one bulk action touches ("select all N matching" included).
+/// Most members one command of a bulk action touches.
 pub(super) const MAX_BULK: i64 = domain::member::MAX_BATCH_IDS as i64;
+/// Most members "select all N matching" acts on, a batch of `MAX_BULK` at a time; more
+/// is refused whole with the count, never cut short in silence.
+pub(super) const MAX_ALL_MATCHING: i64 = 20_000;
 const PAGE_SIZES: [i64; 3] = [20, 50, 100];
 
 #[derive(Template)]
