@@ -1228,3 +1228,65 @@ async fn an_import_counts_up_live_survives_a_reload_and_reports_every_line() {
     let log = stop(server);
     assert!(!log.contains("Zw-Passw0rd!9"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn select_all_matching_acts_on_every_matching_member_past_a_thousand() {
+    let db = fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("mailplane-console-all-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut dns = Dns::new(&dir);
+    dns.serve(&[]);
+    let server = start(&db.url(), &dir, &dns);
+    let port = server.port;
+    let (sub, org) = bound_organization(port, "buyer-all", "allco", 1_100);
+    let buyer = token("buyer-all", "account", None);
+    // 1,008 members, in two imports (1,000 rows at most each).
+    let import = "mutation($o: ID!, $rows: [AddMemberRowInput!]!) { importMembers(organizationId: $o, rows: $rows) { imported } }";
+    for range in [0..1_000, 1_000..1_008] {
+        let rows: Vec<serde_json::Value> = range
+            .map(|i| json!({"name": format!("成员{i}"), "account": format!("a{i:04}"), "email": format!("a{i}@example.com"), "password": "Zw-Passw0rd!9"}))
+            .collect();
+        gql(port, &buyer, import, json!({"o": org, "rows": rows}));
+    }
+    let (cookie, csrf) = sign_in(port, "buyer-all");
+    let bulk = format!("http://127.0.0.1:{port}/console/organizations/{org}/members/bulk");
+    // The answer's status and where it sends the browser (the notice counts).
+    let post =
+        |form: &[(&str, &str)]| match agent().post(&bulk).set("Cookie", &cookie).send_form(form) {
+            Ok(r) => (r.status(), (), r.header("location").map(str::to_owned)),
+            Err(ureq::Error::Status(code, r)) => {
+                (code, (), r.header("location").map(str::to_owned))
+            }
+            Err(e) => panic!("transport error: {e}"),
+        };
+    let (code, _, location) = post(&[
+        ("csrf", csrf.as_str()),
+        ("all_matching", "yes"),
+        ("here", "size=20"),
+        ("action", "authorize"),
+    ]);
+    assert_eq!(code, 303);
+    let location = location.unwrap_or_default();
+    assert!(location.contains("ok=1008&refused=0"), "{location}");
+    let seats = "query($s: ID!) { subscription(id: $s) { seatUsage { authorized } } }";
+    assert_eq!(
+        gql(port, &buyer, seats, json!({"s": sub}))["subscription"]["seatUsage"]["authorized"],
+        1_008,
+        "every matching member, not the first 1,000"
+    );
+    // Disabling all matching reaches the last ones too.
+    let (code, _, location) = post(&[
+        ("csrf", csrf.as_str()),
+        ("all_matching", "yes"),
+        ("here", "q=a100"),
+        ("action", "disable"),
+    ]);
+    assert_eq!(code, 303);
+    let location = location.unwrap_or_default();
+    assert!(
+        location.contains("ok=8&refused=0"),
+        "a1000 to a1007, past the first thousand: {location}"
+    );
+    stop(server);
+}

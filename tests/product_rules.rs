@@ -61,7 +61,8 @@ impl World {
             .as_str()
             .unwrap()
             .to_owned();
-        let bind = "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
+        let bind =
+            "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
         gql(port, &buyer, bind, json!({"s": sub, "o": org}));
         let mut world = World {
             _db: db,
@@ -194,7 +195,8 @@ fn deliver(config: &Path, address: &str, subject: &str) {
         .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let text = format!("From: boss@acme.cn\r\nSubject: {subject}\r\n\r\nkept for whoever takes over\r\n");
+    let text =
+        format!("From: boss@acme.cn\r\nSubject: {subject}\r\n\r\nkept for whoever takes over\r\n");
     child
         .stdin
         .take()
@@ -210,13 +212,22 @@ async fn a_disabled_member_is_locked_out_and_the_login_the_message_names_works()
     let zw = w.member("张伟", "zw", "13800138000", PASSWORD);
     // The credentials message names a login that exists: the account at the organization.
     let credentials = w.message_until("13800138000", "账号名");
-    assert!(credentials.contains("您的账号名：zw@acme，"), "{credentials}");
+    assert!(
+        credentials.contains("您的账号名：zw@acme，"),
+        "{credentials}"
+    );
     let mailbox = w.mailbox(&zw);
     // The member is told the address once the mailbox is ready.
     let opened = w.message_until("13800138000", "zhangwei@acme.cn");
-    assert!(opened.contains("已为您开通企业邮箱：zhangwei@acme.cn"), "{opened}");
+    assert!(
+        opened.contains("已为您开通企业邮箱：zhangwei@acme.cn"),
+        "{opened}"
+    );
     assert!(opened.contains("zw@acme"), "{opened}");
-    assert!(!opened.contains(PASSWORD), "no password in the address message");
+    assert!(
+        !opened.contains(PASSWORD),
+        "no password in the address message"
+    );
     assert_eq!(inbox(w.imap, "zhangwei@acme.cn", PASSWORD).await, Ok(0));
     assert_eq!(inbox(w.imap, "zw@acme", PASSWORD).await, Ok(0));
 
@@ -277,8 +288,11 @@ async fn a_deleted_members_mailbox_is_given_to_another_member_with_its_mail() {
         "MEMBER_NOT_AUTHORIZED"
     );
     assert_eq!(
-        w.refused(reassign, json!({"b": mailbox, "m": uuid::Uuid::now_v7().to_string()}))
-            .0,
+        w.refused(
+            reassign,
+            json!({"b": mailbox, "m": uuid::Uuid::now_v7().to_string()})
+        )
+        .0,
         "FORBIDDEN"
     );
     assert_eq!(
@@ -319,7 +333,8 @@ async fn dissolving_unbinds_the_app_and_frees_the_mailboxes_addresses_and_domain
     let folder = w.dir.join("dovecot").join("mail").join(&mailbox);
     assert!(folder.exists());
 
-    let ask = "mutation($o: ID!) { requestDissolutionCode(organizationId: $o) { sentTo expiresAt } }";
+    let ask =
+        "mutation($o: ID!) { requestDissolutionCode(organizationId: $o) { sentTo expiresAt } }";
     let dissolve = "mutation($o: ID!, $c: String!, $i: String!) { dissolveOrganization(organizationId: $o, confirmIdentifier: $i, code: $c) { dissolved } }";
     // No code asked yet, then a wrong one, then the wrong identifier: refused, nothing done.
     assert_eq!(
@@ -344,7 +359,10 @@ async fn dissolving_unbinds_the_app_and_frees_the_mailboxes_addresses_and_domain
     );
     assert_eq!(
         w.refused(dissolve, json!({"o": w.org, "c": code, "i": "other"})),
-        ("VALIDATION".to_owned(), Some("confirmIdentifier".to_owned()))
+        (
+            "VALIDATION".to_owned(),
+            Some("confirmIdentifier".to_owned())
+        )
     );
     assert!(folder.exists(), "refusals purge nothing");
     assert_eq!(
@@ -355,13 +373,19 @@ async fn dissolving_unbinds_the_app_and_frees_the_mailboxes_addresses_and_domain
     // The mailbox and its mail are deleted at once, not in 30 days.
     let deadline = Instant::now() + Duration::from_secs(60);
     while folder.exists() {
-        assert!(Instant::now() < deadline, "the dissolved organization's mail is still there");
+        assert!(
+            Instant::now() < deadline,
+            "the dissolved organization's mail is still there"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     // The same subscription binds a new organization; the same domain and address open
     // again, empty.
-    let subs = w.gql("{ subscriptions(first: 5) { nodes { id organization { id } } } }", json!({}));
+    let subs = w.gql(
+        "{ subscriptions(first: 5) { nodes { id organization { id } } } }",
+        json!({}),
+    );
     let sub = subs["subscriptions"]["nodes"][0].clone();
     assert!(sub["organization"].is_null(), "unbound: {subs}");
     let create = "mutation { createOrganization(input: {name: \"阿克米新公司\", identifier: \"acme\", creatorPhone: \"13900139000\"}) { id } }";
@@ -369,7 +393,8 @@ async fn dissolving_unbinds_the_app_and_frees_the_mailboxes_addresses_and_domain
         .as_str()
         .unwrap()
         .to_owned();
-    let bind = "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
+    let bind =
+        "mutation($s: ID!, $o: ID!) { bindApp(subscriptionId: $s, organizationId: $o) { id } }";
     w.gql(bind, json!({"s": sub["id"], "o": w.org}));
     let deadline = Instant::now() + Duration::from_secs(60);
     let domain = loop {
@@ -378,7 +403,10 @@ async fn dissolving_unbinds_the_app_and_frees_the_mailboxes_addresses_and_domain
         if body.get("errors").is_none() {
             break body["data"]["addDomain"].clone();
         }
-        assert!(Instant::now() < deadline, "acme.cn was never released: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "acme.cn was never released: {body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     let lines = dns_lines("acme.cn", &domain["records"]);

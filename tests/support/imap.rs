@@ -39,4 +39,3 @@ pub async fn login_until(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
-
