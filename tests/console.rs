@@ -938,10 +938,37 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
         .ends_with("/settings"));
     assert!(text_of(&client, "#admins").await.contains("admin-2"));
     screenshot(&client, "11-invitation-accepted").await;
+    // The creator is marked and cannot be removed; the invited admin can leave.
+    assert!(text_of(&client, "li[data-admin='buyer-web']")
+        .await
+        .contains("Creator"));
+    assert!(client
+        .find(Locator::Css(
+            "li[data-admin='buyer-web'] button.remove-admin"
+        ))
+        .await
+        .is_err());
+    // Dissolving asks for the SMS code first, refused while members are left.
+    submit(&client, "dissolution-code-form").await;
+    assert!(!text_of(&client, "#dissolve-error").await.is_empty());
+    screenshot(&client, "12-settings-admins").await;
     // The same link again: the invitation is no longer pending.
     client.goto(&invitation_link).await.unwrap();
     submit(&client, "accept-form").await;
     assert!(!text_of(&client, "#invitation-error").await.is_empty());
+    // The invited admin removes themselves (confirmed) and manages nothing any more.
+    open(
+        &client,
+        port,
+        &format!("/console/organizations/{org}/settings"),
+    )
+    .await;
+    mark(&client).await;
+    click(&client, "li[data-admin='admin-2'] button.remove-admin").await;
+    client.accept_alert().await.unwrap();
+    navigated(&client).await;
+    let path = client.current_url().await.unwrap().path().to_owned();
+    assert_eq!(path, "/console", "back to their own organizations");
     client.close().await.unwrap();
     let log = stop(server);
     for secret in ["Zw-Passw0rd!9", "Ww-Passw0rd!9", "Qq-Passw0rd!9"] {

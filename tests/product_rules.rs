@@ -180,6 +180,18 @@ impl World {
         }
     }
 
+    /// No worker parked anything (an SMS outcome it could not record, say).
+    fn nothing_parked(&self) {
+        let operator = token("ops-1", "operator", None);
+        let parked = gql(
+            self.port(),
+            &operator,
+            "{ parkedEvents { consumer reason } }",
+            json!({}),
+        );
+        assert_eq!(parked["parkedEvents"], json!([]), "{parked}");
+    }
+
     fn dovecot_config(&self) -> PathBuf {
         self.dir.join("dovecot").join("dovecot.conf")
     }
@@ -256,6 +268,7 @@ async fn a_disabled_member_is_locked_out_and_the_login_the_message_names_works()
         "enabled again, with the mail kept"
     );
     assert_eq!(inbox(w.imap, "zw@acme", PASSWORD).await, Ok(1));
+    w.nothing_parked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,6 +326,7 @@ async fn a_deleted_members_mailbox_is_given_to_another_member_with_its_mail() {
     assert!(inbox(w.imap, "zw@acme", PASSWORD).await.is_err());
     let told = w.message_until("13800138001", "zhangwei@acme.cn");
     assert!(told.contains("ln@acme"), "{told}");
+    w.nothing_parked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,4 +441,5 @@ async fn dissolving_unbinds_the_app_and_frees_the_mailboxes_addresses_and_domain
         Ok(0),
         "the new mailbox starts empty"
     );
+    w.nothing_parked();
 }
