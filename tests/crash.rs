@@ -274,9 +274,14 @@ async fn killed_at_random_points_of_an_import_and_a_batch_nothing_is_lost_or_don
     assert!(per_member.iter().all(|n| *n == 1), "one mailbox per member");
     let users = std::fs::read_to_string(dovecot_dir.join("users")).unwrap();
     assert_eq!(
-        users.lines().count(),
+        users.lines().filter(|l| l.contains("/mail/")).count(),
         MEMBERS,
         "each mailbox once in Dovecot"
+    );
+    assert_eq!(
+        users.lines().filter(|l| l.contains("::::::user=")).count(),
+        MEMBERS,
+        "each mailbox's second login name once"
     );
     let provisioned: Vec<i64> = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE event_type = 'MailboxProvisioned' GROUP BY stream_name",
@@ -286,32 +291,31 @@ async fn killed_at_random_points_of_an_import_and_a_batch_nothing_is_lost_or_don
     .unwrap();
     assert!(provisioned.iter().all(|n| *n == 1), "{provisioned:?}");
 
-    // Every credentials message was written, once.
+    // Every credentials message and every "your mailbox is ready" was written, once.
     let deadline = Instant::now() + Duration::from_secs(60);
     let sms = loop {
         let text = std::fs::read_to_string(dir.join("sms.log")).unwrap_or_default();
-        if text.lines().count() >= MEMBERS || Instant::now() > deadline {
+        if text.lines().count() >= 2 * MEMBERS || Instant::now() > deadline {
             break text;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let mut phones: Vec<String> = sms
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["to"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    phones.sort();
-    let all = phones.len();
-    phones.dedup();
-    assert_eq!(
-        (all, phones.len()),
-        (MEMBERS, MEMBERS),
-        "one message per member"
-    );
+    for (kind, part) in [("credentials", "账号名"), ("mailbox ready", "已为您开通企业邮箱：")] {
+        let mut phones: Vec<String> = sms
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|m| m["text"].as_str().unwrap().contains(part))
+            .map(|m| m["to"].as_str().unwrap().to_owned())
+            .collect();
+        phones.sort();
+        let all = phones.len();
+        phones.dedup();
+        assert_eq!(
+            (all, phones.len()),
+            (MEMBERS, MEMBERS),
+            "one {kind} message per member"
+        );
+    }
 
     // The read models equal a rebuild from the log.
     stop(server);
