@@ -300,7 +300,10 @@ async fn killed_at_random_points_of_an_import_and_a_batch_nothing_is_lost_or_don
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    for (kind, part) in [("credentials", "账号名"), ("mailbox ready", "已为您开通企业邮箱：")] {
+    for (kind, part) in [
+        ("credentials", "账号名"),
+        ("mailbox ready", "已为您开通企业邮箱："),
+    ] {
         let mut phones: Vec<String> = sms
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())

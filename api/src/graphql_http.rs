@@ -1,6 +1,7 @@
 //! `POST /graphql` over HTTP, in the order a hostile caller makes matter: the content type
-//! first (a cross-site form or `text/plain` POST never runs), then the token, then the
-//! body, read only up to the limit for who is calling, then the query.
+//! first (a cross-site form or `text/plain` POST never runs), then the token (no token, no
+//! body read), then the body, read only up to its limit, then the query, bounded by its
+//! expanded size before it is validated (`graphql::bounds`).
 
 use app::ErrorCode;
 use axum::body::Body;
@@ -15,8 +16,6 @@ use crate::{graphql, set_correlation, AppState};
 pub struct HttpLimits {
     /// Largest request body of an authenticated caller (a 1,000-row import is ~300 KB).
     pub max_body_bytes: usize,
-    /// Largest request body without a token: nothing but a refusal can come of it.
-    pub max_anonymous_body_bytes: usize,
     /// Whether `GET /graphql` serves GraphiQL (its scripts come from a CDN: development).
     pub graphiql: bool,
 }
@@ -25,7 +24,6 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             max_body_bytes: 2 * 1024 * 1024,
-            max_anonymous_body_bytes: 16 * 1024,
             graphiql: false,
         }
     }
@@ -98,11 +96,21 @@ async fn answer(
             }
         },
     };
-    let limit = if principal.is_some() {
-        state.http.max_body_bytes
-    } else {
-        state.http.max_anonymous_body_bytes
-    };
+    // No field answers an anonymous caller: refused before the body is read or parsed, so
+    // no document of a stranger costs anything.
+    if principal.is_none() {
+        let mut refused = refusal(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "unauthenticated: every GraphQL request needs Authorization: Bearer <token>",
+        );
+        refused.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return refused;
+    }
+    let limit = state.http.max_body_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {

@@ -183,3 +183,49 @@ async fn no_caller_holds_more_sockets_than_its_share() {
         "connection_ack"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_bomb_over_the_socket_is_refused_in_milliseconds() {
+    let (base, jwt) = served(quick()).await;
+    let mut socket = connect(&base).await;
+    init(
+        &mut socket,
+        json!({"Authorization": format!("Bearer {}", token(&jwt, Duration::from_secs(60)))}),
+    )
+    .await;
+    assert_eq!(
+        next_type(&mut socket, Duration::from_secs(5)).await,
+        "connection_ack"
+    );
+    // Each fragment spreads the previous one twice, 26 times: 2^26 fields once expanded.
+    let mut bomb =
+        String::from("subscription { ...F26 }\nfragment F0 on Subscription { events { id } }\n");
+    for i in 1..=26 {
+        bomb.push_str(&format!(
+            "fragment F{i} on Subscription {{ ...F{} ...F{} }}\n",
+            i - 1,
+            i - 1
+        ));
+    }
+    let started = std::time::Instant::now();
+    let message = json!({"id": "1", "type": "subscribe", "payload": {"query": bomb}});
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    let answer = loop {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                if v["type"] != "ping" && v["type"] != "pong" {
+                    break v;
+                }
+            }
+            other => panic!("no answer to the bomb: {other:?}"),
+        }
+    };
+    eprintln!("the bomb refused in {:?}", started.elapsed());
+    let text = answer.to_string();
+    assert!(text.contains("fields"), "{text}");
+    assert!(text.contains("VALIDATION"), "{text}");
+}

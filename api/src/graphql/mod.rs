@@ -4,6 +4,7 @@
 
 mod admins;
 mod audit;
+pub mod bounds;
 mod connection;
 mod context;
 
@@ -144,6 +145,7 @@ pub fn build_introspection_schema(services: Services) -> MailplaneSchema {
         SubscriptionRoot,
     )
     .data(services)
+    .extension(bounds::DocumentBounds)
     .limit_depth(MAX_INTROSPECTION_DEPTH)
     .limit_complexity(MAX_INTROSPECTION_COMPLEXITY)
     .finish()
@@ -159,6 +161,7 @@ pub fn build_schema(services: Services) -> MailplaneSchema {
     )
     .data(DataLoader::new(loaders::Loaders { pool }, tokio::spawn))
     .data(services)
+    .extension(bounds::DocumentBounds)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .finish()
