@@ -210,6 +210,25 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
             .send_form(&[("csrf", csrf_b.as_str()), ("token", "forged")]),
     );
     assert!((400..500).contains(&code), "{code} {page}");
+    // An "invitation" whose id is a path renders no form that would post the CSRF token to
+    // it, and the SMS link leads nowhere else.
+    let traversal = "..%2F..%2Fconsole%2Flogout";
+    let (code, page, _) = status(
+        agent()
+            .get(&format!("{base}/invitations/{traversal}?token=x"))
+            .set("Cookie", &cookie_b)
+            .call(),
+    );
+    assert_eq!(code, 404, "{page}");
+    assert!(!page.contains(&csrf_b), "the CSRF token is on no such page");
+    let (code, _, _) = status(
+        agent()
+            .get(&format!(
+                "http://127.0.0.1:{port}/invitations/{traversal}?token=x"
+            ))
+            .call(),
+    );
+    assert_eq!(code, 404);
     // Another buyer's subscription: no price, no unsubscribing, no binding to B's organization.
     for form in [
         vec![("action", "unsubscribe")],

@@ -55,10 +55,12 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        limits.request_timeout,
-        deadline,
-    ));
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            limits.request_timeout,
+            deadline,
+        ))
+        .layer(axum::middleware::from_fn(security_headers));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (closing, closed) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
@@ -114,6 +116,23 @@ pub async fn serve(
 }
 
 /// Ends a request that takes longer than its deadline with a retryable UNAVAILABLE.
+/// Headers every answer carries, API and console alike: no page (those at token URLs
+/// included) hands its address to another site, and no answer is sniffed into another
+/// content type than the one it says.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 async fn deadline(
     axum::extract::State(limit): axum::extract::State<Duration>,
     request: Request,

@@ -380,3 +380,29 @@ async fn a_fragment_bomb_and_an_alias_flood_are_refused_in_milliseconds() {
         assert!(body.len() < 2_000, "{what} answered {} bytes", body.len());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_says_no_referrer_and_no_sniffing() {
+    let s = served(api::ServerLimits::default()).await;
+    let address = s.address;
+    let answers = tokio::task::spawn_blocking(move || {
+        ["GET /healthz", "GET /no-such-path", "POST /graphql"]
+            .map(|line| {
+                let mut stream = TcpStream::connect(address).unwrap();
+                let request = format!(
+                    "{line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
+                stream.write_all(request.as_bytes()).unwrap();
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+                String::from_utf8_lossy(&answer).to_ascii_lowercase()
+            })
+    })
+    .await
+    .unwrap();
+    for answer in answers {
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(head.contains("referrer-policy: no-referrer"), "{head}");
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    }
+}

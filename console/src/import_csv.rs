@@ -27,10 +27,32 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 /// The template a manager downloads: the headers and one example row.
 pub fn template(organization_name: &str) -> String {
     let header: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
-    format!(
-        "\u{feff}{}\r\n小华,xiaohua,Xh-Passw0rd!9,15900000000,,成员,{organization_name},正式,2024/01/01\r\n",
-        header.join(",")
-    )
+    let example = [
+        "小华",
+        "xiaohua",
+        "Xh-Passw0rd!9",
+        "15900000000",
+        "",
+        "成员",
+        organization_name,
+        "正式",
+        "2024/01/01",
+    ];
+    // The headers are ours and plain; the example row carries the organization's name.
+    let row: Vec<String> = example.iter().map(|c| cell(c)).collect();
+    format!("\u{feff}{}\r\n{}\r\n", header.join(","), row.join(","))
+}
+
+/// A CSV cell, the one way every file of the console writes one: quoted (a comma or a
+/// quote in a name stays in its column), and a leading `=`, `+`, `-` or `@` defused so a
+/// spreadsheet never runs it as a formula.
+pub(crate) fn cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// One line of the file: what was read, or why it cannot be.
@@ -218,6 +240,13 @@ mod tests {
     #[test]
     fn the_template_reads_back_as_one_good_row() {
         let lines = read(template("阿克米").as_bytes(), "阿克米", &deps()).unwrap();
+        // A name that would be a formula or a new column stays one cell, defused.
+        let hostile = template("=HYPERLINK(\"http://x\"),evil");
+        assert!(
+            hostile.contains("\"'=HYPERLINK(\"\"http://x\"\"),evil\""),
+            "{hostile}"
+        );
+        assert_eq!(hostile.lines().nth(1).unwrap().matches("\",\"").count(), 8);
         assert_eq!(lines.len(), 1);
         let row = lines[0].read.as_ref().unwrap();
         assert_eq!((row.account.as_str(), lines[0].number), ("xiaohua", 2));

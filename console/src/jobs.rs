@@ -86,23 +86,12 @@ impl Job {
         results.sort_by_key(|o| o.line);
         for o in results {
             let cells = [o.line.to_string(), o.account, o.code, o.message];
-            let cells: Vec<String> = cells.iter().map(|c| quote(c)).collect();
+            let cells: Vec<String> = cells.iter().map(|c| crate::import_csv::cell(c)).collect();
             out.push_str(&cells.join(","));
             out.push_str("\r\n");
         }
         out
     }
-}
-
-/// A CSV cell, quoted; a leading `=`, `+`, `-` or `@` is defused so a spreadsheet never
-/// runs it as a formula.
-fn quote(cell: &str) -> String {
-    let cell = if cell.starts_with(['=', '+', '-', '@']) {
-        format!("'{cell}")
-    } else {
-        cell.to_owned()
-    };
-    format!("\"{}\"", cell.replace('"', "\"\""))
 }
 
 const COLUMNS: &str =

@@ -55,10 +55,22 @@ fn page(
 
 /// `GET /invitations/{id}?token=…`, the link of the SMS: the same under `/console`, where
 /// the session cookie is sent.
-pub async fn link(Path(id): Path<String>, Query(link): Query<Link>) -> Response {
-    let id = crate::form::encode(&id);
+pub async fn link(
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(link): Query<Link>,
+) -> Response {
+    // Only an invitation id goes into the address we send the browser to: a path such as
+    // `..%2F..%2Fconsole%2Flogout` is no invitation.
+    let Ok(id) = id.parse::<Uuid>() else {
+        return no_invitation(reply::words(&headers));
+    };
     let token = crate::form::encode(&link.token);
     reply::see_other(&format!("/console/invitations/{id}?token={token}"))
+}
+
+fn no_invitation(w: crate::words::Words) -> Response {
+    reply::failure(w, &app::AppError::not_found("invitation"))
 }
 
 /// `GET /console/invitations/{id}?token=…`: asks the signed-in account to accept.
@@ -69,6 +81,8 @@ pub async fn show(
     Query(link): Query<Link>,
 ) -> Response {
     match reply::caller(&console, &headers).await {
+        // Its form posts the CSRF token: only ever to an invitation's own address.
+        Ok(caller) if id.parse::<Uuid>().is_err() => no_invitation(caller.w),
         Ok(caller) => page(caller, id, link.token, None, StatusCode::OK),
         Err(r) => r,
     }
