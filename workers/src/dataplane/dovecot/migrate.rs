@@ -127,32 +127,7 @@ fn write_files(dir: &Path, main_config: &Path, import: &MailImport) -> std::io::
         .open(&password_file)?;
     // No trailing newline: the whole file is the password.
     file.write_all(import.password.as_bytes())?;
-    let source = &import.source;
-    // Host and user were validated (no quotes, spaces, backslashes or control characters),
-    // so a quoted value cannot end early or start another setting.
-    let config = match source.protocol {
-        MailProtocol::Imap => format!(
-            "!include {main}\nimapc_host = \"{host}\"\nimapc_port = {port}\nimapc_user = \"{user}\"\n\
-             imapc_password = <{password}\nimapc_ssl = {ssl}\nimapc_features = rfc822.size fetch-headers\n\
-             mail_prefetch_count = 20\n",
-            main = main_config.display(),
-            host = source.host,
-            port = source.port,
-            user = import.user,
-            password = password_file.display(),
-            ssl = if source.tls { "imaps" } else { "no" },
-        ),
-        MailProtocol::Pop3 => format!(
-            "!include {main}\npop3c_host = \"{host}\"\npop3c_port = {port}\npop3c_user = \"{user}\"\n\
-             pop3c_password = <{password}\npop3c_ssl = {ssl}\n",
-            main = main_config.display(),
-            host = source.host,
-            port = source.port,
-            user = import.user,
-            password = password_file.display(),
-            ssl = if source.tls { "pop3s" } else { "no" },
-        ),
-    };
+    let config = import_config(main_config, import, &password_file);
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -222,9 +197,63 @@ fn parse_status(out: &str) -> Vec<FolderStat> {
         .collect()
 }
 
+/// The settings of one import: the old server, the account, the password's file. Host and
+/// user were validated (no quotes, spaces, backslashes or control characters), so a quoted
+/// value cannot end early or start another setting; a `%` in the account is doubled, or
+/// Dovecot would expand `%u`, `%{home}`… into our own values and send them to the old
+/// server.
+fn import_config(main_config: &Path, import: &MailImport, password_file: &Path) -> String {
+    let source = &import.source;
+    let user = import.user.replace('%', "%%");
+    match source.protocol {
+        MailProtocol::Imap => format!(
+            "!include {main}\nimapc_host = \"{host}\"\nimapc_port = {port}\nimapc_user = \"{user}\"\n\
+             imapc_password = <{password}\nimapc_ssl = {ssl}\nimapc_features = rfc822.size fetch-headers\n\
+             mail_prefetch_count = 20\n",
+            main = main_config.display(),
+            host = source.host,
+            port = source.port,
+            password = password_file.display(),
+            ssl = if source.tls { "imaps" } else { "no" },
+        ),
+        MailProtocol::Pop3 => format!(
+            "!include {main}\npop3c_host = \"{host}\"\npop3c_port = {port}\npop3c_user = \"{user}\"\n\
+             pop3c_password = <{password}\npop3c_ssl = {ssl}\n",
+            main = main_config.display(),
+            host = source.host,
+            port = source.port,
+            password = password_file.display(),
+            ssl = if source.tls { "pop3s" } else { "no" },
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_percent_in_an_old_account_reaches_the_old_server_as_typed() {
+        for protocol in [MailProtocol::Imap, MailProtocol::Pop3] {
+            let import = MailImport {
+                import_id: uuid::Uuid::nil(),
+                mailbox_id: uuid::Uuid::nil(),
+                source: domain::migration::MailSource {
+                    host: "mail.example.cn".into(),
+                    port: 143,
+                    protocol,
+                    tls: false,
+                },
+                user: "zw%u%{home}".into(),
+                password: "never here".into(),
+                mode: CopyMode::Mirror,
+                state: None,
+            };
+            let config = import_config(Path::new("/d/dovecot.conf"), &import, Path::new("/d/p"));
+            assert!(config.contains("c_user = \"zw%%u%%{home}\"\n"), "{config}");
+            assert!(!config.contains("never here"));
+        }
+    }
 
     #[test]
     fn doveadms_words_become_failures_a_person_understands() {
