@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -121,6 +122,10 @@ impl LocalCluster {
             initdb(&bin, &data_dir, &runner, config.ephemeral)?;
         }
         runner.own(&socket_dir)?;
+        // Whoever reaches the socket is the superuser: only the server's own user (and
+        // root) may enter its folder, and the socket answers them alone.
+        fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))
+            .map_err(io(format!("cannot close {}", socket_dir.display())))?;
 
         let options = connect_options(&socket_dir, "postgres");
         // A crash (kill -9 of the whole group) leaves a server shutting down or orphaned:
@@ -162,7 +167,7 @@ impl LocalCluster {
             .arg(&socket_dir)
             .args(["-c", "listen_addresses="])
             .args(["-c", &format!("max_connections={}", config.max_connections)])
-            .args(["-c", "unix_socket_permissions=0777"]);
+            .args(["-c", "unix_socket_permissions=0700"]);
         if config.ephemeral {
             cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off"]);
