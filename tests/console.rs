@@ -210,6 +210,41 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
             .send_form(&[("csrf", csrf_b.as_str()), ("token", "forged")]),
     );
     assert!((400..500).contains(&code), "{code} {page}");
+    // A cookie-less 4 MiB form is refused on its headers, never read; a signed-in form
+    // of more than 2,000 fields is refused, not decoded.
+    let answer = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let size = 4 * 1024 * 1024;
+        let head = format!(
+            "POST /console/organizations/{first}/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // The server may answer and hang up before the body is through (that is the
+        // point): the body goes from another thread while this one reads the answer.
+        let mut writer = stream.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            let _ = writer.write_all("a=1&".repeat(size / 4).as_bytes());
+        });
+        let mut answer = [0u8; 64];
+        let n = stream.read(&mut answer).unwrap_or(0);
+        drop(stream);
+        let _ = sending.join();
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    };
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let many = format!("csrf={csrf_b}&{}", "member=x&".repeat(2_001));
+    let (code, _, _) = status(
+        agent()
+            .post(&format!("{base}/organizations/{first}/members/bulk"))
+            .set("Cookie", &cookie_b)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_bytes(many.as_bytes()),
+    );
+    assert_eq!(code, 413);
     // An "invitation" whose id is a path renders no form that would post the CSRF token to
     // it, and the SMS link leads nowhere else.
     let traversal = "..%2F..%2Fconsole%2Flogout";

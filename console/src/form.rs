@@ -1,9 +1,16 @@
 //! Posted forms as name/value pairs: repeated names (`member`, `mailbox`) are all kept.
 
+/// Most fields a form may hold: the biggest (a page of members selected) has a few hundred.
+pub const MAX_FIELDS: usize = 2_000;
+
 /// The fields of an `application/x-www-form-urlencoded` body (of any length: an import's
-/// file is posted back whole).
-pub fn fields(raw: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw).into_owned().collect()
+/// file is posted back whole); None past [`MAX_FIELDS`], decoded no further.
+pub fn fields(raw: &[u8]) -> Option<Vec<(String, String)>> {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(raw)
+        .take(MAX_FIELDS + 1)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    (fields.len() <= MAX_FIELDS).then_some(fields)
 }
 
 /// The first value of `name`.
@@ -41,17 +48,20 @@ mod tests {
 
     #[test]
     fn repeated_names_are_all_kept_and_odd_bytes_survive() {
-        let f = fields(b"member=a&member=b&q=%E5%BC%A0+%26&csrf=");
+        let f = fields(b"member=a&member=b&q=%E5%BC%A0+%26&csrf=").unwrap();
         assert_eq!(all::<String>(&f, "member"), ["a", "b"]);
         assert_eq!(one(&f, "q"), Some("张 &"));
         assert_eq!(one(&f, "csrf"), Some(""));
         assert_eq!(one(&f, "nope"), None);
-        assert!(fields(b"%ZZ=%").len() <= 1);
+        assert!(fields(b"%ZZ=%").unwrap().len() <= 1);
         assert_eq!(encode("张 &"), "%E5%BC%A0%20%26");
         // Longer than a URI may be.
         let long = format!("csv={}&csrf=x", "a".repeat(200_000));
-        let f = fields(long.as_bytes());
+        let f = fields(long.as_bytes()).unwrap();
         assert_eq!(one(&f, "csv").map(str::len), Some(200_000));
         assert_eq!(one(&f, "csrf"), Some("x"));
+        // Two million little pairs are not decoded into two million strings.
+        assert!(fields("a=1&".repeat(2_001).as_bytes()).is_none());
+        assert!(fields("a=1&".repeat(2_000).as_bytes()).is_some());
     }
 }

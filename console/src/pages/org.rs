@@ -84,12 +84,19 @@ impl FromRequest<Arc<Console>> for SignedForm {
     type Rejection = Response;
 
     async fn from_request(request: Request, console: &Arc<Console>) -> Result<Self, Response> {
-        let headers = request.headers().clone();
+        // Who is asking comes from the headers first: a stranger's body is never read.
+        let caller = reply::caller(console, request.headers()).await?;
         let RawForm(raw) = RawForm::from_request(request, console)
             .await
             .map_err(IntoResponse::into_response)?;
-        let fields = fields(&raw);
-        let caller = reply::caller(console, &headers).await?;
+        let Some(fields) = fields(&raw) else {
+            return Err(reply::refusal(
+                caller.w,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                app::ErrorCode::RequestTooLarge,
+                &format!("a form holds at most {} fields", crate::form::MAX_FIELDS),
+            ));
+        };
         caller.check_csrf(one(&fields, "csrf"))?;
         Ok(SignedForm { caller, fields })
     }
