@@ -83,7 +83,12 @@ pub(crate) async fn upgrade(
     let jwt = state.jwt.clone();
     let limits = state.sockets.clone();
     let open = state.open_sockets.clone();
+    // A message is a request: no bigger than an HTTP request body may be (a 60 MiB
+    // `connection_init` or a 20 MiB query ends the socket instead of being read whole).
+    let max_message = state.http.max_body_bytes;
     upgrade
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
             let (admitted, admission) = oneshot::channel::<(Held, i64)>();

@@ -109,7 +109,12 @@ fn set_correlation(response: &mut Response, id: uuid::Uuid) {
 
 /// Counts and times every request by route (not raw path, so ids do not explode labels).
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    // Any string is a method to HTTP: only the ones we serve become label values, so a
+    // caller cannot grow the metrics without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m.to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -406,3 +406,30 @@ async fn every_answer_says_no_referrer_and_no_sniffing() {
         assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_http_methods_do_not_grow_the_metrics() {
+    let s = served(api::ServerLimits::default()).await;
+    let address = s.address;
+    let scrape = tokio::task::spawn_blocking(move || {
+        for i in 0..20 {
+            raw(
+                address,
+                format!("M{i}XYZ /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+        raw(
+            address,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .1
+    })
+    .await
+    .unwrap();
+    assert!(
+        !scrape.contains("M0XYZ") && !scrape.contains("M19XYZ"),
+        "{scrape}"
+    );
+    assert!(scrape.contains("method=\"OTHER\""), "{scrape}");
+}

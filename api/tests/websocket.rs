@@ -229,3 +229,19 @@ async fn a_fragment_bomb_over_the_socket_is_refused_in_milliseconds() {
     assert!(text.contains("fields"), "{text}");
     assert!(text.contains("VALIDATION"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_bigger_than_a_request_ends_the_socket_unread() {
+    let (base, _) = served(quick()).await;
+    let mut socket = connect(&base).await;
+    // 3 MiB of connection_init, before any token: the HTTP body limit is 2 MiB.
+    let padding = "x".repeat(3 * 1024 * 1024);
+    let _ = socket
+        .send(Message::Text(
+            json!({"type": "connection_init", "payload": {"p": padding}})
+                .to_string()
+                .into(),
+        ))
+        .await;
+    assert!(closes_within(&mut socket, Duration::from_secs(5)).await);
+}
