@@ -66,7 +66,7 @@ enum Command {
         /// The cloud account.
         #[arg(long)]
         sub: String,
-        /// How long the link may wait before it is opened: 90s, 15m, 1h.
+        /// How long the link may wait before it is opened: 90s, 15m (the most).
         #[arg(long, default_value = "15m")]
         ttl: String,
     },
@@ -220,14 +220,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ttl = app::auth::parse_ttl(&ttl)?;
             let token = config
                 .jwt_keys()?
-                .issue(
-                    &sub,
-                    api::PrincipalKind::Account,
-                    None,
-                    ttl,
-                    chrono::Utc::now().timestamp(),
-                )
-                .context("cannot issue the sign-in token")?;
+                .issue_sign_in(&sub, ttl, chrono::Utc::now().timestamp())
+                .context("cannot issue the sign-in link")?;
             println!("{}/console/login?token={token}", config.console_base());
             Ok(())
         }

@@ -84,10 +84,62 @@ async fn another_organizations_admin_and_forged_forms_are_refused_and_write_noth
     assert_eq!(code, 401);
     assert!(!page.contains("alpha"));
 
-    // A link works once; a forged or a service token never.
+    // A link works once, confirmed by a POST from its own page; a forged or a service
+    // token never, nor an account's API token.
     let link = console_link(port, "buyer-a");
-    assert_eq!(status(agent().get(&link).call()).0, 303);
-    assert_eq!(status(agent().get(&link).call()).0, 401, "a used link");
+    let opened = agent().get(&link).call().unwrap();
+    assert_eq!(
+        opened.header("referrer-policy"),
+        Some("no-referrer"),
+        "a page at a token URL hands its address to no one"
+    );
+    assert_eq!(opened.header("x-content-type-options"), Some("nosniff"));
+    let (code, page, _) = status(Ok(opened));
+    assert_eq!(code, 200, "opening a link signs no one in: {page}");
+    assert!(page.contains("buyer-a"), "it says whose link it is");
+    assert_eq!(confirm_link(port, &link).0, 303);
+    assert_eq!(confirm_link(port, &link).0, 401, "a used link");
+    for spelling in [
+        format!("{link}%20"),
+        format!("{link}%09"),
+        format!("{link}%0A"),
+    ] {
+        assert_eq!(confirm_link(port, &spelling).0, 401, "{spelling:?}");
+    }
+    let (code, _, _) = status(agent().post(&format!("{base}/login")).send_form(&[
+        ("token", link.split("token=").nth(1).unwrap()),
+        ("nonce", "x"),
+    ]));
+    assert_eq!(code, 403, "a POST not from the link's page (login CSRF)");
+    let sign_in_token = console_link(port, "buyer-a")
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        refused(port, Some(&sign_in_token), "{ me { kind } }", json!({})).0,
+        "UNAUTHENTICATED",
+        "a sign-in link calls no API"
+    );
+    let api_token = token("buyer-a", "account", None);
+    assert_eq!(
+        status(
+            agent()
+                .get(&format!("{base}/login?token={api_token}"))
+                .call()
+        )
+        .0,
+        403,
+        "an API token is no sign-in link"
+    );
+    let long = mailplane()
+        .args(["console-link", "--sub", "buyer-a", "--ttl", "23h"])
+        .output()
+        .unwrap();
+    assert!(
+        !long.status.success(),
+        "a sign-in link lives 15 minutes at most"
+    );
     assert_eq!(
         status(
             agent()
@@ -672,6 +724,10 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
 
     // Sign in with the printed link: the page is in Chinese (the browser asks for it).
     client.goto(&console_link(port, "buyer-web")).await.unwrap();
+    assert!(text_of(&client, "#link-account")
+        .await
+        .contains("buyer-web"));
+    submit(&client, "sign-in-form").await;
     assert!(client
         .current_url()
         .await
@@ -982,6 +1038,7 @@ async fn an_admin_does_the_whole_koomail_flow_in_chromium() {
     assert!(text_of(&client, "h1").await.contains("Sign in"));
     // The invitee signs in with their own account and accepts.
     client.goto(&console_link(port, "admin-2")).await.unwrap();
+    submit(&client, "sign-in-form").await;
     client.goto(&invitation_link).await.unwrap();
     submit(&client, "accept-form").await;
     assert!(client

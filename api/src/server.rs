@@ -116,15 +116,22 @@ pub async fn serve(
 }
 
 /// Ends a request that takes longer than its deadline with a retryable UNAVAILABLE.
-/// Headers every answer carries, API and console alike: no page (those at token URLs
-/// included) hands its address to another site, and no answer is sniffed into another
-/// content type than the one it says.
+/// Headers every answer carries, API and console alike: no answer is sniffed into another
+/// content type than the one it says, and no page hands its address on: a page at a token
+/// URL (a sign-in link, an invitation) to no one at all, the console's other pages to
+/// themselves only (the language switch returns to the page it was pressed on).
 async fn security_headers(request: Request, next: Next) -> Response {
+    let console_page = request.uri().path().starts_with("/console")
+        && !request.uri().query().is_some_and(|q| q.contains("token="));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
         axum::http::header::REFERRER_POLICY,
-        axum::http::HeaderValue::from_static("no-referrer"),
+        axum::http::HeaderValue::from_static(if console_page {
+            "same-origin"
+        } else {
+            "no-referrer"
+        }),
     );
     headers.insert(
         axum::http::header::X_CONTENT_TYPE_OPTIONS,

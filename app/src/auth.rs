@@ -69,6 +69,23 @@ pub struct Claims {
     /// link is taken once by its hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// What the token is for when it is not an API token: `console-sign-in` for the
+    /// console's one-time sign-in links, which the API refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+}
+
+/// The purpose claim of a console sign-in link.
+pub const SIGN_IN_PURPOSE: &str = "console-sign-in";
+/// A sign-in link lives at most this long.
+pub const MAX_SIGN_IN: Duration = Duration::from_secs(15 * 60);
+
+/// A verified sign-in link: whose, its id (taken once), when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub account: String,
+    pub jti: String,
+    pub expires: i64,
 }
 
 /// Who is calling, as established from a valid token.
@@ -123,6 +140,10 @@ pub enum AuthError {
     BadTtl,
     #[error("the signing secret must be at least 32 bytes")]
     WeakSecret,
+    #[error("a console sign-in link is not an API token")]
+    SignInLink,
+    #[error("not a console sign-in link (print one with `mailplane console-link`)")]
+    NotSignIn,
 }
 
 /// The service scopes API.md names.
@@ -200,9 +221,70 @@ impl JwtKeys {
             aud: self.policy.audience.clone(),
             nbf: None,
             jti: Some(uuid::Uuid::new_v4().simple().to_string()),
+            purpose: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| AuthError::Invalid)
+    }
+
+    /// Signs a one-time console sign-in link for `account`, living `ttl` (15 minutes at
+    /// most) from `now`; the API refuses it.
+    pub fn issue_sign_in(
+        &self,
+        account: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<String, AuthError> {
+        if account.is_empty() || account.chars().count() > 256 {
+            return Err(AuthError::BadSubject);
+        }
+        if ttl.is_zero() {
+            return Err(AuthError::BadTtl);
+        }
+        if ttl > MAX_SIGN_IN {
+            return Err(AuthError::TooLong {
+                kind: PrincipalKind::Account,
+                max_seconds: MAX_SIGN_IN.as_secs(),
+            });
+        }
+        let claims = Claims {
+            sub: account.to_owned(),
+            kind: PrincipalKind::Account,
+            scope: None,
+            exp: now + ttl.as_secs() as i64,
+            iat: now,
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.audience.clone(),
+            nbf: None,
+            jti: Some(uuid::Uuid::new_v4().simple().to_string()),
+            purpose: Some(SIGN_IN_PURPOSE.to_owned()),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| AuthError::Invalid)
+    }
+
+    /// Checks a console sign-in link: signed, unexpired, an account's, for signing in, with
+    /// an id, living 15 minutes at most. An API token is no sign-in link.
+    pub fn verify_sign_in(&self, token: &str) -> Result<SignIn, AuthError> {
+        let c = self.claims(token)?;
+        if c.purpose.as_deref() != Some(SIGN_IN_PURPOSE) || c.kind != PrincipalKind::Account {
+            return Err(AuthError::NotSignIn);
+        }
+        if c.exp.saturating_sub(c.iat) > MAX_SIGN_IN.as_secs() as i64 {
+            return Err(AuthError::TooLong {
+                kind: PrincipalKind::Account,
+                max_seconds: MAX_SIGN_IN.as_secs(),
+            });
+        }
+        let jti = c
+            .jti
+            .filter(|j| !j.is_empty())
+            .ok_or(AuthError::NotSignIn)?;
+        Ok(SignIn {
+            account: c.sub,
+            jti,
+            expires: c.exp,
+        })
     }
 
     /// Checks a token's signature, algorithm, expiry and claims.
@@ -217,6 +299,31 @@ impl JwtKeys {
     }
 
     fn verify_token(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+        let c = self.claims(token)?;
+        // A sign-in link opens a console session once; it calls nothing.
+        if c.purpose.is_some() {
+            return Err(AuthError::SignInLink);
+        }
+        let max = self.policy.max_lifetime(c.kind);
+        if c.exp.saturating_sub(c.iat) > max.as_secs() as i64 {
+            return Err(AuthError::TooLong {
+                kind: c.kind,
+                max_seconds: max.as_secs(),
+            });
+        }
+        check_scope(c.kind, c.scope.as_deref()).map_err(|_| AuthError::Invalid)?;
+        Ok((
+            Principal {
+                id: c.sub,
+                kind: c.kind,
+                scope: c.scope,
+            },
+            c.exp,
+        ))
+    }
+
+    /// The claims of a token whose signature, algorithm, issuer, audience and times hold.
+    fn claims(&self, token: &str) -> Result<Claims, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -235,22 +342,7 @@ impl JwtKeys {
         if c.iat > now + ISSUED_AHEAD {
             return Err(AuthError::NotYetValid);
         }
-        let max = self.policy.max_lifetime(c.kind);
-        if c.exp.saturating_sub(c.iat) > max.as_secs() as i64 {
-            return Err(AuthError::TooLong {
-                kind: c.kind,
-                max_seconds: max.as_secs(),
-            });
-        }
-        check_scope(c.kind, c.scope.as_deref()).map_err(|_| AuthError::Invalid)?;
-        Ok((
-            Principal {
-                id: c.sub,
-                kind: c.kind,
-                scope: c.scope,
-            },
-            c.exp,
-        ))
+        Ok(c)
     }
 
     /// Reads `Authorization: Bearer <token>` and verifies it.

@@ -60,7 +60,7 @@ pub fn router(console: Console) -> Router {
     Router::new()
         .route("/console", get(home::show))
         .route("/console/", get(home::show))
-        .route("/console/login", get(signin::login))
+        .route("/console/login", get(signin::login).post(signin::confirm))
         .route("/console/logout", post(signin::logout))
         .route("/console/language", post(signin::language))
         .route("/console/assets/{name}", get(assets::serve))

@@ -76,13 +76,14 @@ fn csrf_of(token: &str) -> String {
     digest(&format!("csrf\0{token}"))
 }
 
-/// Exchanges a verified sign-in token (`link_token`, valid until `link_expires`) for a new
-/// session of `account`; a link is taken once.
+/// Exchanges a verified sign-in link (its id `link_id`, valid until `link_expires`) for a
+/// new session of `account`; a link is taken once, by its id (so no spelling of the same
+/// token opens a second session).
 pub async fn open(
     pool: &PgPool,
     limits: &SessionLimits,
     account: &str,
-    link_token: &str,
+    link_id: &str,
     link_expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Session, SessionError> {
@@ -94,7 +95,7 @@ pub async fn open(
         "INSERT INTO console_used_tokens (token_hash, expires_at) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",
     )
-    .bind(digest(link_token))
+    .bind(digest(link_id))
     .bind(link_expires)
     .execute(&mut *tx)
     .await?

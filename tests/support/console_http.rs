@@ -28,11 +28,40 @@ pub fn status(r: Result<ureq::Response, ureq::Error>) -> (u16, String, Option<St
     }
 }
 
+/// Opens a sign-in link and confirms it as the page asks; answers the POST's status and
+/// the session cookie it set.
+pub fn confirm_link(port: u16, link: &str) -> (u16, Option<String>) {
+    let (code, page, cookie) = status(agent().get(link).call());
+    if code != 200 {
+        return (code, None);
+    }
+    let field = |name: &str| {
+        page.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let nonce_cookie = cookie.unwrap().split(';').next().unwrap().to_owned();
+    let (code, _, session) = status(
+        agent()
+            .post(&format!("http://127.0.0.1:{port}/console/login"))
+            .set("Cookie", &nonce_cookie)
+            .send_form(&[("token", &field("token")), ("nonce", &field("nonce"))]),
+    );
+    (
+        code,
+        session.map(|c| c.split(';').next().unwrap().to_owned()),
+    )
+}
+
 /// Signs in over plain HTTP; answers the session cookie and the page's CSRF token.
 pub fn sign_in(port: u16, account: &str) -> (String, String) {
-    let (code, _, cookie) = status(agent().get(&console_link(port, account)).call());
+    let (code, cookie) = confirm_link(port, &console_link(port, account));
     assert_eq!(code, 303);
-    let cookie = cookie.unwrap().split(';').next().unwrap().to_owned();
+    let cookie = cookie.unwrap();
     let (code, page, _) = status(
         agent()
             .get(&format!("http://127.0.0.1:{port}/console"))

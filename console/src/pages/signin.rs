@@ -3,18 +3,36 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::auth::PrincipalKind;
 use app::ErrorCode;
+use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::reply::{self, words};
 use crate::session::{self, SessionError};
-use crate::words::{Lang, LANG_COOKIE};
+use crate::words::{Lang, Words, LANG_COOKIE};
 use crate::Console;
 
-/// `GET /console/login?token=JWT`: a cloud account's token, taken once, becomes a session.
+/// The cookie that ties a sign-in's confirmation to the page that asked for it.
+const CONFIRM_COOKIE: &str = "mp_signin";
+
+#[derive(Template)]
+#[template(path = "signin_confirm.html")]
+struct ConfirmPage {
+    w: Words,
+    /// Whose link it is.
+    link_account: String,
+    /// The account signed in in this browser now, if any.
+    signed_in: Option<String>,
+    token: String,
+    nonce: String,
+}
+
+/// `GET /console/login?token=…`: a one-time sign-in link asks to be confirmed. Opening it
+/// changes nothing: a page someone else's link was slipped into cannot replace a session
+/// (login CSRF); the POST it shows must come from this page (its nonce is in a same-site
+/// cookie).
 pub async fn login(
     State(console): State<Arc<Console>>,
     headers: HeaderMap,
@@ -24,29 +42,106 @@ pub async fn login(
     let Some(token) = query.get("token") else {
         return reply::refusal(w, StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "");
     };
-    let verified = console.jwt.verify_with_expiry(&format!("Bearer {token}"));
-    let (principal, exp) = match verified {
-        Ok((p, exp)) if p.kind == PrincipalKind::Account => (p, exp),
-        // A service or operator token is not a person's sign-in.
-        Ok(_) => return reply::refusal(w, StatusCode::FORBIDDEN, ErrorCode::Forbidden, ""),
-        Err(_) => return reply::refusal(w, StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, ""),
+    let link = match checked_link(&console, w, token) {
+        Ok(link) => link,
+        Err(r) => return r,
     };
-    let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or_else(chrono::Utc::now);
+    let signed_in = reply::caller(&console, &headers)
+        .await
+        .ok()
+        .map(|c| c.session.account);
+    let mut random = [0u8; 16];
+    if getrandom::getrandom(&mut random).is_err() {
+        return reply::failure(w, &app::AppError::Internal("no randomness".into()));
+    }
+    let nonce: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let mut r = reply::page(&ConfirmPage {
+        w,
+        link_account: link.account,
+        signed_in,
+        token: token.clone(),
+        nonce: nonce.clone(),
+    });
+    let secure = if console.limits.secure_cookie {
+        "; Secure"
+    } else {
+        ""
+    };
+    if let Ok(v) = format!(
+        "{CONFIRM_COOKIE}={nonce}; Path=/console/login; Max-Age=900; SameSite=Strict; HttpOnly{secure}"
+    )
+    .parse()
+    {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// A sign-in link's claims, or the refusal: a forged or expired token, an API token, a
+/// service's.
+fn checked_link(console: &Console, w: Words, token: &str) -> Result<app::auth::SignIn, Response> {
+    match console.jwt.verify_sign_in(token) {
+        Ok(link) => Ok(link),
+        // An API token (of an account, a service, an operator) is not a sign-in link.
+        Err(app::auth::AuthError::NotSignIn) => Err(reply::refusal(
+            w,
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "",
+        )),
+        Err(_) => Err(reply::refusal(
+            w,
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "",
+        )),
+    }
+}
+
+/// What the confirmation posts.
+#[derive(serde::Deserialize)]
+pub struct Confirm {
+    token: String,
+    nonce: String,
+}
+
+/// `POST /console/login` (`token`, `nonce`): the link, taken once by its id, becomes a
+/// session.
+pub async fn confirm(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<Confirm>,
+) -> Response {
+    let w = words(&headers);
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+    let expected = session::cookie(cookies, CONFIRM_COOKIE);
+    if expected.is_none() || expected != Some(form.nonce.as_str()) {
+        return reply::refusal(w, StatusCode::FORBIDDEN, ErrorCode::Forbidden, "");
+    }
+    let link = match checked_link(&console, w, &form.token) {
+        Ok(link) => link,
+        Err(r) => return r,
+    };
+    let expires =
+        chrono::DateTime::from_timestamp(link.expires, 0).unwrap_or_else(chrono::Utc::now);
     let opened = session::open(
         console.app.pool(),
         &console.limits,
-        &principal.id,
-        token,
+        &link.account,
+        &link.jti,
         expires,
         console.app.now(),
     )
     .await;
     match opened {
         Ok(s) => {
-            tracing::info!(account = %principal.id, "console sign-in");
+            tracing::info!(account = %link.account, "console sign-in");
             let mut r = reply::see_other("/console");
             if let Ok(v) = session::set_cookie(&s, &console.limits).parse() {
-                r.headers_mut().insert(header::SET_COOKIE, v);
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            if let Ok(v) = format!("{CONFIRM_COOKIE}=; Path=/console/login; Max-Age=0").parse() {
+                r.headers_mut().append(header::SET_COOKIE, v);
             }
             r
         }
