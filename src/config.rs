@@ -180,7 +180,6 @@ impl Config {
             http: api::HttpLimits {
                 max_body_bytes: number(&get, "MAILPLANE_MAX_BODY_BYTES", 2 * 1024 * 1024, 16 * 1024..=64 * 1024 * 1024)?,
                 graphiql: flag(&get, "MAILPLANE_GRAPHIQL")?,
-                ..api::HttpLimits::default()
             },
             server: api::ServerLimits {
                 max_connections: number(&get, "MAILPLANE_MAX_CONNECTIONS", 1024, 1..=100_000)?,
