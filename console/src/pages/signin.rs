@@ -137,11 +137,9 @@ pub async fn confirm(
         Ok(s) => {
             tracing::info!(account = %link.account, "console sign-in");
             let mut r = reply::see_other("/console");
+            // The confirmation's nonce cookie lapses by itself (15 minutes, this path only).
             if let Ok(v) = session::set_cookie(&s, &console.limits).parse() {
-                r.headers_mut().append(header::SET_COOKIE, v);
-            }
-            if let Ok(v) = format!("{CONFIRM_COOKIE}=; Path=/console/login; Max-Age=0").parse() {
-                r.headers_mut().append(header::SET_COOKIE, v);
+                r.headers_mut().insert(header::SET_COOKIE, v);
             }
             r
         }
