@@ -216,9 +216,13 @@ pub fn call(
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     }
-    let r = req
-        .send_json(json!({"query": query, "variables": variables}))
-        .unwrap();
+    // A refusal at the HTTP edge (401 for a request without a token) still answers a
+    // GraphQL body with its code.
+    let r = match req.send_json(json!({"query": query, "variables": variables})) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
     let correlation = r.header("x-correlation-id").map(str::to_owned);
     (r.into_json().unwrap(), correlation)
 }
